@@ -1,0 +1,187 @@
+//! Diagnostics that name the file, line, column and key path, and the locator that finds a
+//! key path's position in the TOML source.
+//!
+//! Checks speak in key paths (`tenants[0].inbound_connectors[1].name`) because that is what
+//! they know; the locator turns a path into a position once, at the end, from one parse of
+//! the source with spans.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::Serialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: String,
+    /// 1-based; absent when the problem is the file as a whole (it cannot be read).
+    pub line: Option<usize>,
+    /// 1-based, in characters.
+    pub column: Option<usize>,
+    /// The key path, e.g. `tenants[0].inbound_connectors[1].sender_ip_addresses[2]`.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// `file:line:col: key: message`, and `file:line:col: warning: key: message`.
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let (Some(line), Some(col)) = (self.line, self.column) {
+            write!(f, ":{line}:{col}")?;
+        }
+        f.write_str(": ")?;
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A config that did not load: every error, and the warnings found with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A problem found by a check, before it is located in the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub key: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(key: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding { severity: Severity::Error, key: key.into(), message: message.into() }
+    }
+    pub fn warning(key: impl Into<String>, message: impl Into<String>) -> Finding {
+        Finding { severity: Severity::Warning, key: key.into(), message: message.into() }
+    }
+}
+
+/// Maps byte offsets and key paths of one TOML source to lines and columns.
+pub struct Locator<'a> {
+    file: &'a str,
+    text: &'a str,
+    root: Option<Spanned<DeTable<'a>>>,
+}
+
+impl<'a> Locator<'a> {
+    pub fn new(file: &'a str, text: &'a str, root: Option<Spanned<DeTable<'a>>>) -> Self {
+        Locator { file, text, root }
+    }
+
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(self.text, offset)
+    }
+
+    pub fn diagnostic(&self, severity: Severity, span: Option<Range<usize>>, key: Option<String>, message: String) -> Diagnostic {
+        let (line, column) = match span {
+            Some(s) => {
+                let (l, c) = self.line_col(s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        Diagnostic { severity, file: self.file.to_string(), line, column, key, message }
+    }
+
+    pub fn locate_finding(&self, f: Finding) -> Diagnostic {
+        let span = self.span_of(&f.key);
+        self.diagnostic(f.severity, span, Some(f.key), f.message)
+    }
+
+    /// The span of the deepest node on `path` that exists in the source (a default value has
+    /// no node, so its nearest written ancestor is shown).
+    pub fn span_of(&self, path: &str) -> Option<Range<usize>> {
+        let root = self.root.as_ref()?;
+        let mut best = None;
+        let mut table: Option<&DeTable> = Some(root.get_ref());
+        let mut array: Option<&[Spanned<DeValue>]> = None;
+        for seg in parse_path(path) {
+            let node = match (seg, table, array) {
+                (Segment::Key(k), Some(t), _) => t.iter().find(|(key, _)| key.get_ref().as_ref() == k).map(|(_, v)| v),
+                (Segment::Index(i), _, Some(a)) => a.get(i),
+                _ => None,
+            };
+            let Some(node) = node else { break };
+            best = Some(node.span());
+            (table, array) = match node.get_ref() {
+                DeValue::Table(t) => (Some(t), None),
+                DeValue::Array(a) => (None, Some(a.as_ref())),
+                _ => (None, None),
+            };
+        }
+        best
+    }
+}
+
+/// 1-based line and character column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+enum Segment<'p> {
+    Key(&'p str),
+    Index(usize),
+}
+
+/// `a.b[0].c` → `a`, `b`, `0`, `c`.
+fn parse_path(path: &str) -> Vec<Segment<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            out.push(Segment::Key(key));
+        }
+        while let Some((idx, tail)) = rest.split_once(']') {
+            if let Ok(i) = idx.parse() {
+                out.push(Segment::Index(i));
+            }
+            rest = tail.strip_prefix('[').unwrap_or(tail);
+        }
+    }
+    out
+}
