@@ -1,1 +1,28 @@
-fn main() {}
+//! `doorman`: one binary that wires the library crates to the command line. Each subcommand
+//! lives in `cmd/` and only parses arguments, calls a library, prints and picks an exit code.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "doorman", version, about = "Multi-tenant inbound SMTP edge and mail-flow policy analyzer", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Explain(cmd::explain::Args),
+    CheckConfig(cmd::check_config::Args),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::CheckConfig(args) => cmd::check_config::run(args),
+    }
+}

@@ -7,78 +7,75 @@
 //! Whether `%` or `!` in a local part counts as a relay attempt is policy, not syntax; see
 //! [`Mailbox::has_route_syntax`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-/// The part after `@`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Domain {
-    /// Lower case, without a trailing dot.
-    Name(String),
-    /// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
-    Literal(IpAddr),
-}
-
-impl fmt::Display for Domain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Domain::Name(n) => f.write_str(n),
-            Domain::Literal(IpAddr::V4(a)) => write!(f, "[{a}]"),
-            Domain::Literal(IpAddr::V6(a)) => write!(f, "[IPv6:{a}]"),
-        }
-    }
-}
-
-impl Domain {
-    pub fn name(&self) -> Option<&str> {
-        match self {
-            Domain::Name(n) => Some(n),
-            Domain::Literal(_) => None,
-        }
-    }
-}
-
-/// A mailbox `local@domain`, normalised: the domain in lower case, a quoted local part
-/// unquoted when quoting was not needed.
+/// A mailbox `local@domain`, normalised and held as one string, so that lookups borrow it:
+/// the domain in lower case (an address literal as `[192.0.2.1]` or `[IPv6:2001:db8::1]`),
+/// a quoted local part unescaped and unquoted when quoting was not needed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    /// The local part, unescaped. Case is kept: only the directory lookup folds it.
-    pub local: String,
-    /// True when the local part needs quotes to be written back.
-    pub quoted: bool,
-    pub domain: Domain,
+    addr: String,
+    /// Byte offset of the `@` that separates local part and domain.
+    at: usize,
+    /// The local part needs quotes to be written back.
+    quoted: bool,
+    literal: Option<IpAddr>,
 }
 
 impl Mailbox {
+    /// The local part, unescaped. Case is kept: only the directory lookup folds it.
+    pub fn local(&self) -> &str {
+        &self.addr[..self.at]
+    }
+
+    /// The domain as written in canonical form: a lower-case name or a bracketed literal.
+    pub fn domain(&self) -> &str {
+        &self.addr[self.at + 1..]
+    }
+
+    /// The domain name; `None` for an address literal.
+    pub fn domain_name(&self) -> Option<&str> {
+        self.literal.is_none().then(|| self.domain())
+    }
+
+    pub fn domain_literal(&self) -> Option<IpAddr> {
+        self.literal
+    }
+
     /// `%` or `!` in an unquoted local part: the percent hack and bang paths, which some
     /// servers behind the edge still resolve to another domain.
     pub fn has_route_syntax(&self) -> bool {
-        !self.quoted && self.local.contains(['%', '!'])
+        !self.quoted && self.local().contains(['%', '!'])
     }
 
-    /// The key the directory is indexed by: `local@domain`, all lower case.
-    pub fn directory_key(&self) -> String {
-        format!("{}@{}", self.local.to_lowercase(), self.domain)
+    /// The key the directory is indexed by: `local@domain`, all lower case. Borrowed when the
+    /// local part has no upper case, which is the common case.
+    pub fn directory_key(&self) -> Cow<'_, str> {
+        if self.local().chars().any(char::is_uppercase) {
+            Cow::Owned(format!("{}@{}", self.local().to_lowercase(), self.domain()))
+        } else {
+            Cow::Borrowed(&self.addr)
+        }
     }
 }
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.quoted {
-            f.write_str("\"")?;
-            for c in self.local.chars() {
-                if c == '"' || c == '\\' {
-                    f.write_str("\\")?;
-                }
-                write!(f, "{c}")?;
-            }
-            f.write_str("\"")?;
-        } else {
-            f.write_str(&self.local)?;
+        if !self.quoted {
+            return f.write_str(&self.addr);
         }
-        write!(f, "@{}", self.domain)
+        f.write_str("\"")?;
+        for c in self.local().chars() {
+            if c == '"' || c == '\\' {
+                f.write_str("\\")?;
+            }
+            write!(f, "{c}")?;
+        }
+        write!(f, "\"@{}", self.domain())
     }
 }
 
@@ -100,7 +97,7 @@ impl ReversePath {
     pub fn domain(&self) -> Option<&str> {
         match self {
             ReversePath::Null => None,
-            ReversePath::Mailbox(m) => m.domain.name(),
+            ReversePath::Mailbox(m) => m.domain_name(),
         }
     }
 
@@ -137,10 +134,29 @@ pub fn parse_mailbox(input: &str) -> Result<Mailbox, String> {
         return Err("the address is empty".into());
     }
     let mailbox = strip_source_route(inner)?;
-    let (local, quoted, rest) = parse_local_part(mailbox)?;
+    // One allocation: the canonical form is never longer than the input plus a literal's tag.
+    let mut addr = String::with_capacity(mailbox.len() + 8);
+    let (quoted, rest) = parse_local_part(mailbox, &mut addr)?;
     let domain = rest.strip_prefix('@').ok_or("the address has no @domain")?;
-    let domain = parse_domain(domain)?;
-    Ok(Mailbox { local, quoted, domain })
+    let at = addr.len();
+    addr.push('@');
+    let literal = if !domain.starts_with('[') {
+        push_domain_name(domain, &mut addr)?;
+        None
+    } else {
+        match parse_domain(domain)? {
+            Domain::Name(_) => unreachable!("a bracketed domain is a literal"),
+            Domain::Literal(ip) => {
+                match ip {
+                    IpAddr::V4(a) => fmt::Write::write_fmt(&mut addr, format_args!("[{a}]")),
+                    IpAddr::V6(a) => fmt::Write::write_fmt(&mut addr, format_args!("[IPv6:{a}]")),
+                }
+                .expect("writing to a String");
+                Some(ip)
+            }
+        }
+    };
+    Ok(Mailbox { addr, at, quoted, literal })
 }
 
 /// Parses a reverse path: `<>` (or an empty string) is the null sender.
@@ -174,48 +190,70 @@ fn strip_source_route(s: &str) -> Result<&str, String> {
     Ok(rest)
 }
 
-fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+/// RFC 5322 atext, plus any non-ASCII byte (RFC 6531 allows UTF-8 in local parts).
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || !b.is_ascii()
 }
 
+/// `atom *("." atom)`, in one pass over the bytes.
 fn is_dot_atom(s: &str) -> bool {
-    !s.is_empty() && s.split('.').all(|atom| !atom.is_empty() && atom.chars().all(is_atext))
+    let mut prev = b'.';
+    for b in s.bytes() {
+        if b == b'.' {
+            if prev == b'.' {
+                return false;
+            }
+        } else if !is_atext(b) {
+            return false;
+        }
+        prev = b;
+    }
+    prev != b'.'
 }
 
-/// Returns the unescaped local part, whether it needs quoting, and the rest of the input.
-fn parse_local_part(s: &str) -> Result<(String, bool, &str), String> {
-    let (local, quoted, rest) = if let Some(body) = s.strip_prefix('"') {
-        let mut local = String::new();
+/// Appends the unescaped local part to `out`; returns whether it needs quoting and the rest
+/// of the input.
+fn parse_local_part<'a>(s: &'a str, out: &mut String) -> Result<(bool, &'a str), String> {
+    let (quoted, rest) = if let Some(body) = s.strip_prefix('"') {
         let mut chars = body.char_indices();
         let end = loop {
             match chars.next() {
                 Some((_, '\\')) => match chars.next() {
-                    Some((_, c)) if c != '\r' && c != '\n' => local.push(c),
+                    Some((_, c)) if c != '\r' && c != '\n' => out.push(c),
                     _ => return Err("a backslash at the end of a quoted local part".into()),
                 },
                 Some((i, '"')) => break i,
                 Some((_, c)) if c.is_control() && c != '\t' => {
                     return Err("a control character in a quoted local part".into());
                 }
-                Some((_, c)) => local.push(c),
+                Some((_, c)) => out.push(c),
                 None => return Err("an unterminated quoted local part".into()),
             }
         };
         // `"alice"@x` is `alice@x`: quoting that changes nothing is dropped.
-        let quoted = !is_dot_atom(&local);
-        (local, quoted, &body[end + 1..])
+        (!is_dot_atom(out), &body[end + 1..])
     } else {
         let at = s.rfind('@').ok_or("the address has no @domain")?;
         let local = &s[..at];
         if !is_dot_atom(local) {
             return Err(format!("{local:?} is not a valid local part"));
         }
-        (local.to_string(), false, &s[at..])
+        out.push_str(local);
+        (false, &s[at..])
     };
-    if local.len() > MAX_LOCAL {
+    if out.len() > MAX_LOCAL {
         return Err(format!("the local part is longer than {MAX_LOCAL} octets"));
     }
-    Ok((local, quoted, rest))
+    Ok((quoted, rest))
+}
+
+/// The part after `@`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Domain {
+    /// Lower case, without a trailing dot.
+    Name(String),
+    /// `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+    Literal(IpAddr),
 }
 
 /// A domain or address literal. One trailing dot is accepted and dropped, as Postfix does.
@@ -223,7 +261,9 @@ pub fn parse_domain(s: &str) -> Result<Domain, String> {
     if let Some(lit) = s.strip_prefix('[') {
         let lit = lit.strip_suffix(']').ok_or("an address literal must end with ']'")?;
         let ip = match lit.get(..5) {
-            Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => lit[5..].parse::<std::net::Ipv6Addr>().map(IpAddr::V6).ok(),
+            Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => {
+                lit[5..].parse::<std::net::Ipv6Addr>().map(IpAddr::V6).ok()
+            }
             _ => lit.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).ok(),
         };
         return ip.map(Domain::Literal).ok_or_else(|| format!("[{lit}] is not an address literal"));
@@ -231,8 +271,37 @@ pub fn parse_domain(s: &str) -> Result<Domain, String> {
     parse_domain_name(s).map(Domain::Name)
 }
 
+/// Labels of letters, digits, `-` and `_`, 1 to 63 long, not starting or ending with `-`; in
+/// one pass over the bytes.
+fn is_ascii_domain(name: &[u8]) -> bool {
+    let (mut len, mut prev) = (0usize, b'.');
+    for &b in name {
+        if b == b'.' {
+            if len == 0 || prev == b'-' {
+                return false;
+            }
+            len = 0;
+        } else {
+            let ok = b.is_ascii_alphanumeric() || b == b'_' || (b == b'-' && len > 0);
+            len += 1;
+            if !ok || len > 63 {
+                return false;
+            }
+        }
+        prev = b;
+    }
+    len > 0 && prev != b'-'
+}
+
 /// A host or domain name in lower case, without a trailing dot.
 pub fn parse_domain_name(s: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    push_domain_name(s, &mut out)?;
+    Ok(out)
+}
+
+/// Validates a domain name and appends it to `out` in lower case.
+fn push_domain_name(s: &str, out: &mut String) -> Result<(), String> {
     let name = s.strip_suffix('.').unwrap_or(s);
     if name.is_empty() {
         return Err("the domain is empty".into());
@@ -240,17 +309,28 @@ pub fn parse_domain_name(s: &str) -> Result<String, String> {
     if name.len() > MAX_DOMAIN {
         return Err(format!("the domain is longer than {MAX_DOMAIN} octets"));
     }
-    for label in name.split('.') {
-        let ok = !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-            && label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
-        if !ok {
-            return Err(format!("{s:?} is not a valid domain name"));
-        }
+    let valid = if name.is_ascii() {
+        is_ascii_domain(name.as_bytes())
+    } else {
+        name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        })
+    };
+    if !valid {
+        return Err(format!("{s:?} is not a valid domain name"));
     }
-    Ok(name.to_lowercase())
+    if name.is_ascii() {
+        let start = out.len();
+        out.push_str(name);
+        out[start..].make_ascii_lowercase();
+    } else {
+        out.push_str(&name.to_lowercase());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -266,13 +346,15 @@ mod tests {
         assert_eq!(mb("<alice@contoso.com>").to_string(), "alice@contoso.com");
         assert_eq!(mb("Alice@CONTOSO.COM").to_string(), "Alice@contoso.com");
         assert_eq!(mb("Alice@CONTOSO.COM").directory_key(), "alice@contoso.com");
-        assert_eq!(mb("alice@contoso.com.").domain, Domain::Name("contoso.com".into()));
+        assert_eq!(mb("alice@contoso.com.").domain(), "contoso.com");
+        assert!(matches!(mb("Bob@x.com").directory_key(), Cow::Owned(k) if k == "bob@x.com"));
+        assert!(matches!(mb("bob@X.com").directory_key(), Cow::Borrowed("bob@x.com")));
     }
 
     #[test]
     fn source_route_is_dropped_and_the_final_mailbox_decides() {
         let m = mb("<@contoso.com:user@other.com>");
-        assert_eq!(m.domain, Domain::Name("other.com".into()));
+        assert_eq!(m.domain_name(), Some("other.com"));
         let m = mb("<@a.example,@b.example:user@other.com>");
         assert_eq!(m.to_string(), "user@other.com");
         assert!(parse_mailbox("<@relay user@other.com>").is_err());
@@ -281,14 +363,14 @@ mod tests {
     #[test]
     fn quoted_local_parts() {
         let m = mb("<\"user@other.com\"@contoso.com>");
-        assert_eq!(m.domain, Domain::Name("contoso.com".into()));
-        assert_eq!(m.local, "user@other.com");
+        assert_eq!(m.domain(), "contoso.com");
+        assert_eq!(m.local(), "user@other.com");
         assert!(m.quoted);
         assert_eq!(m.to_string(), "\"user@other.com\"@contoso.com");
         let m = mb("\"alice\"@contoso.com");
         assert!(!m.quoted);
         assert_eq!(m.to_string(), "alice@contoso.com");
-        assert_eq!(mb(r#""a\"b"@x.com"#).local, "a\"b");
+        assert_eq!(mb(r#""a\"b"@x.com"#).local(), "a\"b");
         assert!(parse_mailbox("\"open@contoso.com").is_err());
     }
 
@@ -303,14 +385,26 @@ mod tests {
 
     #[test]
     fn literals() {
-        assert_eq!(mb("u@[192.0.2.1]").domain, Domain::Literal("192.0.2.1".parse().unwrap()));
-        assert_eq!(mb("u@[IPv6:2001:db8::1]").domain.to_string(), "[IPv6:2001:db8::1]");
+        assert_eq!(mb("u@[192.0.2.1]").domain_literal(), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(mb("u@[192.0.2.1]").domain_name(), None);
+        assert_eq!(mb("u@[IPv6:2001:DB8::1]").domain(), "[IPv6:2001:db8::1]");
         assert!(parse_mailbox("u@[999.0.0.1]").is_err());
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in ["", "alice", "alice@", "@contoso.com", "a..b@x.com", "a@b@c.com", "a@-x.com", "<a@x.com", "a b@x.com", "a@x..com"] {
+        for bad in [
+            "",
+            "alice",
+            "alice@",
+            "@contoso.com",
+            "a..b@x.com",
+            "a@b@c.com",
+            "a@-x.com",
+            "<a@x.com",
+            "a b@x.com",
+            "a@x..com",
+        ] {
             assert!(parse_mailbox(bad).is_err(), "{bad:?} should be refused");
         }
     }

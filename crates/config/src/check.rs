@@ -16,7 +16,10 @@ pub fn check(config: &Config) -> Vec<Finding> {
     for (t, tenant) in config.tenants.iter().enumerate() {
         let at = format!("tenants[{t}]");
         if let Some(first) = tenant_names.insert(tenant.name.to_lowercase(), t) {
-            out.push(Finding::error(format!("{at}.name"), format!("tenant name {:?} is already used by tenants[{first}]", tenant.name)));
+            out.push(Finding::error(
+                format!("{at}.name"),
+                format!("tenant name {:?} is already used by tenants[{first}]", tenant.name),
+            ));
         }
         check_tenant_shape(tenant, &at, &mut out);
         check_connectors(tenant, &at, &mut out);
@@ -33,7 +36,10 @@ fn check_server(config: &Config, out: &mut Vec<Finding>) {
     let mut seen = HashSet::new();
     for (i, l) in server.listeners.iter().enumerate() {
         if !seen.insert(l.address) {
-            out.push(Finding::error(format!("server.listeners[{i}].address"), format!("{} is listed twice", l.address)));
+            out.push(Finding::error(
+                format!("server.listeners[{i}].address"),
+                format!("{} is listed twice", l.address),
+            ));
         }
     }
     if server.tls.certificate.is_some() != server.tls.key.is_some() {
@@ -41,7 +47,12 @@ fn check_server(config: &Config, out: &mut Vec<Finding>) {
         out.push(Finding::error(key, "certificate and key must be given together"));
     }
     let limits = &server.limits;
-    for (key, value) in [("max_recipients", limits.max_recipients as u64), ("max_connections", limits.max_connections as u64), ("max_connections_per_ip", limits.max_connections_per_ip as u64), ("max_message_size", limits.max_message_size)] {
+    for (key, value) in [
+        ("max_recipients", limits.max_recipients as u64),
+        ("max_connections", limits.max_connections as u64),
+        ("max_connections_per_ip", limits.max_connections_per_ip as u64),
+        ("max_message_size", limits.max_message_size),
+    ] {
         if value == 0 {
             out.push(Finding::error(format!("server.limits.{key}"), "must be at least 1"));
         }
@@ -57,9 +68,13 @@ fn check_domain_ownership(config: &Config, out: &mut Vec<Finding>) {
             match owner.insert(ad.domain.as_str(), (t, d)) {
                 Some((ot, _)) if ot != t => out.push(Finding::error(
                     key,
-                    format!("{} is already an accepted domain of tenant {:?}: a domain can belong to one tenant only", ad.domain, config.tenants[ot].name),
+                    format!(
+                        "{} is already an accepted domain of tenant {:?}: a domain can belong to one tenant only",
+                        ad.domain, config.tenants[ot].name
+                    ),
                 )),
-                Some((_, od)) => out.push(Finding::error(key, format!("{} is listed twice (also accepted_domains[{od}])", ad.domain))),
+                Some((_, od)) => out
+                    .push(Finding::error(key, format!("{} is listed twice (also accepted_domains[{od}])", ad.domain))),
                 None => {}
             }
         }
@@ -68,7 +83,10 @@ fn check_domain_ownership(config: &Config, out: &mut Vec<Finding>) {
 
 fn check_tenant_shape(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
     if tenant.accepted_domains.is_empty() {
-        out.push(Finding::warning(at.to_string(), format!("tenant {:?} has no accepted domain, so it receives no mail", tenant.name)));
+        out.push(Finding::warning(
+            at.to_string(),
+            format!("tenant {:?} has no accepted domain, so it receives no mail", tenant.name),
+        ));
     }
     if tenant.mx.is_empty() {
         out.push(Finding::warning(
@@ -76,19 +94,29 @@ fn check_tenant_shape(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
             "mx is not set: set mx = [\"self\"] when doorman is the MX, or the gateway's host names, so the analyzer can tell the front door from a side door",
         ));
     }
-    let authoritative: Vec<_> = tenant.accepted_domains.iter().filter(|d| d.kind == DomainType::Authoritative).collect();
+    let authoritative: Vec<_> =
+        tenant.accepted_domains.iter().filter(|d| d.kind == DomainType::Authoritative).collect();
     if !authoritative.is_empty() && tenant.directory().next().is_none() {
         out.push(Finding::warning(
             format!("{at}.recipients"),
-            format!("the directory is empty, so every recipient of the authoritative domain {} is rejected", authoritative[0].domain),
+            format!(
+                "the directory is empty, so every recipient of the authoritative domain {} is rejected",
+                authoritative[0].domain
+            ),
         ));
     }
     let in_tenant = |domain: &str| {
-        tenant.accepted_domains.iter().any(|ad| ad.domain.as_str() == domain || (ad.match_subdomains && ad.domain.covers(domain)))
+        tenant
+            .accepted_domains
+            .iter()
+            .any(|ad| ad.domain.as_str() == domain || (ad.match_subdomains && ad.domain.covers(domain)))
     };
     for (i, m) in tenant.recipients.iter().enumerate() {
-        if !m.domain.name().is_some_and(in_tenant) {
-            out.push(Finding::warning(format!("{at}.recipients[{i}]"), format!("{m} is not in an accepted domain of this tenant and can never receive mail")));
+        if !m.domain_name().is_some_and(in_tenant) {
+            out.push(Finding::warning(
+                format!("{at}.recipients[{i}]"),
+                format!("{m} is not in an accepted domain of this tenant and can never receive mail"),
+            ));
         }
     }
 }
@@ -98,7 +126,10 @@ fn check_connectors(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
     for (c, conn) in tenant.inbound_connectors.iter().enumerate() {
         let at = format!("{at}.inbound_connectors[{c}]");
         if let Some(first) = names.insert(conn.name.to_lowercase(), c) {
-            out.push(Finding::error(format!("{at}.name"), format!("connector name {:?} is already used by inbound_connectors[{first}]", conn.name)));
+            out.push(Finding::error(
+                format!("{at}.name"),
+                format!("connector name {:?} is already used by inbound_connectors[{first}]", conn.name),
+            ));
         }
         if conn.sender_domains.is_empty() {
             out.push(Finding::error(format!("{at}.sender_domains"), "covers no sender: use [\"*\"] for every sender"));
@@ -148,12 +179,20 @@ fn check_rules(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
     for (r, rule) in tenant.transport_rules.iter().enumerate() {
         let at = format!("{at}.transport_rules[{r}]");
         if let Some(first) = names.insert(rule.name.to_lowercase(), r) {
-            out.push(Finding::error(format!("{at}.name"), format!("rule name {:?} is already used by transport_rules[{first}]", rule.name)));
+            out.push(Finding::error(
+                format!("{at}.name"),
+                format!("rule name {:?} is already used by transport_rules[{first}]", rule.name),
+            ));
         }
         if let Some(p) = rule.priority
             && let Some(first) = priorities.insert(p, r)
         {
-            out.push(Finding::warning(format!("{at}.priority"), format!("priority {p} is also held by transport_rules[{first}]; the earlier one in the file runs first")));
+            out.push(Finding::warning(
+                format!("{at}.priority"),
+                format!(
+                    "priority {p} is also held by transport_rules[{first}]; the earlier one in the file runs first"
+                ),
+            ));
         }
         if rule.actions.is_empty() {
             out.push(Finding::error(format!("{at}.actions"), "the rule has no action"));
@@ -167,19 +206,27 @@ fn check_rules(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
 fn check_predicates(p: &Predicates, at: &str, connectors: &HashSet<String>, out: &mut Vec<Finding>) {
     for (i, name) in p.inbound_connector.iter().enumerate() {
         if !connectors.contains(&name.to_lowercase()) {
-            out.push(Finding::error(format!("{at}.inbound_connector[{i}]"), format!("no inbound connector of this tenant is named {name:?}")));
+            out.push(Finding::error(
+                format!("{at}.inbound_connector[{i}]"),
+                format!("no inbound connector of this tenant is named {name:?}"),
+            ));
         }
     }
     for (i, h) in p.header_contains.iter().enumerate() {
         if h.words.is_empty() {
-            out.push(Finding::error(format!("{at}.header_contains[{i}].words"), "no words given, so the predicate can never match"));
+            out.push(Finding::error(
+                format!("{at}.header_contains[{i}].words"),
+                "no words given, so the predicate can never match",
+            ));
         }
     }
     host_bits(&p.sender_ip_ranges, &format!("{at}.sender_ip_ranges"), out);
 }
 
 fn check_routing(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
-    let Some(routing) = &tenant.routing else { return };
+    let Some(routing) = &tenant.routing else {
+        return;
+    };
     match routing.kind {
         RoutingKind::Relay if routing.next_hops.is_empty() => {
             out.push(Finding::error(format!("{at}.routing.next_hops"), "relay routing needs at least one next hop"));
@@ -195,7 +242,10 @@ fn check_routing(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
 fn host_bits(entries: &[IpEntry], at: &str, out: &mut Vec<Finding>) {
     for (i, e) in entries.iter().enumerate() {
         if let Some(fixed) = e.corrected() {
-            out.push(Finding::warning(format!("{at}[{i}]"), format!("{:?} has host bits set; it means {fixed}", e.text.trim())));
+            out.push(Finding::warning(
+                format!("{at}[{i}]"),
+                format!("{:?} has host bits set; it means {fixed}", e.text.trim()),
+            ));
         }
     }
 }

@@ -113,7 +113,13 @@ impl<'a> Locator<'a> {
         line_col(self.text, offset)
     }
 
-    pub fn diagnostic(&self, severity: Severity, span: Option<Range<usize>>, key: Option<String>, message: String) -> Diagnostic {
+    pub fn diagnostic(
+        &self,
+        severity: Severity,
+        span: Option<Range<usize>>,
+        key: Option<String>,
+        message: String,
+    ) -> Diagnostic {
         let (line, column) = match span {
             Some(s) => {
                 let (l, c) = self.line_col(s.start);

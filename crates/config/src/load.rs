@@ -22,7 +22,14 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
     let path = path.as_ref();
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics(vec![Diagnostic { severity: Severity::Error, file: name.clone(), line: None, column: None, key: None, message: format!("cannot read the file: {e}") }])
+        Diagnostics(vec![Diagnostic {
+            severity: Severity::Error,
+            file: name.clone(),
+            line: None,
+            column: None,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        }])
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     load_str(&name, &text, &base)
@@ -34,7 +41,12 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
         Ok(root) => root,
         Err(e) => {
             let locator = Locator::new(file, text, None);
-            return Err(Diagnostics(vec![locator.diagnostic(Severity::Error, e.span(), None, e.message().trim().to_string())]));
+            return Err(Diagnostics(vec![locator.diagnostic(
+                Severity::Error,
+                e.span(),
+                None,
+                e.message().trim().to_string(),
+            )]));
         }
     };
     let locator = Locator::new(file, text, Some(root.clone()));
@@ -44,7 +56,12 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
             let path = e.path().to_string();
             let key = (path != ".").then_some(path);
             let span = e.inner().span().or_else(|| key.as_deref().and_then(|k| locator.span_of(k)));
-            return Err(Diagnostics(vec![locator.diagnostic(Severity::Error, span, key, e.inner().message().trim().to_string())]));
+            return Err(Diagnostics(vec![locator.diagnostic(
+                Severity::Error,
+                span,
+                key,
+                e.inner().message().trim().to_string(),
+            )]));
         }
     };
 
@@ -61,14 +78,21 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
 fn read_directory_files(config: &mut Config, base_dir: &Path, locator: &Locator) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     for (t, tenant) in config.tenants.iter_mut().enumerate() {
-        let Some(rel) = &tenant.recipients_file else { continue };
+        let Some(rel) = &tenant.recipients_file else {
+            continue;
+        };
         let key = format!("tenants[{t}].recipients_file");
         let path: PathBuf = if rel.is_absolute() { rel.clone() } else { base_dir.join(rel) };
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) => {
                 let span = locator.span_of(&key);
-                diags.push(locator.diagnostic(Severity::Error, span, Some(key), format!("cannot read {}: {e}", path.display())));
+                diags.push(locator.diagnostic(
+                    Severity::Error,
+                    span,
+                    Some(key),
+                    format!("cannot read {}: {e}", path.display()),
+                ));
                 continue;
             }
         };

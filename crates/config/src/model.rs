@@ -156,7 +156,9 @@ impl<'de> Deserialize<'de> for Seconds {
                 f.write_str("a duration such as \"30s\", \"5m\", \"1h\" or a number of seconds")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
-                u64::try_from(v).map(|s| Seconds(Duration::from_secs(s))).map_err(|_| E::custom("a duration cannot be negative"))
+                u64::try_from(v)
+                    .map(|s| Seconds(Duration::from_secs(s)))
+                    .map_err(|_| E::custom("a duration cannot be negative"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
                 let v = v.trim();
@@ -168,7 +170,9 @@ impl<'de> Deserialize<'de> for Seconds {
                     "m" => 60,
                     "h" => 3600,
                     "d" => 86400,
-                    _ => return Err(E::custom(format!("{v:?} is not a duration (use s, m, h or d)"))),
+                    _ => {
+                        return Err(E::custom(format!("{v:?} is not a duration (use s, m, h or d)")));
+                    }
                 };
                 Ok(Seconds(Duration::from_secs(n * mult)))
             }
@@ -286,7 +290,7 @@ fn any_sender() -> Vec<SenderDomainPattern> {
     vec![SenderDomainPattern::Any]
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorType {
     Partner,

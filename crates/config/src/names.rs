@@ -41,7 +41,9 @@ pub fn is_same_or_subdomain(domain: &str, parent: &str) -> bool {
 }
 
 fn is_strict_subdomain(domain: &str, parent: &str) -> bool {
-    domain.len() > parent.len() + 1 && domain.ends_with(parent) && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
+    domain.len() > parent.len() + 1
+        && domain.ends_with(parent)
+        && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
 }
 
 /// An inbound connector's `sender_domains` entry: `*`, `contoso.com` or `*.contoso.com`.
@@ -115,7 +117,8 @@ impl CertNamePattern {
             Some(base) => (base, true),
             None => (s, false),
         };
-        let base = parse_domain_name(base).map_err(|_| format!("{s:?} is not a certificate name (mail.contoso.com or *.contoso.com)"))?;
+        let base = parse_domain_name(base)
+            .map_err(|_| format!("{s:?} is not a certificate name (mail.contoso.com or *.contoso.com)"))?;
         Ok(CertNamePattern { base, wildcard })
     }
 

@@ -125,7 +125,9 @@ fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
     if start > end {
         return Err("the first address is above the last");
     }
-    let mask = |size: u8| if size >= 128 { u128::MAX } else { (1u128 << size) - 1 };
+    let mask = |size: u8| {
+        if size >= 128 { u128::MAX } else { (1u128 << size) - 1 }
+    };
     let mut nets = Vec::new();
     let mut cur = start;
     loop {
@@ -168,7 +170,9 @@ impl<'de> Deserialize<'de> for IpEntry {
                         "ip" => entry = Some(map.next_value::<IpEntryText>()?.0),
                         "name" => name = Some(map.next_value::<String>()?),
                         "comment" => comment = Some(map.next_value::<String>()?),
-                        other => return Err(de::Error::unknown_field(other, &["ip", "name", "comment"])),
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["ip", "name", "comment"]));
+                        }
                     }
                 }
                 let mut entry = entry.ok_or_else(|| de::Error::missing_field("ip"))?;
@@ -229,7 +233,10 @@ mod tests {
     fn bad_entries_say_what_they_are_not() {
         assert_eq!(IpEntry::parse("10.0.0.0/33").unwrap_err(), "\"10.0.0.0/33\" is not an IP network");
         assert_eq!(IpEntry::parse("2001:db8::/129").unwrap_err(), "\"2001:db8::/129\" is not an IP network");
-        assert_eq!(IpEntry::parse("mail.contoso.com").unwrap_err(), "\"mail.contoso.com\" is not an IP address, network or range");
+        assert_eq!(
+            IpEntry::parse("mail.contoso.com").unwrap_err(),
+            "\"mail.contoso.com\" is not an IP address, network or range"
+        );
         assert_eq!(
             IpEntry::parse("10.0.0.9-10.0.0.1").unwrap_err(),
             "\"10.0.0.9-10.0.0.1\" is not an IP range: the first address is above the last"

@@ -47,13 +47,17 @@ fn a_bad_network_names_file_line_column_and_key() {
     let col = text.lines().nth(line - 1).unwrap().find("\"10.0.0.0/33").unwrap() + 1;
     assert_eq!(
         errors(&text),
-        [format!("doorman.toml:{line}:{col}: tenants[0].inbound_connectors[1].sender_ip_addresses[2]: \"10.0.0.0/33\" is not an IP network")]
+        [format!(
+            "doorman.toml:{line}:{col}: tenants[0].inbound_connectors[1].sender_ip_addresses[2]: \"10.0.0.0/33\" is not an IP network"
+        )]
     );
 }
 
 #[test]
 fn unknown_keys_are_errors() {
-    let text = format!("{TENANT}\n[[tenants.inbound_connectors]]\nname = \"a\"\ntype = \"partner\"\nrestrict_domains_to_ip = true\n");
+    let text = format!(
+        "{TENANT}\n[[tenants.inbound_connectors]]\nname = \"a\"\ntype = \"partner\"\nrestrict_domains_to_ip = true\n"
+    );
     let errs = errors(&text);
     assert_eq!(errs.len(), 1);
     let line = text.lines().position(|l| l.starts_with("restrict_domains_to_ip ")).unwrap() + 1;
@@ -70,7 +74,11 @@ fn unknown_keys_are_errors() {
 fn wrong_types_and_missing_fields() {
     let errs = errors("[[tenants]]\nname = 7\n");
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("doorman.toml:2:8: tenants[0].name: invalid type: integer `7`, expected a string"), "{}", errs[0]);
+    assert!(
+        errs[0].starts_with("doorman.toml:2:8: tenants[0].name: invalid type: integer `7`, expected a string"),
+        "{}",
+        errs[0]
+    );
 
     let errs = errors(&format!("{TENANT}\n[[tenants.inbound_connectors]]\nname = \"x\"\n"));
     assert_eq!(errs.len(), 1);
@@ -79,22 +87,43 @@ fn wrong_types_and_missing_fields() {
 
 #[test]
 fn value_errors_point_at_the_value() {
-    let text = format!("{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions]\nset_scl = 12\n");
+    let text = format!(
+        "{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions]\nset_scl = 12\n"
+    );
     let line = text.lines().position(|l| l.starts_with("set_scl")).unwrap() + 1;
-    assert_eq!(errors(&text), [format!("doorman.toml:{line}:11: tenants[0].transport_rules[0].actions.set_scl: SCL 12 is out of range: it runs from -1 to 9")]);
+    assert_eq!(
+        errors(&text),
+        [format!(
+            "doorman.toml:{line}:11: tenants[0].transport_rules[0].actions.set_scl: SCL 12 is out of range: it runs from -1 to 9"
+        )]
+    );
 
-    let text = format!("{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions.reject]\nenhanced_status_code = \"4.7.1\"\n");
-    assert!(errors(&text)[0].ends_with("actions.reject.enhanced_status_code: \"4.7.1\" is not a permanent failure: a reject code starts with 5"));
+    let text = format!(
+        "{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions.reject]\nenhanced_status_code = \"4.7.1\"\n"
+    );
+    assert!(errors(&text)[0].ends_with(
+        "actions.reject.enhanced_status_code: \"4.7.1\" is not a permanent failure: a reject code starts with 5"
+    ));
 
     let text = "[[tenants]]\nname = \"t\"\n[[tenants.accepted_domains]]\ndomain = \"contoso..com\"\n";
-    assert_eq!(errors(text), ["doorman.toml:4:10: tenants[0].accepted_domains[0].domain: \"contoso..com\" is not a valid domain name"]);
+    assert_eq!(
+        errors(text),
+        ["doorman.toml:4:10: tenants[0].accepted_domains[0].domain: \"contoso..com\" is not a valid domain name"]
+    );
 
     let text = "[[tenants]]\nname = \"t\"\nrecipients = [\"alice@contoso.com\", \"bob\"]\n";
     let errs = errors(text);
-    assert!(errs[0].starts_with("doorman.toml:3:36: tenants[0].recipients[1]: \"bob\" is not an email address"), "{}", errs[0]);
+    assert!(
+        errs[0].starts_with("doorman.toml:3:36: tenants[0].recipients[1]: \"bob\" is not an email address"),
+        "{}",
+        errs[0]
+    );
 
     let text = "[[tenants]]\nname = \"t\"\n[tenants.connection_filter]\nip_block_list = [{ ip = \"10.0.0.0/40\", name = \"bad\" }]\n";
-    assert_eq!(errors(text), ["doorman.toml:4:25: tenants[0].connection_filter.ip_block_list[0].ip: \"10.0.0.0/40\" is not an IP network"]);
+    assert_eq!(
+        errors(text),
+        ["doorman.toml:4:25: tenants[0].connection_filter.ip_block_list[0].ip: \"10.0.0.0/40\" is not an IP network"]
+    );
 }
 
 #[test]
@@ -106,7 +135,9 @@ fn toml_syntax_errors_have_a_position() {
 
 #[test]
 fn a_domain_accepted_by_two_tenants() {
-    let text = format!("{TENANT}\n[[tenants]]\nname = \"other\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"Contoso.com\"\n");
+    let text = format!(
+        "{TENANT}\n[[tenants]]\nname = \"other\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"Contoso.com\"\n"
+    );
     let line = text.lines().position(|l| l == "domain = \"Contoso.com\"").unwrap() + 1;
     assert_eq!(
         errors(&text),
@@ -118,10 +149,18 @@ fn a_domain_accepted_by_two_tenants() {
 
 #[test]
 fn duplicate_connector_names() {
-    let text = format!("{TENANT}\n[[tenants.inbound_connectors]]\nname = \"GW\"\ntype = \"partner\"\n[[tenants.inbound_connectors]]\nname = \"gw\"\ntype = \"partner\"\n");
+    let text = format!(
+        "{TENANT}\n[[tenants.inbound_connectors]]\nname = \"GW\"\ntype = \"partner\"\n[[tenants.inbound_connectors]]\nname = \"gw\"\ntype = \"partner\"\n"
+    );
     let errs = errors(&text);
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].ends_with("tenants[0].inbound_connectors[1].name: connector name \"gw\" is already used by inbound_connectors[0]"), "{}", errs[0]);
+    assert!(
+        errs[0].ends_with(
+            "tenants[0].inbound_connectors[1].name: connector name \"gw\" is already used by inbound_connectors[0]"
+        ),
+        "{}",
+        errs[0]
+    );
 }
 
 #[test]
@@ -131,8 +170,13 @@ fn a_restriction_with_nothing_to_restrict_to() {
     );
     let errs = errors(&text);
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs[0].contains("restrict_domains_to_ip_addresses: restricts to IP addresses, but sender_ip_addresses is empty"));
-    assert!(errs[1].contains("restrict_domains_to_certificate: restricts to a certificate, but tls_sender_certificate_name is not set"));
+    assert!(
+        errs[0]
+            .contains("restrict_domains_to_ip_addresses: restricts to IP addresses, but sender_ip_addresses is empty")
+    );
+    assert!(errs[1].contains(
+        "restrict_domains_to_certificate: restricts to a certificate, but tls_sender_certificate_name is not set"
+    ));
 }
 
 #[test]
@@ -147,11 +191,15 @@ fn a_partner_connector_with_both_ips_and_a_certificate_warns() {
 
 #[test]
 fn host_bits_warn_with_the_corrected_form() {
-    let text = format!("{TENANT}\n[[tenants.inbound_connectors]]\nname = \"gw\"\ntype = \"partner\"\nsender_ip_addresses = [\"80.66.20.12/28\"]\n");
+    let text = format!(
+        "{TENANT}\n[[tenants.inbound_connectors]]\nname = \"gw\"\ntype = \"partner\"\nsender_ip_addresses = [\"80.66.20.12/28\"]\n"
+    );
     let line = text.lines().position(|l| l.contains("80.66.20.12/28")).unwrap() + 1;
     assert_eq!(
         warnings(&text),
-        [format!("doorman.toml:{line}:24: warning: tenants[0].inbound_connectors[0].sender_ip_addresses[0]: \"80.66.20.12/28\" has host bits set; it means 80.66.20.0/28")]
+        [format!(
+            "doorman.toml:{line}:24: warning: tenants[0].inbound_connectors[0].sender_ip_addresses[0]: \"80.66.20.12/28\" has host bits set; it means 80.66.20.0/28"
+        )]
     );
 }
 
@@ -168,34 +216,58 @@ fn a_rule_naming_an_unknown_connector() {
 #[test]
 fn an_empty_tenant_warns() {
     let w = warnings("[[tenants]]\nname = \"empty\"\nmx = [\"self\"]\n");
-    assert_eq!(w, ["doorman.toml:1:1: warning: tenants[0]: tenant \"empty\" has no accepted domain, so it receives no mail"]);
-    let w = warnings("[[tenants]]\nname = \"nobody\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n");
+    assert_eq!(
+        w,
+        ["doorman.toml:1:1: warning: tenants[0]: tenant \"empty\" has no accepted domain, so it receives no mail"]
+    );
+    let w = warnings(
+        "[[tenants]]\nname = \"nobody\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n",
+    );
     assert_eq!(w.len(), 1);
-    assert!(w[0].contains("the directory is empty, so every recipient of the authoritative domain contoso.com is rejected"));
+    assert!(
+        w[0].contains("the directory is empty, so every recipient of the authoritative domain contoso.com is rejected")
+    );
 }
 
 #[test]
 fn other_semantic_errors() {
     let on_prem = format!("{TENANT}\n[[tenants.inbound_connectors]]\nname = \"op\"\ntype = \"on_premises\"\n");
-    assert!(errors(&on_prem)[0].contains("an on_premises connector needs sender_ip_addresses or tls_sender_certificate_name"));
+    assert!(
+        errors(&on_prem)[0]
+            .contains("an on_premises connector needs sender_ip_addresses or tls_sender_certificate_name")
+    );
     let no_action = format!("{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions]\n");
     assert!(errors(&no_action)[0].ends_with("tenants[0].transport_rules[0].actions: the rule has no action"));
     let relay = format!("{TENANT}\n[tenants.routing]\ntype = \"relay\"\n");
-    assert!(errors(&relay)[0].ends_with("tenants[0].routing.next_hops: relay routing needs at least one next hop"), "{:?}", errors(&relay));
+    assert!(
+        errors(&relay)[0].ends_with("tenants[0].routing.next_hops: relay routing needs at least one next hop"),
+        "{:?}",
+        errors(&relay)
+    );
 }
 
 #[test]
 fn recipients_file_is_read_relative_to_the_config() {
     let dir = std::env::temp_dir().join(format!("doorman-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("users.txt"), "# contoso directory\nalice@contoso.com\n  Bob@Contoso.com  # sales\n\nnot-an-address\n").unwrap();
+    std::fs::write(
+        dir.join("users.txt"),
+        "# contoso directory\nalice@contoso.com\n  Bob@Contoso.com  # sales\n\nnot-an-address\n",
+    )
+    .unwrap();
     let toml = "[[tenants]]\nname = \"t\"\nmx = [\"self\"]\nrecipients_file = \"users.txt\"\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n";
     std::fs::write(dir.join("doorman.toml"), toml).unwrap();
     let err = load_file(dir.join("doorman.toml")).unwrap_err();
     let errs: Vec<_> = err.errors().map(|e| e.to_string()).collect();
     let users = dir.join("users.txt").display().to_string();
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with(&format!("{users}:5:1: tenants[0].recipients_file: \"not-an-address\" is not an email address")), "{}", errs[0]);
+    assert!(
+        errs[0].starts_with(&format!(
+            "{users}:5:1: tenants[0].recipients_file: \"not-an-address\" is not an email address"
+        )),
+        "{}",
+        errs[0]
+    );
 
     std::fs::write(dir.join("users.txt"), "alice@contoso.com\n  Bob@Contoso.com  # sales\n").unwrap();
     let loaded = load_file(dir.join("doorman.toml")).unwrap();

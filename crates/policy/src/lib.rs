@@ -1,1 +1,43 @@
+//! doorman's policy engine: a pure library (no I/O, no async) that decides every SMTP stage
+//! of a described session and explains each decision with a trace.
+//!
+//! The edge, `doorman explain` and the analyzer all call these same functions, so what the
+//! analyzer proves is what the edge enforces.
+//!
+//! - [`Policy::new`] compiles a [`Config`](doorman_config::Config) into an immutable snapshot.
+//! - [`Policy::connect`], [`Policy::helo`], [`Policy::mail_from`], [`Policy::rcpt`] and
+//!   [`Policy::data`] decide one stage each; [`Policy::evaluate`] runs a whole transaction.
+//! - The caller supplies what needs I/O: the client IP after PROXY, TLS state and verified
+//!   certificate names ([`Session`]), DNSBL answers, and the parsed headers.
 
+mod connector;
+mod domains;
+mod headers;
+mod iptable;
+pub mod render;
+mod reply;
+mod rules;
+mod session;
+mod snapshot;
+mod stage;
+mod trace;
+mod transaction;
+
+pub use connector::{Attribution, ConnectorMatch, MatchedBy, attribute};
+pub use domains::DomainRef;
+pub use headers::MessageHeaders;
+pub use reply::Reply;
+pub use session::{ClientCertificate, DnsblAnswer, DnsblResult, Session, TlsInfo};
+pub use snapshot::{Policy, TenantId, TenantView};
+pub use stage::StageDecision;
+pub use stage::connect::ConnectInfo;
+pub use stage::data::{DataDecision, Disposition, HeaderField, REPORT_HEADER, RuleHit, TenantCopy, report_value};
+pub use stage::mail::MailDecision;
+pub use stage::rcpt::{AcceptedRecipient, RcptDecision};
+pub use trace::{Check, Detail, Outcome, Step, Trace};
+pub use transaction::{EXPLAIN_SCHEMA, Evaluation, RcptReport, Transaction, Verdict};
+
+/// Serialises a value through its `Display` form.
+pub(crate) fn ser_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}

@@ -1,0 +1,28 @@
+//! Subcommands, and what they share: finding the config.
+
+pub mod check_config;
+pub mod explain;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use doorman_config::{Diagnostics, Loaded, load_file, load_str};
+
+/// The example the README's quick start runs, compiled in so it works from any directory.
+pub const BUILT_IN_NAME: &str = "examples/contoso.toml (built in)";
+const BUILT_IN: &str = include_str!("../../examples/contoso.toml");
+
+/// Loads `path`, or the built-in example without one.
+pub fn load(path: Option<&PathBuf>) -> Result<Loaded, Diagnostics> {
+    match path {
+        Some(p) => load_file(p),
+        None => load_str(BUILT_IN_NAME, BUILT_IN, Path::new(".")),
+    }
+}
+
+/// Writes to stdout. A closed pipe (`doorman explain … | head`) is not an error worth a panic:
+/// the reader has what it wanted.
+pub fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}

@@ -1,0 +1,235 @@
+//! The `doorman` binary as an administrator runs it: what it prints and how it exits.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const PARTNER_RESTRICTED: &str = "550 5.7.51 TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set";
+
+fn doorman(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doorman")).args(args).output().expect("doorman runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("doorman-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn explain_a_side_door_attempt_on_the_built_in_example() {
+    let o = doorman(&[
+        "explain",
+        "--client-ip",
+        "203.0.113.9",
+        "--mail-from",
+        "spam@example.net",
+        "--rcpt",
+        "alice@contoso.com",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("RCPT TO:<alice@contoso.com>  →  {PARTNER_RESTRICTED}")), "{out}");
+    assert!(out.contains("connector_attribution  REJECT"), "{out}");
+    assert!(out.contains("dnsbl                  -         not reached"), "{out}");
+    assert!(out.contains("verdict  1 of 1 recipient(s) refused: alice@contoso.com"), "{out}");
+}
+
+#[test]
+fn explain_the_gateway_is_accepted_with_scl_minus_one() {
+    let o = doorman(&[
+        "explain",
+        "--client-ip",
+        "80.66.20.13",
+        "--tls",
+        "--helo",
+        "mx.contoso-gateway.net",
+        "--mail-from",
+        "news@example.net",
+        "--rcpt",
+        "alice@contoso.com",
+        "--header",
+        "Subject: hello",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("RCPT TO:<alice@contoso.com>  →  250 2.1.5 Recipient OK"), "{out}");
+    assert!(out.contains("DATA for tenant contoso (alice@contoso.com): deliver, SCL -1"), "{out}");
+    assert!(out.contains("X-Doorman-Report: tenant=contoso; connector=Inbound only from Antispamrelay; cip=80.66.20.13; scl=-1; rules=Skip spam filtering for the gateway"));
+    assert!(out.contains("verdict  all 1 recipient(s) accepted"), "{out}");
+}
+
+#[test]
+fn explain_json_follows_the_documented_schema() {
+    let o = doorman(&[
+        "explain",
+        "--json",
+        "--client-ip",
+        "::ffff:203.0.113.9",
+        "--mail-from",
+        "<>",
+        "--rcpt",
+        "alice@contoso.com",
+        "--rcpt",
+        "carol@fabrikam.com",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["schema"], "doorman.explain/1");
+    assert_eq!(v["session"]["client_ip"], "203.0.113.9");
+    assert_eq!(v["mail"]["sender"], "<>");
+    let alice = &v["recipients"][0];
+    assert_eq!(alice["recipient"], "alice@contoso.com");
+    assert_eq!(alice["reply"]["code"], 550);
+    assert_eq!(alice["reply"]["enhanced"], "5.7.51");
+    assert_eq!(alice["tenant"], "contoso");
+    let steps = alice["trace"].as_array().unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s["check"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["recipient_syntax", "tenant_attribution", "ip_block_list", "connector_attribution"]
+    );
+    assert_eq!(steps[3]["outcome"], "reject");
+    assert_eq!(steps[3]["reply"]["text"], PARTNER_RESTRICTED.trim_start_matches("550 5.7.51 "));
+    let carol = &v["recipients"][1];
+    assert_eq!(carol["reply"]["code"], 250);
+    assert!(carol.get("connector").is_none());
+    let copies = v["data"]["copies"].as_array().unwrap();
+    assert_eq!(copies.len(), 1);
+    assert_eq!(copies[0]["tenant"], "fabrikam");
+    assert_eq!(copies[0]["disposition"]["action"], "deliver");
+    assert_eq!(v["verdict"]["all_accepted"], false);
+    assert_eq!(v["verdict"]["rejected"], serde_json::json!(["alice@contoso.com"]));
+}
+
+#[test]
+fn explain_with_a_certificate_and_a_config_file() {
+    let cfg = temp_file(
+        "cert.toml",
+        r#"
+[[tenants]]
+name = "contoso"
+mx = ["mx.contoso-gateway.net"]
+recipients = ["alice@contoso.com"]
+[[tenants.accepted_domains]]
+domain = "contoso.com"
+[[tenants.inbound_connectors]]
+name = "Gateway certificate"
+type = "partner"
+tls_sender_certificate_name = "*.contoso-gateway.net"
+restrict_domains_to_certificate = true
+"#,
+    );
+    let cfg = cfg.to_str().unwrap();
+    let base = [
+        "explain",
+        "--config",
+        cfg,
+        "--client-ip",
+        "198.18.0.1",
+        "--mail-from",
+        "a@example.net",
+        "--rcpt",
+        "alice@contoso.com",
+    ];
+    let ok = doorman(&[&base[..], &["--client-cert-name", "mx2.contoso-gateway.net"]].concat());
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains(
+        "partner connector \"Gateway certificate\" matched by the verified certificate name mx2.contoso-gateway.net"
+    ));
+    let unverified = doorman(&[&base[..], &["--unverified-cert"]].concat());
+    assert_eq!(unverified.status.code(), Some(1));
+    assert!(
+        stdout(&unverified)
+            .contains("certificate name *.contoso-gateway.net: the client presented no verified certificate"),
+        "{}",
+        stdout(&unverified)
+    );
+}
+
+#[test]
+fn explain_usage_and_config_errors_exit_2() {
+    let o = doorman(&["explain", "--client-ip", "not-an-ip", "--mail-from", "a@b.c", "--rcpt", "x@y.z"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = doorman(&["explain", "--client-ip", "192.0.2.1", "--mail-from", "a@b.c"]);
+    assert_eq!(o.status.code(), Some(2), "--rcpt is required");
+    let o = doorman(&[
+        "explain",
+        "--client-ip",
+        "192.0.2.1",
+        "--mail-from",
+        "a@b.c",
+        "--rcpt",
+        "x@y.z",
+        "--header",
+        "no colon",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--header \"no colon\" is not of the form 'Name: value'"));
+
+    let bad = temp_file(
+        "bad.toml",
+        "[[tenants]]\nname = \"t\"\n[[tenants.inbound_connectors]]\nname = \"c\"\ntype = \"partner\"\nsender_ip_addresses = [\"10.0.0.0/33\"]\n",
+    );
+    let o = doorman(&[
+        "explain",
+        "--config",
+        bad.to_str().unwrap(),
+        "--client-ip",
+        "192.0.2.1",
+        "--mail-from",
+        "a@b.c",
+        "--rcpt",
+        "x@y.z",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!(
+            "{}:6:24: tenants[0].inbound_connectors[0].sender_ip_addresses[0]: \"10.0.0.0/33\" is not an IP network",
+            bad.display()
+        )
+    );
+}
+
+#[test]
+fn check_config_reports_and_exits() {
+    let o = doorman(&["check-config"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o).trim(),
+        "examples/contoso.toml (built in): OK: 2 tenant(s), 2 inbound connector(s), 1 transport rule(s), 0 warning(s)"
+    );
+
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/contoso.toml");
+    assert_eq!(doorman(&["check-config", shipped]).status.code(), Some(0));
+
+    let warn = temp_file(
+        "warn.toml",
+        "[[tenants]]\nname = \"t\"\nmx = [\"self\"]\n[tenants.connection_filter]\nip_block_list = [\"10.1.2.3/8\"]\n",
+    );
+    let o = doorman(&["check-config", warn.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains(&format!("{}:5:18: warning: tenants[0].connection_filter.ip_block_list[0]: \"10.1.2.3/8\" has host bits set; it means 10.0.0.0/8", warn.display())), "{out}");
+    assert_eq!(doorman(&["check-config", "--deny-warnings", warn.to_str().unwrap()]).status.code(), Some(1));
+
+    let broken = temp_file(
+        "broken.toml",
+        "[[tenants]]\nname = \"a\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n[[tenants]]\nname = \"b\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n",
+    );
+    let o = doorman(&["check-config", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains(&format!(
+        "{}:10:10: tenants[1].accepted_domains[0].domain: contoso.com is already an accepted domain of tenant \"a\": a domain can belong to one tenant only",
+        broken.display()
+    )));
+}
