@@ -86,6 +86,7 @@ fn explain_json_follows_the_documented_schema() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
     assert_eq!(v["schema"], "doorman.explain/1");
     assert_eq!(v["session"]["client_ip"], "203.0.113.9");
+    assert_eq!(v["session"]["tls"], serde_json::Value::Null);
     assert_eq!(v["mail"]["sender"], "<>");
     let alice = &v["recipients"][0];
     assert_eq!(alice["recipient"], "alice@contoso.com");
@@ -145,6 +146,10 @@ restrict_domains_to_certificate = true
     assert!(stdout(&ok).contains(
         "partner connector \"Gateway certificate\" matched by the verified certificate name mx2.contoso-gateway.net"
     ));
+    let listed = doorman(&[&base[..], &["--tls", "--dnsbl-listed", "zen.spamhaus.org", "--json"]].concat());
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("valid JSON");
+    assert_eq!(v["session"]["dnsbl"], serde_json::json!([{"zone": "zen.spamhaus.org", "result": "listed", "detail": "127.0.0.2"}]));
+    assert_eq!(v["session"]["tls"]["client_certificate"], serde_json::json!({"state": "none"}));
     let unverified = doorman(&[&base[..], &["--unverified-cert"]].concat());
     assert_eq!(unverified.status.code(), Some(1));
     assert!(

@@ -27,7 +27,10 @@ use crate::snapshot::TenantView;
 #[serde(tag = "by", rename_all = "snake_case")]
 pub enum MatchedBy {
     /// The name on a verified client certificate.
-    Certificate { name: String },
+    Certificate {
+        #[serde(rename = "certificate")]
+        name: String,
+    },
     /// The client IP, within this network of `sender_ip_addresses`.
     Ip {
         #[serde(serialize_with = "crate::ser_display")]
@@ -197,7 +200,7 @@ pub(crate) struct ConnectorFacts {
 
 impl ConnectorFacts {
     pub(crate) fn new(c: &InboundConnector) -> ConnectorFacts {
-        let any = c.sender_domains.iter().any(|p| *p == SenderDomainPattern::Any);
+        let any = c.sender_domains.contains(&SenderDomainPattern::Any);
         ConnectorFacts {
             kind: c.kind,
             enabled: c.enabled,

@@ -75,6 +75,7 @@ pub enum ClientCertificate {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DnsblAnswer {
     pub zone: String,
+    #[serde(flatten)]
     pub result: DnsblResult,
 }
 
