@@ -148,7 +148,10 @@ restrict_domains_to_certificate = true
     ));
     let listed = doorman(&[&base[..], &["--tls", "--dnsbl-listed", "zen.spamhaus.org", "--json"]].concat());
     let v: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("valid JSON");
-    assert_eq!(v["session"]["dnsbl"], serde_json::json!([{"zone": "zen.spamhaus.org", "result": "listed", "detail": "127.0.0.2"}]));
+    assert_eq!(
+        v["session"]["dnsbl"],
+        serde_json::json!([{"zone": "zen.spamhaus.org", "result": "listed", "detail": "127.0.0.2"}])
+    );
     assert_eq!(v["session"]["tls"]["client_certificate"], serde_json::json!({"state": "none"}));
     let unverified = doorman(&[&base[..], &["--unverified-cert"]].concat());
     assert_eq!(unverified.status.code(), Some(1));

@@ -133,6 +133,12 @@ impl Policy {
         self.domains.lookup(domain)
     }
 
+    /// Whether `domain` (lower case) is `tenant`'s by the same attribution recipients get:
+    /// the most specific accepted domain decides.
+    pub fn is_own_domain(&self, tenant: TenantId, domain: &str) -> bool {
+        self.domains.lookup(domain).is_some_and(|r| r.tenant == tenant)
+    }
+
     /// A recipient's accepted domain, and whether it is in that tenant's directory.
     pub fn attribute_recipient(&self, mailbox: &Mailbox) -> Option<(DomainRef, bool)> {
         self.domains.lookup_recipient(&mailbox.directory_key(), mailbox.domain_name()?)
@@ -206,15 +212,6 @@ impl<'p> TenantView<'p> {
     /// longest-prefix lookup, no allocation.
     pub(crate) fn ip_hits(&self, ip: IpAddr) -> &'p IpHits {
         self.index.ips.longest_match(ip).map_or(&NO_HITS, |(_, hits)| hits)
-    }
-
-    /// Whether `domain` is one of this tenant's accepted domains (or a subdomain of one that
-    /// matches subdomains).
-    pub fn accepts_domain(&self, domain: &str) -> bool {
-        self.config
-            .accepted_domains
-            .iter()
-            .any(|ad| ad.domain.as_str() == domain || (ad.match_subdomains && ad.domain.covers(domain)))
     }
 
     /// The transport rules in the order they run.

@@ -636,3 +636,33 @@ fn the_trace_shows_every_step_in_spec_order() {
     assert_eq!(brief.reply, d.reply);
     assert!(brief.trace.steps.iter().all(|s| s.detail.is_empty()));
 }
+
+/// A sender domain belongs to the tenant that recipient attribution would give it: the most
+/// specific accepted domain, not any tenant whose `match_subdomains` also covers it.
+#[test]
+fn direct_send_uses_the_same_domain_attribution_as_recipients() {
+    let p = policy(
+        r#"
+[[tenants]]
+name = "parent"
+mx = ["self"]
+reject_direct_send = true
+recipients = ["a@contoso.com"]
+[[tenants.accepted_domains]]
+domain = "contoso.com"
+match_subdomains = true
+
+[[tenants]]
+name = "eu"
+mx = ["self"]
+recipients = ["b@eu.contoso.com"]
+[[tenants.accepted_domains]]
+domain = "eu.contoso.com"
+"#,
+    );
+    let stranger = session("203.0.113.9", Tls::None);
+    // eu.contoso.com is the eu tenant's domain, so for "parent" it is an outside sender.
+    assert_eq!(rcpt_reply(&p, &stranger, "x@eu.contoso.com", "a@contoso.com"), OK);
+    assert_eq!(rcpt_reply(&p, &stranger, "x@sales.contoso.com", "a@contoso.com"), DIRECT_SEND);
+    assert_eq!(rcpt_reply(&p, &stranger, "x@contoso.com", "a@contoso.com"), DIRECT_SEND);
+}

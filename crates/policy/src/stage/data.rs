@@ -143,7 +143,7 @@ impl Policy {
             mail_from,
             recipients: &mailboxes,
             connector: connector.as_ref(),
-            in_organization: in_organization(tenant, mail_from, connector.as_ref()),
+            in_organization: in_organization(self, id, mail_from, connector.as_ref()),
             headers,
         };
 

@@ -181,7 +181,7 @@ impl Policy {
         if !tenant.index.summary.reject_direct_send {
             trace.step(Check::RejectDirectSend, Outcome::Skip, || "reject_direct_send is off".to_string());
         } else {
-            match sender_domain.filter(|d| tenant.accepts_domain(d)) {
+            match sender_domain.filter(|d| self.is_own_domain(tenant.id, d)) {
                 None => trace.step(Check::RejectDirectSend, Outcome::Pass, || {
                     format!(
                         "sender domain {} is not one of the tenant's accepted domains",
@@ -290,10 +290,11 @@ impl Policy {
 /// is one of the tenant's domains and it came through an on-premises connector matched by IP
 /// or certificate.
 pub(crate) fn in_organization(
-    tenant: TenantView<'_>,
+    policy: &Policy,
+    tenant: TenantId,
     mail_from: &ReversePath,
     connector: Option<&ConnectorMatch>,
 ) -> bool {
-    let own = mail_from.domain().is_some_and(|d| tenant.accepts_domain(d));
+    let own = mail_from.domain().is_some_and(|d| policy.is_own_domain(tenant, d));
     own && connector.is_some_and(|m| m.kind == ConnectorType::OnPremises && m.by.is_authenticated())
 }
