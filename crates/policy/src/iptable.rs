@@ -184,7 +184,7 @@ mod tests {
             let n = (rng(&mut seed) % FLAT_MAX as u64) as usize;
             for i in 0..n {
                 // A small address space, so networks nest and overlap often.
-                let net = if rng(&mut seed) % 2 == 0 {
+                let net = if rng(&mut seed).is_multiple_of(2) {
                     let a = 0x0A00_0000 | (rng(&mut seed) as u32 & 0xFFFF);
                     IpNet::V4(Ipv4Net::new(a.into(), 8 + (rng(&mut seed) % 25) as u8).unwrap().trunc())
                 } else {
@@ -197,7 +197,7 @@ mod tests {
             let flat = IpIndex::build(table.iter().map(|(n, v)| (n, *v)).collect());
             assert!(!flat.is_trie());
             for _ in 0..200 {
-                let ip = if rng(&mut seed) % 2 == 0 {
+                let ip = if rng(&mut seed).is_multiple_of(2) {
                     IpAddr::V4((0x0A00_0000 | (rng(&mut seed) as u32 & 0xFFFF)).into())
                 } else {
                     IpAddr::V6(((0x2001_0db8u128 << 96) | (rng(&mut seed) as u128 & 0xFFFF)).into())
