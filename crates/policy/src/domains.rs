@@ -31,7 +31,9 @@ pub struct DomainTable {
 /// the hash lands on the slot, so a lookup usually reads one line (a general-purpose map
 /// reads a control byte, then the entry, then the key behind a pointer).
 ///
-/// Open addressing with linear probing, kept at most half full. Keys come from the config and
+/// Open addressing with linear probing, kept at most three quarters full: a longer probe
+/// reads the next line, which the hardware fetches ahead, and a smaller table needs fewer
+/// TLB entries. Keys come from the config and
 /// clients only look them up, so nobody can flood a probe chain; a fast hasher is safe here.
 #[derive(Default)]
 struct LineTable {
@@ -85,7 +87,7 @@ impl Key {
 
 impl LineTable {
     fn with_capacity(n: usize) -> LineTable {
-        let slots = (n * 2).next_power_of_two().max(16);
+        let slots = (n * 4 / 3 + 1).next_power_of_two().max(16);
         LineTable { slots: vec![Slot::default(); slots], len: 0, hasher: RandomState::default() }
     }
 
@@ -111,7 +113,7 @@ impl LineTable {
 
     /// Inserts unless the key is there; the first value written wins.
     fn insert(&mut self, key: &str, value: DomainRef) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
         let mask = self.slots.len() - 1;
@@ -214,7 +216,7 @@ mod tests {
         }
         assert_eq!(t.get(&long).map(|r| r.tenant), Some(TenantId(5)));
         assert_eq!(t.get("user1000@example.com"), None);
-        assert!(t.len * 2 <= t.slots.len());
+        assert!(t.len * 4 <= t.slots.len() * 3);
     }
 
     #[test]

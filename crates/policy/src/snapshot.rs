@@ -21,6 +21,7 @@ pub struct TenantId(pub u32);
 pub struct Policy {
     config: Config,
     tenants: Vec<TenantIndex>,
+    names: Vec<TenantNames>,
     domains: DomainTable,
     trusted_proxies: IpTable<usize>,
 }
@@ -36,7 +37,11 @@ pub(crate) struct TenantIndex {
     /// and every network around it mean, so one longest-prefix lookup answers all three.
     pub ips: IpIndex<IpHits>,
     pub connectors: Box<[ConnectorFacts]>,
-    // Read only to describe a decision.
+}
+
+/// What DATA and the reports need of a tenant: kept apart from [`TenantIndex`], so that the
+/// records RCPT reads stay small and many fit in the TLB.
+pub(crate) struct TenantNames {
     pub name: Arc<str>,
     pub connector_names: Vec<Arc<str>>,
     /// Rule indexes in run order: priority, then file order; unset priorities last.
@@ -76,6 +81,7 @@ pub struct TenantView<'p> {
     pub id: TenantId,
     pub config: &'p Tenant,
     pub(crate) index: &'p TenantIndex,
+    names: &'p TenantNames,
 }
 
 impl Policy {
@@ -87,11 +93,14 @@ impl Policy {
         let address_count = config.tenants.iter().map(|t| t.directory().count()).sum();
         let mut domains = DomainTable::with_capacity(domain_count, address_count);
         let mut tenants = Vec::with_capacity(config.tenants.len());
+        let mut names = Vec::with_capacity(config.tenants.len());
         for (t, tenant) in config.tenants.iter().enumerate() {
             for (d, ad) in tenant.accepted_domains.iter().enumerate() {
                 domains.insert(ad.domain.as_str(), TenantId(t as u32), d, ad.kind, ad.match_subdomains);
             }
-            tenants.push(index_tenant(tenant));
+            let (index, tenant_names) = index_tenant(tenant);
+            tenants.push(index);
+            names.push(tenant_names);
         }
         // Addresses after every domain, so each is attributed to the domain's real owner.
         for (t, tenant) in config.tenants.iter().enumerate() {
@@ -107,7 +116,7 @@ impl Policy {
                 trusted_proxies.insert_first(*net, i);
             }
         }
-        Policy { config, tenants, domains, trusted_proxies }
+        Policy { config, tenants, names, domains, trusted_proxies }
     }
 
     pub fn config(&self) -> &Config {
@@ -121,7 +130,7 @@ impl Policy {
     /// Panics on an id from another snapshot that is out of range.
     pub fn tenant(&self, id: TenantId) -> TenantView<'_> {
         let t = id.0 as usize;
-        TenantView { id, config: &self.config.tenants[t], index: &self.tenants[t] }
+        TenantView { id, config: &self.config.tenants[t], index: &self.tenants[t], names: &self.names[t] }
     }
 
     pub fn tenant_by_name(&self, name: &str) -> Option<TenantView<'_>> {
@@ -149,7 +158,7 @@ impl Policy {
     }
 }
 
-fn index_tenant(tenant: &Tenant) -> TenantIndex {
+fn index_tenant(tenant: &Tenant) -> (TenantIndex, TenantNames) {
     // Each network's own facts first ...
     let mut own: IpTable<IpHits> = IpTable::default();
     for (c, conn) in tenant.inbound_connectors.iter().enumerate() {
@@ -184,28 +193,27 @@ fn index_tenant(tenant: &Tenant) -> TenantIndex {
     let connectors: Box<[ConnectorFacts]> = tenant.inbound_connectors.iter().map(ConnectorFacts::new).collect();
     let mut rule_order: Vec<usize> = (0..tenant.transport_rules.len()).collect();
     rule_order.sort_by_key(|&r| (tenant.transport_rules[r].priority.unwrap_or(u32::MAX), r));
-    TenantIndex {
-        ips,
-        summary: Summary::new(&connectors, tenant.reject_direct_send),
-        connectors,
+    let index = TenantIndex { ips, summary: Summary::new(&connectors, tenant.reject_direct_send), connectors };
+    let names = TenantNames {
         name: tenant.name.as_str().into(),
         connector_names: tenant.inbound_connectors.iter().map(|c| c.name.as_str().into()).collect(),
         rule_order,
-    }
+    };
+    (index, names)
 }
 
 impl<'p> TenantView<'p> {
     pub fn name(&self) -> &'p str {
-        &self.index.name
+        &self.names.name
     }
 
     /// The name, shared: decisions hand it out without copying it.
     pub fn shared_name(&self) -> Arc<str> {
-        self.index.name.clone()
+        self.names.name.clone()
     }
 
     pub(crate) fn connector_name(&self, index: usize) -> Arc<str> {
-        self.index.connector_names[index].clone()
+        self.names.connector_names[index].clone()
     }
 
     /// Allow and block entries by longest match, and every connector listing `ip`: one
@@ -217,7 +225,7 @@ impl<'p> TenantView<'p> {
     /// The transport rules in the order they run.
     pub fn rules_in_order(&self) -> impl Iterator<Item = (usize, &'p TransportRule)> + 'p {
         let rules = &self.config.transport_rules;
-        self.index.rule_order.iter().map(move |&r| (r, &rules[r]))
+        self.names.rule_order.iter().map(move |&r| (r, &rules[r]))
     }
 }
 
@@ -234,5 +242,6 @@ mod tests {
         let end = std::mem::offset_of!(TenantIndex, ips) + IpIndex::<IpHits>::HOT_BYTES;
         assert!(end <= 64, "the hot fields end at byte {end}");
         assert_eq!(align_of::<TenantIndex>(), 128);
+        assert_eq!(size_of::<TenantIndex>(), 128, "one aligned pair of cache lines per tenant");
     }
 }
