@@ -16,13 +16,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Serve(cmd::serve::Args),
     Explain(cmd::explain::Args),
     CheckConfig(cmd::check_config::Args),
+    Trace(cmd::trace::Args),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
+        Command::Trace(args) => cmd::trace::run(args),
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod serve;
+pub mod trace;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use doorman_config::{Diagnostics, Loaded, load_file, load_str};
 
 /// The example the README's quick start runs, compiled in so it works from any directory.
 pub const BUILT_IN_NAME: &str = "examples/contoso.toml (built in)";
-const BUILT_IN: &str = include_str!("../../examples/contoso.toml");
+pub const BUILT_IN: &str = include_str!("../../examples/contoso.toml");
 
 /// Loads `path`, or the built-in example without one.
 pub fn load(path: Option<&PathBuf>) -> Result<Loaded, Diagnostics> {

@@ -52,6 +52,11 @@ pub struct Server {
     /// DNS block lists, queried for clients that are neither allow-listed nor connector-matched.
     #[serde(default)]
     pub dnsbl_zones: Vec<DomainName>,
+    /// The resolver for DNSBL lookups.
+    #[serde(default)]
+    pub dns: Dns,
+    /// Where the Prometheus text endpoint listens (`GET /metrics`); off when unset.
+    pub metrics_listener: Option<SocketAddr>,
 }
 
 impl Default for Server {
@@ -65,6 +70,8 @@ impl Default for Server {
             spool_dir: default_spool_dir(),
             tracking_log: default_tracking_log(),
             dnsbl_zones: Vec::new(),
+            dns: Dns::default(),
+            metrics_listener: None,
         }
     }
 }
@@ -80,6 +87,21 @@ fn default_spool_dir() -> PathBuf {
 }
 fn default_tracking_log() -> PathBuf {
     "var/log/tracking.jsonl".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// Name servers as `ip:port`; the system's (`/etc/resolv.conf`) when empty.
+    pub servers: Vec<SocketAddr>,
+    /// How long one DNSBL lookup may take before it counts as failed.
+    pub timeout: Seconds,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns { servers: Vec::new(), timeout: Seconds(Duration::from_secs(5)) }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -124,8 +146,10 @@ pub struct Limits {
     pub max_errors: u32,
     pub command_timeout: Seconds,
     pub data_timeout: Seconds,
-    /// Bytes per second a client must keep up during DATA.
+    /// Bytes per second a client must keep up during DATA (checked after its first 30 s).
     pub min_data_rate: u64,
+    /// On SIGTERM, how long open sessions may go on before they are told `421`.
+    pub shutdown_grace: Seconds,
 }
 
 impl Default for Limits {
@@ -139,6 +163,7 @@ impl Default for Limits {
             command_timeout: Seconds(Duration::from_secs(300)),
             data_timeout: Seconds(Duration::from_secs(600)),
             min_data_rate: 500,
+            shutdown_grace: Seconds(Duration::from_secs(30)),
         }
     }
 }

@@ -1,0 +1,277 @@
+//! One client connection: the byte stream (plain or TLS), our read buffer, and the replies
+//! waiting to be sent.
+//!
+//! Replies are queued and written only when the session needs more input and the buffer holds
+//! no complete command: that is PIPELINING's batching (RFC 2920), in order and with nothing
+//! lost, and it costs one write per batch.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::framing::{DotReader, LineError, LineScan, MAX_COMMAND_LINE, scan_line};
+use crate::shutdown::Shutdown;
+
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client closed the connection.
+    Closed,
+    Timeout,
+    /// The client sends DATA slower than `min_data_rate`.
+    TooSlow,
+    /// The shutdown grace period is over.
+    Closing,
+    Io(io::Error),
+}
+
+/// The deadlines that apply to one read.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// Longest wait for the next bytes.
+    pub idle: Duration,
+    /// Longest whole DATA or BDAT transfer.
+    pub total: Duration,
+    /// Bytes per second a transfer must average once it has run for [`RATE_GRACE`].
+    pub min_rate: u64,
+}
+
+/// How long a transfer may run before its rate is judged.
+pub const RATE_GRACE: Duration = Duration::from_secs(30);
+
+pub struct Connection {
+    stream: Option<Stream>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+}
+
+impl Connection {
+    pub fn new(stream: Stream) -> Connection {
+        Connection { stream: Some(stream), rbuf: Vec::with_capacity(4096), rpos: 0, wbuf: Vec::with_capacity(1024) }
+    }
+
+    pub fn unread(&self) -> &[u8] {
+        &self.rbuf[self.rpos..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.rpos += n;
+        if self.rpos >= self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Some(Stream::Tls(_)))
+    }
+
+    pub fn tls(&self) -> Option<&rustls::ServerConnection> {
+        match &self.stream {
+            Some(Stream::Tls(s)) => Some(s.get_ref().1),
+            _ => None,
+        }
+    }
+
+    /// Queues a reply line (without CRLF).
+    pub fn queue(&mut self, line: &str) {
+        self.wbuf.extend_from_slice(line.as_bytes());
+        self.wbuf.extend_from_slice(b"\r\n");
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
+        stream.write_all(&self.wbuf).await?;
+        stream.flush().await?;
+        self.wbuf.clear();
+        Ok(())
+    }
+
+    /// Sends what is queued and closes the write side.
+    pub async fn close(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = self.flush().await;
+            if let Some(s) = self.stream.as_mut() {
+                let _ = s.shutdown().await;
+            }
+        })
+        .await;
+    }
+
+    /// Flushes replies, then waits for more input.
+    pub async fn fill(&mut self, idle: Duration, shutdown: &mut Shutdown) -> Result<(), ReadError> {
+        self.flush().await.map_err(ReadError::Io)?;
+        if self.rpos > 0 {
+            self.rbuf.drain(..self.rpos);
+            self.rpos = 0;
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 4096 {
+            self.rbuf.reserve(16 * 1024);
+        }
+        let Connection { stream, rbuf, .. } = self;
+        let stream = stream.as_mut().ok_or(ReadError::Closed)?;
+        let read = tokio::select! {
+            r = tokio::time::timeout(idle, stream.read_buf(rbuf)) => r,
+            _ = shutdown.closing() => return Err(ReadError::Closing),
+        };
+        match read {
+            Err(_) => Err(ReadError::Timeout),
+            Ok(Ok(0)) => Err(ReadError::Closed),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(ReadError::Io(e)),
+        }
+    }
+
+    /// The next command line without its CRLF, or why it was refused (the bad line is gone).
+    pub async fn read_line(
+        &mut self,
+        idle: Duration,
+        shutdown: &mut Shutdown,
+    ) -> Result<Result<Vec<u8>, LineError>, ReadError> {
+        let mut discarding = false;
+        loop {
+            match scan_line(self.unread()) {
+                LineScan::Line { len } => {
+                    let line = self.unread()[..len - 2].to_vec();
+                    self.consume(len);
+                    return Ok(if discarding { Err(LineError::TooLong) } else { Ok(line) });
+                }
+                LineScan::Bad { len, why } => {
+                    self.consume(len);
+                    return Ok(Err(if discarding { LineError::TooLong } else { why }));
+                }
+                LineScan::Incomplete => {
+                    let n = self.unread().len();
+                    if n >= MAX_COMMAND_LINE {
+                        // Too long already: drop it, keeping a final CR that may start the CRLF.
+                        discarding = true;
+                        let keep = usize::from(self.unread().last() == Some(&b'\r'));
+                        self.consume(n - keep);
+                    }
+                    self.fill(idle, shutdown).await?;
+                }
+            }
+        }
+    }
+
+    /// Reads a DATA body up to and with its end marker.
+    pub async fn read_dot_body(
+        &mut self,
+        reader: &mut DotReader,
+        out: &mut Vec<u8>,
+        t: Timeouts,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), ReadError> {
+        let started = Instant::now();
+        loop {
+            let unread = &self.rbuf[self.rpos..];
+            let n = unread.len();
+            if let Some(end) = reader.feed(unread, out) {
+                self.consume(end);
+                return Ok(());
+            }
+            self.consume(n);
+            check_rate(started, reader.size, t)?;
+            self.fill(t.idle, shutdown).await?;
+        }
+    }
+
+    /// Reads exactly `size` bytes of a BDAT chunk, handing them to `sink` piece by piece.
+    pub async fn read_chunk(
+        &mut self,
+        mut size: u64,
+        mut sink: impl FnMut(&[u8]),
+        t: Timeouts,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), ReadError> {
+        let started = Instant::now();
+        let mut got = 0u64;
+        loop {
+            let take = (self.unread().len() as u64).min(size) as usize;
+            sink(&self.rbuf[self.rpos..self.rpos + take]);
+            self.consume(take);
+            size -= take as u64;
+            got += take as u64;
+            if size == 0 {
+                return Ok(());
+            }
+            check_rate(started, got, t)?;
+            self.fill(t.idle, shutdown).await?;
+        }
+    }
+
+    /// STARTTLS: drops any plaintext the client sent after the command (CVE-2011-0411: it
+    /// must not be read as if it came through TLS), then runs the handshake. Returns how many
+    /// bytes were dropped.
+    pub async fn start_tls(&mut self, acceptor: TlsAcceptor, timeout: Duration) -> io::Result<usize> {
+        self.flush().await?;
+        let dropped = self.unread().len();
+        self.rbuf.clear();
+        self.rpos = 0;
+        let Some(Stream::Plain(tcp)) = self.stream.take() else {
+            return Err(io::Error::other("TLS is already active"));
+        };
+        let tls = tokio::time::timeout(timeout, acceptor.accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        self.stream = Some(Stream::Tls(Box::new(tls)));
+        Ok(dropped)
+    }
+}
+
+fn check_rate(started: Instant, bytes: u64, t: Timeouts) -> Result<(), ReadError> {
+    let elapsed = started.elapsed();
+    if elapsed > t.total {
+        return Err(ReadError::Timeout);
+    }
+    if elapsed > RATE_GRACE && (bytes as f64) < t.min_rate as f64 * elapsed.as_secs_f64() {
+        return Err(ReadError::TooSlow);
+    }
+    Ok(())
+}

@@ -1,0 +1,317 @@
+//! DATA and BDAT: receiving the message under strict framing, running the transport rules per
+//! tenant copy, and writing each copy durably to the spool before the `250`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use doorman_policy::{Detail, Disposition, MessageHeaders, Reply, TenantCopy};
+use doorman_spool::{Envelope, Recipient, SCHEMA, new_queue_id};
+use doorman_tracking::{Event, Record, time};
+
+use super::{Flow, Session, Transaction, code, flaw_text};
+use crate::framing::{ChunkChecker, DotReader, Flaw};
+use crate::message::{ReceivedFields, new_head, received};
+
+/// Loops are cut off at this many `Received` fields, as Postfix does at 50.
+const MAX_HOPS: usize = 50;
+
+/// The message so far, when it comes in BDAT chunks.
+pub(super) struct BdatBody {
+    data: Vec<u8>,
+    size: u64,
+    checker: ChunkChecker,
+}
+
+impl Session {
+    /// Checks that a message may follow: MAIL given and a recipient accepted.
+    fn ready_for_message(&self) -> Result<(), Reply> {
+        match &self.tx {
+            None => Err(Reply::new(503, code(5, 5, 1), "Need MAIL command")),
+            Some(tx) if tx.accepted.is_empty() => Err(Reply::no_valid_recipients()),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub(super) async fn data(&mut self) -> Flow {
+        if let Err(reply) = self.ready_for_message() {
+            self.reply(&reply);
+            return Flow::Continue;
+        }
+        if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
+            self.reply(&Reply::new(503, code(5, 5, 1), "DATA not allowed after BDAT"));
+            return Flow::Continue;
+        }
+        self.reply(&Reply::new(354, None, "Start mail input; end with <CRLF>.<CRLF>"));
+        let max = self.tx.as_ref().map_or(0, |t| t.generation.config().server.limits.max_message_size);
+        let mut reader = DotReader::new(max);
+        let mut body = Vec::with_capacity(8192);
+        let t = self.transfer_timeouts();
+        if let Err(e) = self.conn.read_dot_body(&mut reader, &mut body, t, &mut self.shutdown).await {
+            self.end_on(e).await;
+            return Flow::Close;
+        }
+        self.finish_message(body, reader.flaw, reader.too_big()).await
+    }
+
+    pub(super) async fn bdat(&mut self, size: u64, last: bool) -> Flow {
+        let t = self.transfer_timeouts();
+        let ready = self.ready_for_message();
+        let Some(tx) = self.tx.as_mut().filter(|_| ready.is_ok()) else {
+            // The chunk is read and thrown away, so its bytes are not taken for commands.
+            if let Err(e) = self.conn.read_chunk(size, |_| {}, t, &mut self.shutdown).await {
+                self.end_on(e).await;
+                return Flow::Close;
+            }
+            self.reply(&ready.err().unwrap_or_else(|| Reply::new(503, code(5, 5, 1), "Need MAIL command")));
+            return Flow::Continue;
+        };
+        let max = tx.generation.config().server.limits.max_message_size;
+        let body =
+            tx.bdat.get_or_insert_with(|| BdatBody { data: Vec::new(), size: 0, checker: ChunkChecker::default() });
+        let read = self
+            .conn
+            .read_chunk(
+                size,
+                |bytes| {
+                    body.checker.feed(bytes);
+                    body.size += bytes.len() as u64;
+                    if body.size <= max {
+                        body.data.extend_from_slice(bytes);
+                    }
+                },
+                t,
+                &mut self.shutdown,
+            )
+            .await;
+        if let Err(e) = read {
+            self.end_on(e).await;
+            return Flow::Close;
+        }
+        let too_big = body.size > max;
+        if too_big && !last {
+            // Refused now; later chunks find no transaction and are read and dropped.
+            let reply = Reply::message_too_big();
+            self.reply(&reply);
+            self.log_transaction_reject("data", &reply);
+            self.tx = None;
+            return Flow::Continue;
+        }
+        if !last {
+            self.reply(&Reply::new(250, code(2, 0, 0), format!("{size} octets received")));
+            return Flow::Continue;
+        }
+        let mut body = tx.bdat.take().expect("inserted above");
+        let flaw = body.checker.finish();
+        if !body.data.is_empty() && !body.data.ends_with(b"\r\n") {
+            body.data.extend_from_slice(b"\r\n");
+        }
+        self.finish_message(body.data, flaw, too_big).await
+    }
+
+    /// The message is complete: decide, spool, reply. The transaction ends either way.
+    async fn finish_message(&mut self, body: Vec<u8>, flaw: Option<Flaw>, too_big: bool) -> Flow {
+        let refusal = if too_big {
+            Some(Reply::message_too_big())
+        } else if let Some(f) = flaw {
+            let enhanced = if f == Flaw::Nul { code(5, 6, 0) } else { code(5, 6, 11) };
+            Some(Reply::new(550, enhanced, format!("Message refused: {}", flaw_text(f))))
+        } else {
+            None
+        };
+        let headers = MessageHeaders::parse(&body);
+        let refusal = refusal.or_else(|| {
+            (headers.values("received").count() >= MAX_HOPS).then(|| {
+                Reply::new(554, code(5, 4, 6), "Too many hops: Received header count exceeded, possible mail loop")
+            })
+        });
+        if let Some(reply) = refusal {
+            self.reply(&reply);
+            self.log_transaction_reject("data", &reply);
+            self.tx = None;
+            return Flow::Continue;
+        }
+        let Some(tx) = self.tx.take() else { return Flow::Continue };
+        let decision = tx.generation.policy.data(&self.info, &tx.sender, &tx.accepted, &headers, Detail::Brief);
+        if let Some(reply) = &decision.reply {
+            self.reply(reply);
+            for copy in &decision.copies {
+                self.log_copy(&tx, copy, Event::Reject, None, Some(reply));
+                self.shared.metrics.message(&copy.tenant, "reject");
+            }
+            return Flow::Continue;
+        }
+        match self.spool_copies(&tx, &decision.copies, &body).await {
+            Ok(ids) => {
+                let queued: Vec<&str> = ids.iter().filter_map(|id| id.as_deref()).collect();
+                let reply = if queued.is_empty() {
+                    Reply::new(250, code(2, 0, 0), "Ok: accepted")
+                } else {
+                    Reply::new(250, code(2, 0, 0), format!("Ok: queued as {}", queued.join(", ")))
+                };
+                self.reply(&reply);
+                for (copy, id) in decision.copies.iter().zip(&ids) {
+                    let (event, outcome, rule_reply) = match &copy.disposition {
+                        Disposition::Delete => (Event::Drop, "drop", None),
+                        Disposition::Quarantine => (Event::Quarantine, "quarantine", None),
+                        Disposition::Reject { reply } => (Event::Reject, "reject", Some(reply)),
+                        Disposition::Deliver | Disposition::Redirect { .. } => (Event::Receive, "receive", None),
+                    };
+                    self.log_copy(&tx, copy, event, id.as_deref(), Some(rule_reply.unwrap_or(&reply)));
+                    self.shared.metrics.message(&copy.tenant, outcome);
+                }
+            }
+            Err(e) => {
+                tracing::error!(session = %self.id, "cannot spool a message: {e}");
+                let reply = Reply::new(
+                    451,
+                    code(4, 3, 0),
+                    "Temporary local problem: the message could not be queued; try again later",
+                );
+                self.reply(&reply);
+                self.tx = Some(tx);
+                self.log_transaction_reject("data", &reply);
+                self.tx = None;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Writes every copy that is kept (all but deleted ones) and waits until all are durable.
+    /// Gives each copy's queue id. On error none stays in the spool.
+    async fn spool_copies(
+        &self,
+        tx: &Transaction,
+        copies: &[TenantCopy],
+        body: &[u8],
+    ) -> std::io::Result<Vec<Option<String>>> {
+        let now = SystemTime::now();
+        let date = time::rfc5322(now);
+        let received_at = time::rfc3339(now);
+        let hostname = self.hostname();
+        let mut files: Vec<(Envelope, Vec<u8>, usize)> = Vec::new();
+        let mut ids = Vec::with_capacity(copies.len());
+        for copy in copies {
+            if copy.disposition == Disposition::Delete {
+                ids.push(None);
+                continue;
+            }
+            let queue_id = new_queue_id();
+            let single = (copy.recipients.len() == 1).then(|| copy.recipients[0].to_string());
+            let received = received(&ReceivedFields {
+                helo: self.info.helo.as_deref(),
+                client_ip: self.client_ip(),
+                hostname: &hostname,
+                esmtp: self.esmtp,
+                smtputf8: tx.smtputf8,
+                tls: self.info.tls.as_ref(),
+                queue_id: &queue_id,
+                recipient: single.as_deref(),
+                date: &date,
+            });
+            let (head, rest) = new_head(body, &received, &copy.set_headers, copy.subject_prefix.as_deref());
+            let size = (head.len() + body.len() - rest) as u64;
+            let in_directory = |m: &doorman_config::address::Mailbox| {
+                tx.accepted.iter().find(|a| &a.mailbox == m).is_none_or(|a| a.in_directory)
+            };
+            let envelope = Envelope {
+                schema: SCHEMA.into(),
+                queue_id: queue_id.clone(),
+                received_at: received_at.clone(),
+                session: self.id.clone(),
+                client_ip: self.client_ip().to_string(),
+                helo: self.info.helo.clone(),
+                tls: self.info.tls.as_ref().map(|t| format!("{} {}", t.version, t.cipher)),
+                certificate_names: self.info.verified_names().to_vec(),
+                mail_from: tx.mail_from.clone(),
+                body: if tx.eight_bit { "8bitmime" } else { "7bit" }.into(),
+                smtputf8: tx.smtputf8,
+                recipients: copy
+                    .recipients
+                    .iter()
+                    .map(|m| Recipient { address: m.to_string(), in_directory: in_directory(m) })
+                    .collect(),
+                tenant: copy.tenant.to_string(),
+                connector: copy.connector.as_ref().map(|c| c.name.to_string()),
+                scl: copy.scl.map(|s| s.0),
+                disposition: match &copy.disposition {
+                    Disposition::Deliver | Disposition::Delete => doorman_spool::Disposition::Deliver,
+                    Disposition::Quarantine => doorman_spool::Disposition::Quarantine,
+                    Disposition::Redirect { to } => {
+                        doorman_spool::Disposition::Redirect { to: to.iter().map(|m| m.to_string()).collect() }
+                    }
+                    Disposition::Reject { reply } => doorman_spool::Disposition::Reject { reply: reply.to_string() },
+                },
+                rules: copy
+                    .rules_hit
+                    .iter()
+                    .filter(|h| h.mode == doorman_config::RuleMode::Enforce)
+                    .map(|h| h.name.clone())
+                    .collect(),
+                size,
+            };
+            ids.push(Some(queue_id));
+            files.push((envelope, head, rest));
+        }
+        if files.is_empty() {
+            return Ok(ids);
+        }
+        let shared = self.shared.clone();
+        let body: Arc<[u8]> = Arc::from(body);
+        let written = tokio::task::spawn_blocking(move || {
+            let mut done = Vec::new();
+            for (envelope, head, rest) in &files {
+                match shared.spool.write(envelope, &[head, &body[*rest..]]) {
+                    Ok(w) => done.push(w),
+                    Err(e) => {
+                        for w in &done {
+                            let _ = std::fs::remove_file(&w.path);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        match self.shared.spool.commit().await {
+            Ok(dir_fsync) => {
+                for w in &written {
+                    self.shared.metrics.spool_fsync.observe(w.fsync + dir_fsync);
+                }
+                Ok(ids)
+            }
+            Err(e) => {
+                for w in &written {
+                    let _ = std::fs::remove_file(&w.path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn log_copy(
+        &self,
+        tx: &Transaction,
+        copy: &TenantCopy,
+        event: Event,
+        queue_id: Option<&str>,
+        reply: Option<&Reply>,
+    ) {
+        let rules: Vec<String> = copy.rules_hit.iter().map(|h| h.name.clone()).collect();
+        for m in &copy.recipients {
+            let mut r: Record = self.record(event);
+            r.mail_from = Some(tx.mail_from.clone());
+            r.stage = Some("data".into());
+            r.queue_id = queue_id.map(str::to_string);
+            r.rcpt = Some(m.to_string());
+            r.tenant = Some(copy.tenant.to_string());
+            r.connector = copy.connector.as_ref().map(|c| c.name.to_string());
+            r.reply = reply.map(|r| r.to_string());
+            r.rules = rules.clone();
+            r.scl = copy.scl.map(|s| s.0);
+            r.size = None;
+            self.shared.tracking.log(r);
+        }
+    }
+}

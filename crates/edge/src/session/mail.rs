@@ -1,0 +1,59 @@
+//! MAIL FROM: starts a transaction under the config generation in force now.
+
+use doorman_policy::{Detail, Reply};
+use doorman_tracking::Event;
+
+use super::command::MailParams;
+use super::{Flow, Session, Transaction, code};
+use crate::shutdown::Phase;
+
+impl Session {
+    pub(super) fn mail(&mut self, path: &str, params: MailParams) -> Flow {
+        if self.info.helo.is_none() {
+            self.reply(&Reply::new(503, code(5, 5, 1), "Send EHLO or HELO first"));
+            return Flow::Continue;
+        }
+        if self.tx.is_some() {
+            self.reply(&Reply::new(503, code(5, 5, 1), "Sender already specified"));
+            return Flow::Continue;
+        }
+        if self.shutdown.phase() != Phase::Running {
+            let host = self.hostname();
+            self.reply(&Reply::new(421, code(4, 3, 2), format!("{host} Service shutting down, closing connection")));
+            return Flow::Close;
+        }
+        if !params.smtputf8 && !path.is_ascii() {
+            self.reply(&Reply::new(553, code(5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter"));
+            return Flow::Continue;
+        }
+        let generation = self.shared.current();
+        self.generation = generation.clone();
+        let decision = generation.policy.mail_from(path, params.size, Detail::Brief);
+        self.reply(&decision.reply);
+        match decision.sender {
+            Some(sender) => {
+                let mail_from = match &sender {
+                    doorman_config::address::ReversePath::Null => String::new(),
+                    doorman_config::address::ReversePath::Mailbox(m) => m.to_string(),
+                };
+                self.tx = Some(Transaction {
+                    generation,
+                    sender,
+                    mail_from,
+                    eight_bit: params.eight_bit,
+                    smtputf8: params.smtputf8,
+                    accepted: Vec::new(),
+                    bdat: None,
+                });
+            }
+            None => {
+                let mut r = self.record(Event::Reject);
+                r.stage = Some("mail".into());
+                r.mail_from = Some(path.to_string());
+                r.reply = Some(decision.reply.to_string());
+                self.shared.tracking.log(r);
+            }
+        }
+        Flow::Continue
+    }
+}

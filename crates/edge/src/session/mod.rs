@@ -1,0 +1,292 @@
+//! One SMTP session, split by stage as the protocol is: `ehlo` (EHLO, HELO, STARTTLS),
+//! `mail`, `rcpt` and `data` (DATA and BDAT, through to the spool), around this core, which
+//! reads commands, dispatches them, counts errors and writes replies.
+
+mod command;
+mod data;
+mod ehlo;
+mod mail;
+mod rcpt;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use doorman_config::address::ReversePath;
+use doorman_config::{Limits, ListenerTls};
+use doorman_policy::{AcceptedRecipient, ClientCertificate, DnsblAnswer, Reply, Session as PolicySession};
+use doorman_tracking::{Event, Record};
+use tokio::task::JoinHandle;
+
+use crate::connection::{Connection, ReadError, Timeouts};
+use crate::framing::{Flaw, LineError};
+use crate::reload::Generation;
+use crate::shutdown::Shutdown;
+use crate::state::Shared;
+use command::Command;
+
+pub struct Session {
+    shared: Arc<Shared>,
+    conn: Connection,
+    /// Ties this session's tracking lines together.
+    id: String,
+    listener_tls: ListenerTls,
+    /// The generation for commands outside a transaction; a transaction keeps its own.
+    generation: Arc<Generation>,
+    /// What the policy is told: client IP (after PROXY), TLS, HELO, DNSBL answers.
+    info: PolicySession,
+    dnsbl_pending: Option<JoinHandle<Vec<DnsblAnswer>>>,
+    esmtp: bool,
+    errors: u32,
+    tx: Option<Transaction>,
+    shutdown: Shutdown,
+}
+
+/// From MAIL FROM to the end of DATA (or RSET).
+struct Transaction {
+    generation: Arc<Generation>,
+    sender: ReversePath,
+    /// As logged: the address, empty for the null sender.
+    mail_from: String,
+    eight_bit: bool,
+    smtputf8: bool,
+    accepted: Vec<AcceptedRecipient>,
+    /// BDAT chunks received so far, when the message comes by BDAT.
+    bdat: Option<data::BdatBody>,
+}
+
+/// Whether the session goes on after a command.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+impl Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        conn: Connection,
+        id: String,
+        listener_tls: ListenerTls,
+        generation: Arc<Generation>,
+        info: PolicySession,
+    ) -> Session {
+        let dnsbl_pending = (!generation.zones.is_empty()).then(|| {
+            let (dnsbl, zones, ip) = (generation.dnsbl.clone(), generation.zones.clone(), info.client_ip);
+            tokio::spawn(async move { dnsbl.check(ip, &zones).await })
+        });
+        let shutdown = shared.shutdown.subscribe();
+        Session {
+            shared,
+            conn,
+            id,
+            listener_tls,
+            generation,
+            info,
+            dnsbl_pending,
+            esmtp: false,
+            errors: 0,
+            tx: None,
+            shutdown,
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.generation.config().server.limits
+    }
+
+    fn hostname(&self) -> String {
+        self.generation.config().server.hostname.clone()
+    }
+
+    /// Runs the session after the greeting was queued.
+    pub async fn run(mut self) {
+        let idle = self.limits().command_timeout.0;
+        // A client that speaks first with a PROXY header is not a trusted proxy (those were
+        // read before the greeting): a protocol error, and the connection is closed.
+        match self.conn.fill(idle, &mut self.shutdown).await {
+            Ok(()) if crate::proxy::looks_like_header(self.conn.unread()) => {
+                let reply = Reply::untrusted_proxy();
+                self.reply(&reply);
+                let mut r = self.record(Event::Reject);
+                r.stage = Some("connect".into());
+                r.reply = Some(reply.to_string());
+                self.shared.tracking.log(r);
+                self.shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.conn.close().await;
+                return;
+            }
+            Ok(()) => {}
+            Err(e) => {
+                self.end_on(e).await;
+                return;
+            }
+        }
+        loop {
+            let idle = self.limits().command_timeout.0;
+            let line = match self.conn.read_line(idle, &mut self.shutdown).await {
+                Ok(line) => line,
+                Err(e) => {
+                    self.end_on(e).await;
+                    return;
+                }
+            };
+            let flow = match line {
+                Ok(line) => self.dispatch(&line).await,
+                Err(e) => {
+                    self.reply(&line_error_reply(e));
+                    Flow::Continue
+                }
+            };
+            if flow == Flow::Close {
+                break;
+            }
+            if self.errors >= self.limits().max_errors {
+                self.reply(&Reply::new(
+                    421,
+                    code(4, 7, 0),
+                    format!("{} Too many errors, closing connection", self.hostname()),
+                ));
+                break;
+            }
+        }
+        self.conn.close().await;
+    }
+
+    /// Ends the session after a failed read, telling the client why when it is still there.
+    async fn end_on(&mut self, e: ReadError) {
+        let host = self.hostname();
+        let reply = match e {
+            ReadError::Timeout => {
+                Some(Reply::new(421, code(4, 4, 2), format!("{host} Error: timeout exceeded, closing connection")))
+            }
+            ReadError::TooSlow => {
+                Some(Reply::new(421, code(4, 4, 2), format!("{host} Error: data rate too low, closing connection")))
+            }
+            ReadError::Closing => {
+                Some(Reply::new(421, code(4, 3, 2), format!("{host} Service shutting down, closing connection")))
+            }
+            ReadError::Closed | ReadError::Io(_) => None,
+        };
+        if let Some(reply) = reply {
+            self.reply(&reply);
+            if self.tx.as_ref().is_some_and(|t| !t.accepted.is_empty()) {
+                self.log_transaction_reject("data", &reply);
+            }
+        }
+        self.conn.close().await;
+    }
+
+    async fn dispatch(&mut self, line: &[u8]) -> Flow {
+        let command = match command::parse(line) {
+            Ok(c) => c,
+            Err(reply) => {
+                self.reply(&reply);
+                return Flow::Continue;
+            }
+        };
+        match command {
+            Command::Ehlo(name) => self.ehlo(&name, true),
+            Command::Helo(name) => self.ehlo(&name, false),
+            Command::StartTls => return self.starttls().await,
+            Command::Mail { path, params } => return self.mail(&path, params),
+            Command::Rcpt { path } => self.rcpt(&path).await,
+            Command::Data => return self.data().await,
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
+            Command::Rset => {
+                self.tx = None;
+                self.reply(&Reply::new(250, code(2, 0, 0), "Reset state"));
+            }
+            Command::Noop => self.reply(&Reply::new(250, code(2, 0, 0), "OK")),
+            Command::Quit => {
+                let host = self.hostname();
+                self.reply(&Reply::new(221, code(2, 0, 0), format!("{host} closing connection")));
+                return Flow::Close;
+            }
+            Command::Vrfy => {
+                self.reply(&Reply::new(252, code(2, 5, 2), "Cannot VRFY user; try RCPT to attempt delivery"))
+            }
+            Command::Expn => self.reply(&Reply::new(502, code(5, 5, 1), "EXPN not available")),
+            Command::Auth => self.reply(&Reply::new(
+                502,
+                code(5, 5, 1),
+                "AUTH not available: this is an inbound edge, not a submission service",
+            )),
+            Command::Help => self.reply(&Reply::new(
+                214,
+                code(2, 0, 0),
+                "Commands: EHLO HELO STARTTLS MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
+            )),
+            Command::Unknown(_) => self.reply(&Reply::new(500, code(5, 5, 2), "Command unrecognized")),
+        }
+        Flow::Continue
+    }
+
+    /// Queues a reply; every 4xx and 5xx counts towards `max_errors`.
+    fn reply(&mut self, reply: &Reply) {
+        self.conn.queue(&reply.to_string());
+        self.shared.metrics.reply(reply.code);
+        if reply.code >= 400 {
+            self.errors += 1;
+        }
+    }
+
+    /// A tracking record with what the session knows.
+    fn record(&self, event: Event) -> Record {
+        let mut r = Record::now(event);
+        r.session = Some(self.id.clone());
+        r.client_ip = Some(self.info.client_ip.to_string());
+        r.helo = self.info.helo.clone();
+        if let Some(tls) = &self.info.tls {
+            r.tls = Some(format!("{} {}", tls.version, tls.cipher));
+            if let ClientCertificate::Verified { names } = &tls.client_certificate {
+                r.cert_name = names.first().cloned();
+            }
+        }
+        if let Some(tx) = &self.tx {
+            r.mail_from = Some(tx.mail_from.clone());
+        }
+        r
+    }
+
+    /// One reject line per recipient accepted so far: the transaction failed after RCPT.
+    fn log_transaction_reject(&self, stage: &str, reply: &Reply) {
+        let Some(tx) = &self.tx else { return };
+        for a in &tx.accepted {
+            let mut r = self.record(Event::Reject);
+            r.stage = Some(stage.into());
+            r.rcpt = Some(a.mailbox.to_string());
+            r.tenant = Some(tx.generation.policy.tenant(a.tenant).name().to_string());
+            r.connector = a.connector.as_ref().map(|c| c.name.to_string());
+            r.reply = Some(reply.to_string());
+            self.shared.tracking.log(r);
+        }
+    }
+
+    fn transfer_timeouts(&self) -> Timeouts {
+        let l = self.limits();
+        Timeouts { idle: l.command_timeout.0, total: l.data_timeout.0, min_rate: l.min_data_rate }
+    }
+
+    fn client_ip(&self) -> IpAddr {
+        self.info.client_ip
+    }
+}
+
+pub(crate) fn code(class: u8, subject: u16, detail: u16) -> Option<doorman_config::EnhancedCode> {
+    Some(doorman_config::EnhancedCode { class, subject, detail })
+}
+
+fn line_error_reply(e: LineError) -> Reply {
+    match e {
+        LineError::TooLong => Reply::new(500, code(5, 5, 2), "Line too long: a command is at most 512 bytes"),
+        LineError::Flawed(f) => Reply::new(500, code(5, 5, 2), format!("Syntax error: {}", flaw_text(f))),
+    }
+}
+
+pub(crate) fn flaw_text(f: Flaw) -> &'static str {
+    match f {
+        Flaw::BareLf => "bare LF received; SMTP lines must end with CRLF",
+        Flaw::BareCr => "bare CR received; SMTP lines must end with CRLF",
+        Flaw::Nul => "NUL character received",
+    }
+}

@@ -1,0 +1,71 @@
+//! RCPT TO: each recipient decided by the policy on its own, in SPEC section 4's order.
+
+use doorman_policy::{Detail, Reply};
+use doorman_tracking::Event;
+
+use super::{Session, code};
+
+impl Session {
+    pub(super) async fn rcpt(&mut self, path: &str) {
+        let Some(tx) = &self.tx else {
+            self.reply(&Reply::new(503, code(5, 5, 1), "Need MAIL command"));
+            return;
+        };
+        if tx.bdat.is_some() {
+            self.reply(&Reply::new(503, code(5, 5, 1), "RCPT not allowed during BDAT"));
+            return;
+        }
+        if !tx.smtputf8 && !path.is_ascii() {
+            self.reply(&Reply::new(553, code(5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter"));
+            return;
+        }
+        let max = tx.generation.config().server.limits.max_recipients as usize;
+        if tx.accepted.len() >= max {
+            self.reply(&Reply::new(452, code(4, 5, 3), "Too many recipients"));
+            return;
+        }
+        self.ensure_dnsbl().await;
+        let Some(tx) = &self.tx else { return };
+        let generation = tx.generation.clone();
+        let decision = generation.policy.rcpt(&self.info, &tx.sender, path, Detail::Brief);
+        self.reply(&decision.reply);
+        match decision.accepted {
+            Some(accepted) => {
+                let tx = self.tx.as_mut().expect("checked above");
+                if !tx.accepted.iter().any(|a| a.mailbox == accepted.mailbox) {
+                    tx.accepted.push(accepted);
+                }
+            }
+            None => {
+                let tenant = decision.tenant.map(|t| generation.policy.tenant(t).name().to_string());
+                if let Some(t) = &tenant {
+                    self.shared.metrics.message(t, "reject");
+                }
+                let mut r = self.record(Event::Reject);
+                r.stage = Some("rcpt".into());
+                r.rcpt = Some(path.trim_start_matches('<').trim_end_matches('>').to_string());
+                r.tenant = tenant;
+                r.connector = decision.connector.as_ref().map(|c| c.name.to_string());
+                r.reply = Some(decision.reply.to_string());
+                self.shared.tracking.log(r);
+            }
+        }
+    }
+
+    /// Waits for the lookups started at connect, and asks any zone a reload added since.
+    async fn ensure_dnsbl(&mut self) {
+        if let Some(pending) = self.dnsbl_pending.take()
+            && let Ok(answers) = pending.await
+        {
+            self.info.dnsbl = answers;
+        }
+        let Some(tx) = &self.tx else { return };
+        let generation = tx.generation.clone();
+        let missing: Vec<String> =
+            generation.zones.iter().filter(|z| !self.info.dnsbl.iter().any(|a| &a.zone == *z)).cloned().collect();
+        if !missing.is_empty() {
+            let answers = generation.dnsbl.check(self.info.client_ip, &missing).await;
+            self.info.dnsbl.extend(answers);
+        }
+    }
+}

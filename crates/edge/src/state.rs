@@ -1,0 +1,96 @@
+//! What every session shares: the generation in force, the spool, the tracking log, the
+//! metrics and the connection counts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
+
+use doorman_spool::Spool;
+use doorman_tracking::TrackingLog;
+
+use crate::metrics::Metrics;
+use crate::reload::{ConfigSource, Generation};
+use crate::shutdown::ShutdownTrigger;
+use crate::tls::SelfSigned;
+
+pub struct Shared {
+    current: RwLock<Arc<Generation>>,
+    pub source: ConfigSource,
+    pub self_signed: SelfSigned,
+    pub spool: Spool,
+    pub tracking: TrackingLog,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: ShutdownTrigger,
+    connections: Mutex<Connections>,
+}
+
+#[derive(Default)]
+struct Connections {
+    total: u32,
+    by_client: HashMap<IpAddr, u32>,
+}
+
+impl Shared {
+    pub fn new(
+        generation: Generation,
+        source: ConfigSource,
+        self_signed: SelfSigned,
+        spool: Spool,
+        tracking: TrackingLog,
+        shutdown: ShutdownTrigger,
+    ) -> Shared {
+        let metrics = Arc::new(Metrics::default());
+        metrics.config_generation.store(generation.number, Ordering::Relaxed);
+        Shared {
+            current: RwLock::new(Arc::new(generation)),
+            source,
+            self_signed,
+            spool,
+            tracking,
+            metrics,
+            shutdown,
+            connections: Mutex::new(Connections::default()),
+        }
+    }
+
+    /// The generation in force now.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn install(&self, next: Generation) {
+        self.metrics.config_generation.store(next.number, Ordering::Relaxed);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+    }
+
+    /// Counts a connection from `client`; the guard uncounts it. Gives (total, from client),
+    /// this one included.
+    pub fn count_connection(self: &Arc<Self>, client: IpAddr) -> (ConnectionGuard, u32, u32) {
+        let mut c = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        c.total += 1;
+        let n = c.by_client.entry(client).or_default();
+        *n += 1;
+        let from_client = *n;
+        let total = c.total;
+        (ConnectionGuard { shared: self.clone(), client }, total, from_client)
+    }
+}
+
+pub struct ConnectionGuard {
+    shared: Arc<Shared>,
+    client: IpAddr,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let mut c = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
+        c.total -= 1;
+        if let Some(n) = c.by_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                c.by_client.remove(&self.client);
+            }
+        }
+    }
+}

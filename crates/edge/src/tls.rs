@@ -1,0 +1,225 @@
+//! TLS for the edge: the server certificate (configured, or self-signed at start) and client
+//! certificates that are asked for, never required.
+//!
+//! A client certificate that does not verify must not end the handshake: a sender with a
+//! stale or private certificate still deserves the same treatment as one with none. So the
+//! handshake only checks that the client holds the key; the chain is verified afterwards and
+//! the result recorded as [`ClientCertificate`]. Only a verified certificate's names can
+//! match a connector.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use doorman_config::ServerTls;
+use doorman_policy::{ClientCertificate, TlsInfo};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ServerConnection, WebPkiClientVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+
+/// A certificate made at start when none is configured; kept across reloads.
+pub struct SelfSigned {
+    cert: CertificateDer<'static>,
+    key: Vec<u8>,
+}
+
+impl SelfSigned {
+    pub fn generate(hostname: &str) -> Result<SelfSigned, String> {
+        let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
+            .map_err(|e| format!("cannot make a self-signed certificate for {hostname}: {e}"))?;
+        Ok(SelfSigned { cert: made.cert.der().clone(), key: made.signing_key.serialize_der() })
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The rustls configuration and the verifier that checks client certificates after the
+/// handshake.
+#[derive(Clone)]
+pub struct TlsSetup {
+    pub config: Arc<ServerConfig>,
+    client: Arc<LenientClientVerifier>,
+}
+
+/// Builds the rustls configuration from `server.tls`.
+pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSetup, String> {
+    let (chain, key) = match (&tls.certificate, &tls.key) {
+        (Some(cert), Some(key)) => (load_certs(cert)?, load_key(key)?),
+        _ => (vec![self_signed.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self_signed.key.clone()))),
+    };
+    let verifier = Arc::new(LenientClientVerifier::new(tls.client_ca.as_deref())?);
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier.clone())
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("server.tls: the certificate and key do not fit together: {e}"))?;
+    config.ignore_client_order = true;
+    Ok(TlsSetup { config: Arc::new(config), client: verifier })
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: cannot read a PEM private key: {e}", path.display()))
+}
+
+/// Asks for a client certificate, accepts any, and verifies it after the handshake.
+struct LenientClientVerifier {
+    /// `None` when no trust anchor could be loaded: then no certificate verifies.
+    webpki: Option<Arc<dyn ClientCertVerifier>>,
+    hints: Vec<DistinguishedName>,
+}
+
+impl fmt::Debug for LenientClientVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LenientClientVerifier")
+    }
+}
+
+impl LenientClientVerifier {
+    fn new(client_ca: Option<&Path>) -> Result<LenientClientVerifier, String> {
+        let mut roots = RootCertStore::empty();
+        match client_ca {
+            Some(path) => {
+                for cert in load_certs(path)? {
+                    roots.add(cert).map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+                }
+            }
+            None => {
+                let found = rustls_native_certs::load_native_certs();
+                roots.add_parsable_certificates(found.certs);
+            }
+        }
+        if roots.is_empty() {
+            return Ok(LenientClientVerifier { webpki: None, hints: Vec::new() });
+        }
+        // Name the CAs in the request only when they were configured; the system's 150 would
+        // bloat every handshake.
+        let hints = if client_ca.is_some() { roots.subjects() } else { Vec::new() };
+        let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("server.tls.client_ca: {e}"))?;
+        Ok(LenientClientVerifier { webpki: Some(webpki), hints })
+    }
+}
+
+impl ClientCertVerifier for LenientClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &provider().signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &provider().signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// What the policy needs to know about a finished handshake.
+pub fn session_info(conn: &ServerConnection, setup: &TlsSetup) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(v) => format!("{v:?}"),
+        None => "unknown".to_string(),
+    };
+    let cipher = conn.negotiated_cipher_suite().map_or("unknown".to_string(), |s| format!("{:?}", s.suite()));
+    let certificate = match conn.peer_certificates() {
+        Some([leaf, intermediates @ ..]) => verify_after_handshake(&setup.client, leaf, intermediates),
+        _ => ClientCertificate::None,
+    };
+    TlsInfo::new(version, cipher, certificate)
+}
+
+fn verify_after_handshake(
+    lenient: &LenientClientVerifier,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> ClientCertificate {
+    let Some(webpki) = &lenient.webpki else {
+        return ClientCertificate::Unverified;
+    };
+    match webpki.verify_client_cert(leaf, intermediates, UnixTime::now()) {
+        Ok(_) => ClientCertificate::Verified { names: certificate_names(leaf) },
+        Err(e) => {
+            tracing::debug!("client certificate {:?} did not verify: {e}", certificate_names(leaf));
+            ClientCertificate::Unverified
+        }
+    }
+}
+
+/// Subject CN and DNS subject alternative names, lower case, without duplicates.
+pub fn certificate_names(der: &CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        let n = n.trim_end_matches('.').to_ascii_lowercase();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            add(s);
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = name {
+                add(d);
+            }
+        }
+    }
+    names
+}

@@ -1,0 +1,122 @@
+//! The shape of one tracking line. Every field but `time` and `event` is optional, because
+//! a decision at connect knows no sender and a reject at RCPT knows no queue id.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A connection was answered (greeting or refusal).
+    Connect,
+    /// A command, recipient or message was refused; `reply` holds what the client saw.
+    Reject,
+    /// A tenant copy is durable in the spool.
+    Receive,
+    Deliver,
+    Defer,
+    Fail,
+    /// Accepted and discarded by a transport rule.
+    Drop,
+    Quarantine,
+    Dsn,
+}
+
+impl Event {
+    pub const ALL: [Event; 9] = [
+        Event::Connect,
+        Event::Reject,
+        Event::Receive,
+        Event::Deliver,
+        Event::Defer,
+        Event::Fail,
+        Event::Drop,
+        Event::Quarantine,
+        Event::Dsn,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Event::Connect => "connect",
+            Event::Reject => "reject",
+            Event::Receive => "receive",
+            Event::Deliver => "deliver",
+            Event::Defer => "defer",
+            Event::Fail => "fail",
+            Event::Drop => "drop",
+            Event::Quarantine => "quarantine",
+            Event::Dsn => "dsn",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.name().eq_ignore_ascii_case(name))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// RFC 3339, UTC, milliseconds: sorts as text.
+    pub time: String,
+    pub event: Event,
+    /// Ties together the lines of one connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helo: Option<String>,
+    /// `TLSv1.3 TLS13_AES_256_GCM_SHA384`; absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+    /// The first name of a verified client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_name: Option<String>,
+    /// The envelope sender; empty for the null sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rcpt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// The SMTP stage that decided: connect, helo, mail, rcpt, data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The reply sent, e.g. `550 5.7.51 TenantInboundAttribution; …`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scl: Option<i8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+impl Record {
+    /// A record stamped now.
+    pub fn now(event: Event) -> Record {
+        Record {
+            time: crate::time::now_rfc3339(),
+            event,
+            session: None,
+            queue_id: None,
+            client_ip: None,
+            helo: None,
+            tls: None,
+            cert_name: None,
+            mail_from: None,
+            rcpt: None,
+            tenant: None,
+            connector: None,
+            stage: None,
+            reply: None,
+            rules: Vec::new(),
+            scl: None,
+            size: None,
+        }
+    }
+}

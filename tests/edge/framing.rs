@@ -1,0 +1,248 @@
+//! Attacks and limits at the byte level, with a raw socket: SMTP smuggling, STARTTLS command
+//! injection, PROXY headers from the wrong peer, oversized input, slow and noisy clients.
+
+use std::time::Duration;
+
+use crate::TENANTS;
+use crate::support::{Edge, Raw, wait_for};
+
+const VARIANTS: [&[u8]; 10] = [
+    b"\n.\n",
+    b"\r.\r",
+    b"\r.\n",
+    b"\n.\r",
+    b"\n.\r\n",
+    b"\r\n.\n",
+    b"\r.\r\n",
+    b"\r\n.\r",
+    b"\r\n\0.\r\n",
+    b"\r\n.\r\r\n",
+];
+
+/// Opens a transaction for carol@fabrikam.com from 127.0.0.3.
+fn transaction(edge: &Edge) -> Raw {
+    let mut c = edge.raw("127.0.0.3");
+    assert!(c.reply().unwrap().starts_with("220 "));
+    assert!(c.cmd("EHLO attacker.example").starts_with("250-edge.test Hello [127.0.0.3]"));
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+    assert_eq!(c.cmd("RCPT TO:<carol@fabrikam.com>"), "250 2.1.5 Recipient OK");
+    c
+}
+
+fn assert_no_bare_cr_or_lf(edge: &Edge) {
+    for copy in edge.spool() {
+        let m = &copy.message;
+        for (i, &b) in m.iter().enumerate() {
+            let bare_cr = b == b'\r' && m.get(i + 1) != Some(&b'\n');
+            let bare_lf = b == b'\n' && (i == 0 || m[i - 1] != b'\r');
+            assert!(!bare_cr && !bare_lf, "bare CR or LF at {i} in {:?}", String::from_utf8_lossy(m));
+        }
+    }
+}
+
+#[test]
+fn no_smuggling_variant_splits_a_message_in_data_or_bdat() {
+    let edge = Edge::start("smuggling", "", TENANTS);
+    let smuggled =
+        b"MAIL FROM:<evil@example.net>\r\nRCPT TO:<dave@fabrikam.com>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n";
+    for variant in VARIANTS {
+        let mut c = transaction(&edge);
+        assert_eq!(c.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
+        c.send(&[b"Subject: first\r\n\r\nbody".as_slice(), variant, smuggled, b".\r\n"].concat());
+        let reply = c.reply().unwrap();
+        assert!(reply.starts_with("550 5.6."), "{variant:?}: {reply}");
+        assert!(reply.contains("bare") || reply.contains("NUL"), "{reply}");
+        assert_eq!(c.cmd("QUIT"), "221 2.0.0 edge.test closing connection", "{variant:?}: nothing else was answered");
+
+        // The same bytes inside BDAT chunks: stored as they are, so refused.
+        let mut c = transaction(&edge);
+        let chunk = [b"Subject: first\r\n\r\nbody".as_slice(), variant, smuggled].concat();
+        c.send(format!("BDAT {}\r\n", chunk.len()).as_bytes());
+        c.send(&chunk);
+        assert_eq!(c.reply().unwrap(), format!("250 2.0.0 {} octets received", chunk.len()));
+        let reply = c.cmd("BDAT 0 LAST");
+        assert!(reply.starts_with("550 5.6."), "BDAT {variant:?}: {reply}");
+        assert_eq!(c.cmd("QUIT"), "221 2.0.0 edge.test closing connection");
+    }
+    assert!(edge.spool().is_empty(), "no variant reached the spool");
+    let rejects = edge.tracking().into_iter().filter(|l| l["event"] == "reject" && l["stage"] == "data").count();
+    assert_eq!(rejects, 2 * VARIANTS.len(), "every refusal is in the tracking log");
+
+    // A clean message with a dot-stuffed line and pipelined BDAT passes whole.
+    let mut c = transaction(&edge);
+    assert_eq!(c.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
+    c.send(b"Subject: clean\r\n\r\n..dot\r\n.\r\n");
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 Ok: queued as "));
+    let body = b"Subject: chunked\r\n\r\nline\r\n.\r\nnot the end\r\n";
+    c.send(
+        &[
+            b"MAIL FROM:<x@example.net>\r\nRCPT TO:<dave@fabrikam.com>\r\nBDAT 10\r\n".as_slice(),
+            &body[..10],
+            format!("BDAT {} LAST\r\n", body.len() - 10).as_bytes(),
+            &body[10..],
+        ]
+        .concat(),
+    );
+    assert_eq!(c.reply().unwrap(), "250 2.1.0 Sender OK");
+    assert_eq!(c.reply().unwrap(), "250 2.1.5 Recipient OK");
+    assert_eq!(c.reply().unwrap(), "250 2.0.0 10 octets received");
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 Ok: queued as "));
+    let spool = edge.spool();
+    assert_eq!(spool.len(), 2);
+    assert!(spool[0].message.ends_with(b"Subject: clean\r\n\r\n.dot\r\n"));
+    assert!(spool[1].message.ends_with(body), "BDAT content is stored as sent");
+    assert_no_bare_cr_or_lf(&edge);
+}
+
+#[test]
+fn bare_line_ends_in_commands_are_refused() {
+    let edge = Edge::start("bare-commands", "", TENANTS);
+    let mut c = transaction(&edge);
+    c.send(b"RSET\nMAIL FROM:<evil@example.net>\r\n");
+    assert_eq!(c.reply().unwrap(), "500 5.5.2 Syntax error: bare LF received; SMTP lines must end with CRLF");
+    c.send(b"NOOP\rRSET\r\n");
+    assert_eq!(c.reply().unwrap(), "500 5.5.2 Syntax error: bare CR received; SMTP lines must end with CRLF");
+    // The transaction is untouched: neither RSET nor the smuggled MAIL ran.
+    assert_eq!(c.cmd("MAIL FROM:<y@example.net>"), "503 5.5.1 Sender already specified");
+}
+
+#[test]
+fn starttls_drops_plaintext_sent_with_the_command() {
+    let edge = Edge::start("starttls-injection", "", TENANTS);
+    let script = format!(
+        r#"
+import socket, ssl, json
+s = socket.create_connection(("127.0.0.1", {port}), 10)
+f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        l = f.readline().decode()
+        lines.append(l.strip())
+        if len(l) < 4 or l[3] != "-":
+            return lines
+out = {{"greeting": reply()}}
+s.sendall(b"EHLO x\r\n"); out["ehlo"] = reply()
+s.sendall(b"STARTTLS\r\nRSET\r\n"); out["starttls"] = reply()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+t = ctx.wrap_socket(s); t.settimeout(1.0)
+try:
+    out["unasked"] = t.recv(1000).decode()
+except (TimeoutError, socket.timeout):
+    out["unasked"] = None
+t.settimeout(10); tf = t.makefile("rb")
+t.sendall(b"NOOP\r\n"); out["noop"] = tf.readline().decode().strip()
+print(json.dumps(out))
+"#,
+        port = edge.port
+    );
+    let out = std::process::Command::new("python3").arg("-c").arg(script).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["starttls"][0], "220 2.0.0 Ready to start TLS");
+    assert!(v["unasked"].is_null(), "the injected RSET was answered inside TLS: {v}");
+    assert_eq!(v["noop"], "250 2.0.0 OK");
+}
+
+#[test]
+fn a_proxy_header_from_an_untrusted_peer_or_a_malformed_one_closes_the_connection() {
+    let edge = Edge::start("untrusted-proxy", "trusted_proxies = [\"127.0.0.9\"]", TENANTS);
+    // Untrusted: greeted as a client, then the header is a protocol error.
+    let mut c = Raw::connect("127.0.0.3", edge.port);
+    c.send(b"PROXY TCP4 80.66.20.13 127.0.0.1 40000 25\r\nEHLO gw\r\nMAIL FROM:<x@example.net>\r\nRCPT TO:<carol@fabrikam.com>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\n");
+    assert!(c.reply().unwrap().starts_with("220 "));
+    assert_eq!(
+        c.reply().unwrap(),
+        "421 4.7.0 PROXY protocol header from a peer that is not a trusted proxy, closing connection"
+    );
+    assert!(c.closed());
+    // v2 from an untrusted peer.
+    let mut c = Raw::connect("127.0.0.3", edge.port);
+    c.send(b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x50\x42\x14\x0d\x7f\x00\x00\x01\x9c\x40\x00\x19EHLO gw\r\n");
+    assert!(c.reply().unwrap().starts_with("220 "));
+    assert!(c.reply().unwrap().starts_with("421 4.7.0 PROXY protocol header"));
+    assert!(c.closed());
+    // A trusted proxy with a malformed header: closed before any greeting.
+    let mut c = Raw::connect("127.0.0.9", edge.port);
+    c.send(b"PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n");
+    assert_eq!(c.reply(), None);
+    let mut c = Raw::connect("127.0.0.9", edge.port);
+    c.send(b"EHLO forgot-the-header\r\n");
+    assert_eq!(c.reply(), None);
+
+    assert!(edge.spool().is_empty());
+    let rejects = || edge.tracking().into_iter().filter(|l| l["stage"] == "connect").count();
+    wait_for(Duration::from_secs(5), || (rejects() == 4).then_some(()))
+        .unwrap_or_else(|| panic!("{:#?}", edge.tracking()));
+}
+
+#[test]
+fn limits_on_lines_size_recipients_time_and_errors() {
+    let keys = r#"[server.limits]
+max_message_size = 2000
+max_recipients = 2
+max_errors = 5
+command_timeout = "2s"
+max_connections_per_ip = 3"#;
+    let edge = Edge::start("limits", keys, TENANTS);
+
+    // An oversized command.
+    let mut c = edge.raw("127.0.0.3");
+    c.reply();
+    assert_eq!(c.cmd(&format!("NOOP {}", "x".repeat(600))), "500 5.5.2 Line too long: a command is at most 512 bytes");
+    assert_eq!(c.cmd("NOOP"), "250 2.0.0 OK", "the session goes on");
+
+    // An oversized message, declared and not declared.
+    c.cmd("EHLO client.example");
+    assert!(c.cmd("EHLO client.example").contains("250-SIZE 2000"));
+    assert_eq!(
+        c.cmd("MAIL FROM:<x@example.net> SIZE=5000"),
+        "552 5.3.4 Message size exceeds fixed maximum message size"
+    );
+    c.cmd("MAIL FROM:<x@example.net>");
+    // Too many recipients.
+    assert_eq!(c.cmd("RCPT TO:<carol@fabrikam.com>"), "250 2.1.5 Recipient OK");
+    assert_eq!(c.cmd("RCPT TO:<dave@fabrikam.com>"), "250 2.1.5 Recipient OK");
+    assert_eq!(c.cmd("RCPT TO:<carol@fabrikam.com>"), "452 4.5.3 Too many recipients");
+    c.cmd("DATA");
+    c.send(format!("Subject: big\r\n\r\n{}\r\n.\r\n", "y".repeat(3000)).as_bytes());
+    assert_eq!(c.reply().unwrap(), "552 5.3.4 Message size exceeds fixed maximum message size");
+    assert!(edge.spool().is_empty());
+    assert_eq!(c.cmd("QUIT"), "221 2.0.0 edge.test closing connection");
+
+    // A slow client is timed out.
+    let mut slow = edge.raw("127.0.0.3");
+    slow.reply();
+    slow.set_timeout(Duration::from_secs(10));
+    assert_eq!(slow.reply().unwrap(), "421 4.4.2 edge.test Error: timeout exceeded, closing connection");
+    assert!(slow.closed());
+
+    // Too many errors: 421 and disconnect.
+    let mut noisy = edge.raw("127.0.0.3");
+    noisy.reply();
+    for _ in 0..4 {
+        assert_eq!(noisy.cmd("XYZZY"), "500 5.5.2 Command unrecognized");
+    }
+    noisy.send(b"XYZZY\r\n");
+    assert_eq!(noisy.reply().unwrap(), "500 5.5.2 Command unrecognized");
+    assert_eq!(noisy.reply().unwrap(), "421 4.7.0 edge.test Too many errors, closing connection");
+    assert!(noisy.closed());
+
+    // Concurrent connections per client IP.
+    let open: Vec<Raw> = (0..3)
+        .map(|_| {
+            let mut r = edge.raw("127.0.0.3");
+            assert!(r.reply().unwrap().starts_with("220 "));
+            r
+        })
+        .collect();
+    let mut d = edge.raw("127.0.0.3");
+    assert_eq!(
+        d.reply().unwrap(),
+        "421 4.3.2 Too many concurrent connections from [127.0.0.3], closing transmission channel"
+    );
+    assert!(d.closed());
+    let mut other = edge.raw("127.0.0.6");
+    assert!(other.reply().unwrap().starts_with("220 "), "another client is unaffected");
+    drop(open);
+}

@@ -1,0 +1,356 @@
+//! The parts the edge tests run against: a real `doorman serve` process, real clients
+//! (Python's smtplib, swaks, raw sockets for byte-exact attacks), a test CA made by rcgen and
+//! a real DNS server (dnsmasq) on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use doorman_spool::{Spool, SpoolFile};
+use serde_json::{Value, json};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn test_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("doorman-edge-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `doorman serve`, killed on drop.
+pub struct Edge {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub port: u16,
+    pub tls_port: u16,
+    pub metrics_port: u16,
+}
+
+impl Edge {
+    /// Starts the edge with `server_keys` (TOML keys and tables under `[server]`) and
+    /// `tenants` (TOML `[[tenants]]` blocks). Listeners: STARTTLS on `port`, implicit TLS on
+    /// `tls_port`, both on 127.0.0.1.
+    pub fn start(name: &str, server_keys: &str, tenants: &str) -> Edge {
+        let dir = test_dir(name);
+        let (port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
+        let config = dir.join("doorman.toml");
+        std::fs::write(&config, render_config(&dir, port, tls_port, metrics_port, server_keys, tenants)).unwrap();
+        let mut edge = Edge { child: None, dir, config, port, tls_port, metrics_port };
+        edge.spawn();
+        edge
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("serve.log")).unwrap();
+        let before = self.log().matches("listening on").count();
+        let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .args(["--log-level", "debug"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_for(Duration::from_secs(20), || (self.log().matches("listening on").count() >= before + 2).then_some(()))
+            .unwrap_or_else(|| panic!("the edge did not start:\n{}", self.log()));
+    }
+
+    pub fn rewrite_config(&self, server_keys: &str, tenants: &str) {
+        let text = render_config(&self.dir, self.port, self.tls_port, self.metrics_port, server_keys, tenants);
+        write_atomically(&self.config, &text);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("serve.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.pid().to_string()]).status().unwrap().success();
+        assert!(ok, "kill {sig}");
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits for the process to end by itself; gives its exit status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut()?;
+        let status = wait_for(limit, || child.try_wait().ok().flatten());
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
+    /// Runs Python's smtplib through `tests/clients/smtp_client.py`.
+    pub fn smtplib(&self, sessions: Value) -> Vec<Value> {
+        run_smtplib(self.port, sessions)
+    }
+
+    pub fn spool(&self) -> Vec<SpoolFile> {
+        let incoming = self.dir.join("spool/incoming");
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&incoming)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths.iter().map(|p| Spool::read(p).unwrap_or_else(|e| panic!("{e}"))).collect()
+    }
+
+    pub fn tracking(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("tracking.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to 5 s) until the tracking log holds a line for which `pred` holds.
+    pub fn wait_tracking(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        wait_for(Duration::from_secs(5), || self.tracking().into_iter().find(&pred))
+            .unwrap_or_else(|| panic!("no such tracking line in {:#?}", self.tracking()))
+    }
+
+    pub fn raw(&self, source: &str) -> Raw {
+        Raw::connect(source, self.port)
+    }
+
+    pub fn metrics(&self) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn render_config(dir: &Path, port: u16, tls_port: u16, metrics_port: u16, server_keys: &str, tenants: &str) -> String {
+    format!(
+        r#"[server]
+hostname = "edge.test"
+spool_dir = "{dir}/spool"
+tracking_log = "{dir}/tracking.jsonl"
+metrics_listener = "127.0.0.1:{metrics_port}"
+{server_keys}
+
+[[server.listeners]]
+address = "127.0.0.1:{port}"
+tls = "starttls"
+
+[[server.listeners]]
+address = "127.0.0.1:{tls_port}"
+tls = "implicit"
+
+{tenants}
+"#,
+        dir = dir.display()
+    )
+}
+
+/// Replaces a file the way editors do: write a sibling, then rename over it.
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+pub fn run_smtplib(port: u16, sessions: Value) -> Vec<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/smtp_client.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let plan = json!({"port": port, "sessions": sessions});
+    child.stdin.take().unwrap().write_all(plan.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "smtp_client.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A client that writes exact bytes: for smuggling, injection and framing tests.
+pub struct Raw {
+    stream: BufReader<TcpStream>,
+}
+
+impl Raw {
+    pub fn connect(source: &str, port: u16) -> Raw {
+        let stream = bind_connect(source, port);
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Raw { stream: BufReader::new(stream) }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.get_mut().write_all(bytes).unwrap();
+    }
+
+    /// One whole reply (all its lines), or `None` when the server closed the connection.
+    pub fn reply(&mut self) -> Option<String> {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            match self.stream.read_line(&mut line) {
+                Ok(0) | Err(_) => return if all.is_empty() { None } else { Some(all) },
+                Ok(_) => {}
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return Some(all.trim_end().to_string());
+            }
+        }
+    }
+
+    /// Sends a command line and returns its reply.
+    pub fn cmd(&mut self, line: &str) -> String {
+        self.send(format!("{line}\r\n").as_bytes());
+        self.reply().unwrap_or_else(|| panic!("connection closed after {line:?}"))
+    }
+
+    /// True when the server closes the connection (reads until EOF, up to the read timeout).
+    pub fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest).is_ok()
+    }
+
+    pub fn set_timeout(&mut self, t: Duration) {
+        self.stream.get_ref().set_read_timeout(Some(t)).unwrap();
+    }
+}
+
+/// Connects to 127.0.0.1:`port` from the loopback address `source` (all of 127/8 is local).
+pub fn bind_connect(source: &str, port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let src: SocketAddr = format!("{source}:0").parse().unwrap();
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&src.into()).unwrap_or_else(|e| panic!("bind {src}: {e}"));
+    socket
+        .connect(&SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap_or_else(|e| panic!("connect from {src}: {e}"));
+    socket.into()
+}
+
+/// A certificate authority for client certificates, made by rcgen.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: PathBuf,
+}
+
+impl TestCa {
+    pub fn new(dir: &Path, name: &str) -> TestCa {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let pem = dir.join(format!("{}.pem", name.replace(' ', "-")));
+        std::fs::write(&pem, cert.pem()).unwrap();
+        TestCa { issuer: rcgen::Issuer::new(params, key), pem }
+    }
+
+    /// A client certificate for `name`; gives the certificate and key files.
+    pub fn issue(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let stem = format!("{name}-by-{}", self.pem.file_stem().unwrap().to_string_lossy());
+        let (c, k) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+}
+
+/// dnsmasq on 127.0.0.1 as the DNSBL server: authoritative for `bl.test`, with A records
+/// for the listed clients.
+pub struct Dns {
+    child: Child,
+    pub port: u16,
+}
+
+impl Dns {
+    pub fn start(dir: &Path, records: &[(&str, &str)]) -> Dns {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log_path = dir.join("dnsmasq.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new("dnsmasq");
+        cmd.args([
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            &format!("--port={port}"),
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--log-facility=-",
+            "--pid-file=",
+            "--local=/bl.test/",
+        ]);
+        for (name, ip) in records {
+            cmd.arg(format!("--host-record={name},{ip}"));
+        }
+        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("dnsmasq (apt-get install dnsmasq)");
+        wait_for(Duration::from_secs(10), || {
+            std::fs::read_to_string(&log_path).unwrap_or_default().contains("started").then_some(())
+        })
+        .unwrap_or_else(|| panic!("dnsmasq did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default()));
+        Dns { child, port }
+    }
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The reply code of a `[code, text]` pair from smtp_client.py.
+pub fn code(v: &Value) -> i64 {
+    v[0].as_i64().unwrap_or_else(|| panic!("not a reply: {v}"))
+}
+
+/// `code text` of a `[code, text]` pair.
+pub fn text(v: &Value) -> String {
+    format!("{} {}", v[0], v[1].as_str().unwrap_or_default().replace('\n', " "))
+}
