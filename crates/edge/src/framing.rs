@@ -104,6 +104,16 @@ impl DotReader {
         }
     }
 
+    /// The first byte of a line's content (after any leading dot), when it is not a CR.
+    fn first_of_line(&mut self, b: u8, out: &mut Vec<u8>) {
+        match b {
+            b'\n' => self.flag(Flaw::BareLf),
+            0 => self.flag(Flaw::Nul),
+            _ => self.emit(out, &[b]),
+        }
+        self.state = DotState::Mid;
+    }
+
     /// Feeds `input`; appends message bytes to `out`. Returns `Some(n)` when the end marker
     /// finishes at `input[n - 1]` (the rest of `input` is the next command), else `None`
     /// when every byte was used and more are needed.
@@ -133,18 +143,7 @@ impl DotReader {
                     match b {
                         b'.' => self.state = DotState::Dot,
                         b'\r' => self.state = DotState::Cr,
-                        b'\n' => {
-                            self.flag(Flaw::BareLf);
-                            self.state = DotState::Mid;
-                        }
-                        0 => {
-                            self.flag(Flaw::Nul);
-                            self.state = DotState::Mid;
-                        }
-                        _ => {
-                            self.emit(out, &[b]);
-                            self.state = DotState::Mid;
-                        }
+                        _ => self.first_of_line(b, out),
                     }
                 }
                 DotState::Dot => {
@@ -153,18 +152,7 @@ impl DotReader {
                     i += 1;
                     match b {
                         b'\r' => self.state = DotState::DotCr,
-                        b'\n' => {
-                            self.flag(Flaw::BareLf);
-                            self.state = DotState::Mid;
-                        }
-                        0 => {
-                            self.flag(Flaw::Nul);
-                            self.state = DotState::Mid;
-                        }
-                        _ => {
-                            self.emit(out, &[b]);
-                            self.state = DotState::Mid;
-                        }
+                        _ => self.first_of_line(b, out),
                     }
                 }
                 DotState::DotCr => {

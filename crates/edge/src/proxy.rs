@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn v1_and_v2() {
         let v1 = b"PROXY TCP4 203.0.113.9 192.0.2.1 40000 25\r\nEHLO x\r\n";
-        assert_eq!(parse(v1), Parsed::Header(ProxyHeader::Client("203.0.113.9".parse().unwrap()), 44));
+        assert_eq!(parse(v1), Parsed::Header(ProxyHeader::Client("203.0.113.9".parse().unwrap()), 43));
         assert_eq!(parse(&v1[..20]), Parsed::Incomplete);
         assert_eq!(parse(b"PROXY UNKNOWN\r\n"), Parsed::Header(ProxyHeader::Local, 15));
         let v2 = v2_header("[2001:db8::9]:4000".parse().unwrap(), "[2001:db8::1]:25".parse().unwrap());
