@@ -90,7 +90,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
 
     let mut info = PolicySession::new(client);
     if listener_tls == ListenerTls::Implicit {
-        let timeout = generation.config().server.limits.command_timeout.0.min(Duration::from_secs(60));
+        let timeout = crate::tls::handshake_timeout(&generation.config().server.limits);
         let setup = generation.tls.clone();
         if let Err(e) = conn.start_tls(TlsAcceptor::from(setup.config.clone()), timeout).await {
             tracing::info!(client = %client, "TLS handshake failed: {e}");
@@ -112,7 +112,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
     let mut r = Record::now(Event::Connect);
     r.session = Some(session_id.clone());
     r.client_ip = Some(client.to_string());
-    r.tls = info.tls.as_ref().map(|t| format!("{} {}", t.version, t.cipher));
+    r.tls = info.tls.as_ref().map(|t| t.to_string());
     r.reply = Some(reply);
     shared.tracking.log(r);
     Session::new(shared.clone(), conn, session_id, listener_tls, generation, info).run().await;

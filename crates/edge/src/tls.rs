@@ -164,6 +164,11 @@ impl ClientCertVerifier for LenientClientVerifier {
     }
 }
 
+/// How long a client may take over a handshake: the command timeout, at most a minute.
+pub fn handshake_timeout(limits: &doorman_config::Limits) -> std::time::Duration {
+    limits.command_timeout.0.min(std::time::Duration::from_secs(60))
+}
+
 /// What the policy needs to know about a finished handshake.
 pub fn session_info(conn: &ServerConnection, setup: &TlsSetup) -> TlsInfo {
     let version = match conn.protocol_version() {

@@ -49,6 +49,13 @@ pub struct TlsInfo {
     pub client_certificate: ClientCertificate,
 }
 
+/// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, as the tracking log and the spool write it.
+impl std::fmt::Display for TlsInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.version, self.cipher)
+    }
+}
+
 impl TlsInfo {
     pub fn new(
         version: impl Into<String>,

@@ -1,7 +1,8 @@
 //! Parsing one command line (CRLF already stripped and checked by the framing layer).
 
-use doorman_config::EnhancedCode;
 use doorman_policy::Reply;
+
+use super::replies::{self, syntax};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -29,41 +30,34 @@ pub struct MailParams {
     pub smtputf8: bool,
 }
 
-fn syntax(code: u16, e: (u8, u16, u16), text: &str) -> Reply {
-    Reply::new(code, Some(EnhancedCode { class: e.0, subject: e.1, detail: e.2 }), text.to_string())
-}
-
 /// Parses a line; a syntax error comes back as the reply to send.
 pub fn parse(line: &[u8]) -> Result<Command, Reply> {
-    let line =
-        std::str::from_utf8(line).map_err(|_| syntax(500, (5, 5, 2), "Syntax error: the command is not UTF-8"))?;
+    let line = std::str::from_utf8(line).map_err(|_| replies::not_utf8())?;
     let (verb, rest) = match line.find(' ') {
         Some(i) => (&line[..i], &line[i + 1..]),
         None => (line, ""),
     };
     let verb = verb.to_ascii_uppercase();
     let no_args = |c: Command| {
-        if rest.trim().is_empty() { Ok(c) } else { Err(syntax(501, (5, 5, 4), "Syntax error: no parameters allowed")) }
+        if rest.trim().is_empty() { Ok(c) } else { Err(syntax(501, "Syntax error: no parameters allowed")) }
     };
     match verb.as_str() {
         "EHLO" | "HELO" => {
             let name = rest.trim();
             if name.is_empty() {
-                return Err(syntax(501, (5, 5, 4), &format!("Syntax: {verb} hostname")));
+                return Err(syntax(501, format!("Syntax: {verb} hostname")));
             }
             let name = name.split_whitespace().next().unwrap_or_default().to_string();
             Ok(if verb == "EHLO" { Command::Ehlo(name) } else { Command::Helo(name) })
         }
         "MAIL" => {
-            let (path, params) =
-                split_path(rest, "FROM:").ok_or_else(|| syntax(501, (5, 5, 4), "Syntax: MAIL FROM:<address>"))?;
+            let (path, params) = split_path(rest, "FROM:").ok_or_else(|| syntax(501, "Syntax: MAIL FROM:<address>"))?;
             Ok(Command::Mail { path, params: mail_params(&params)? })
         }
         "RCPT" => {
-            let (path, params) =
-                split_path(rest, "TO:").ok_or_else(|| syntax(501, (5, 5, 4), "Syntax: RCPT TO:<address>"))?;
+            let (path, params) = split_path(rest, "TO:").ok_or_else(|| syntax(501, "Syntax: RCPT TO:<address>"))?;
             if let Some(p) = params.first() {
-                return Err(syntax(555, (5, 5, 4), &format!("Unsupported RCPT parameter {p}")));
+                return Err(syntax(555, format!("Unsupported RCPT parameter {p}")));
             }
             Ok(Command::Rcpt { path })
         }
@@ -78,7 +72,7 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
             };
             match (size, last, words.next()) {
                 (Some(size), Some(last), None) => Ok(Command::Bdat { size, last }),
-                _ => Err(syntax(501, (5, 5, 4), "Syntax: BDAT size [LAST]")),
+                _ => Err(syntax(501, "Syntax: BDAT size [LAST]")),
             }
         }
         "RSET" => no_args(Command::Rset),
@@ -144,13 +138,13 @@ fn mail_params(params: &[String]) -> Result<MailParams, Reply> {
         };
         match (key.as_str(), value) {
             ("SIZE", Some(v)) => {
-                out.size = Some(v.parse().map_err(|_| syntax(501, (5, 5, 4), &format!("Bad SIZE parameter {v:?}")))?)
+                out.size = Some(v.parse().map_err(|_| syntax(501, format!("Bad SIZE parameter {v:?}")))?)
             }
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => out.eight_bit = true,
             ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => out.eight_bit = false,
-            ("BODY", Some(v)) => return Err(syntax(555, (5, 5, 4), &format!("Unsupported BODY type {v}"))),
+            ("BODY", Some(v)) => return Err(syntax(555, format!("Unsupported BODY type {v}"))),
             ("SMTPUTF8", None) => out.smtputf8 = true,
-            _ => return Err(syntax(555, (5, 5, 4), &format!("Unsupported MAIL parameter {p}"))),
+            _ => return Err(syntax(555, format!("Unsupported MAIL parameter {p}"))),
         }
     }
     Ok(out)

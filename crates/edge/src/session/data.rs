@@ -8,7 +8,7 @@ use doorman_policy::{Detail, Disposition, MessageHeaders, Reply, TenantCopy};
 use doorman_spool::{Envelope, Recipient, SCHEMA, new_queue_id};
 use doorman_tracking::{Event, Record, time};
 
-use super::{Flow, Session, Transaction, code, flaw_text};
+use super::{Flow, Session, Transaction, replies};
 use crate::framing::{ChunkChecker, DotReader, Flaw};
 use crate::message::{ReceivedFields, new_head, received};
 
@@ -26,7 +26,7 @@ impl Session {
     /// Checks that a message may follow: MAIL given and a recipient accepted.
     fn ready_for_message(&self) -> Result<(), Reply> {
         match &self.tx {
-            None => Err(Reply::new(503, code(5, 5, 1), "Need MAIL command")),
+            None => Err(replies::need_mail()),
             Some(tx) if tx.accepted.is_empty() => Err(Reply::no_valid_recipients()),
             Some(_) => Ok(()),
         }
@@ -38,10 +38,10 @@ impl Session {
             return Flow::Continue;
         }
         if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
-            self.reply(&Reply::new(503, code(5, 5, 1), "DATA not allowed after BDAT"));
+            self.reply(&replies::bad_sequence("DATA not allowed after BDAT"));
             return Flow::Continue;
         }
-        self.reply(&Reply::new(354, None, "Start mail input; end with <CRLF>.<CRLF>"));
+        self.reply(&replies::start_input());
         let max = self.tx.as_ref().map_or(0, |t| t.generation.config().server.limits.max_message_size);
         let mut reader = DotReader::new(max);
         let mut body = Vec::with_capacity(8192);
@@ -62,7 +62,7 @@ impl Session {
                 self.end_on(e).await;
                 return Flow::Close;
             }
-            self.reply(&ready.err().unwrap_or_else(|| Reply::new(503, code(5, 5, 1), "Need MAIL command")));
+            self.reply(&ready.err().unwrap_or_else(replies::need_mail));
             return Flow::Continue;
         };
         let max = tx.generation.config().server.limits.max_message_size;
@@ -97,7 +97,7 @@ impl Session {
             return Flow::Continue;
         }
         if !last {
-            self.reply(&Reply::new(250, code(2, 0, 0), format!("{size} octets received")));
+            self.reply(&replies::chunk_received(size));
             return Flow::Continue;
         }
         let mut body = tx.bdat.take().expect("inserted above");
@@ -110,20 +110,9 @@ impl Session {
 
     /// The message is complete: decide, spool, reply. The transaction ends either way.
     async fn finish_message(&mut self, body: Vec<u8>, flaw: Option<Flaw>, too_big: bool) -> Flow {
-        let refusal = if too_big {
-            Some(Reply::message_too_big())
-        } else if let Some(f) = flaw {
-            let enhanced = if f == Flaw::Nul { code(5, 6, 0) } else { code(5, 6, 11) };
-            Some(Reply::new(550, enhanced, format!("Message refused: {}", flaw_text(f))))
-        } else {
-            None
-        };
+        let refusal = if too_big { Some(Reply::message_too_big()) } else { flaw.map(replies::flawed_message) };
         let headers = MessageHeaders::parse(&body);
-        let refusal = refusal.or_else(|| {
-            (headers.values("received").count() >= MAX_HOPS).then(|| {
-                Reply::new(554, code(5, 4, 6), "Too many hops: Received header count exceeded, possible mail loop")
-            })
-        });
+        let refusal = refusal.or_else(|| (headers.values("received").count() >= MAX_HOPS).then(replies::too_many_hops));
         if let Some(reply) = refusal {
             self.reply(&reply);
             self.log_transaction_reject("data", &reply);
@@ -143,11 +132,7 @@ impl Session {
         match self.spool_copies(&tx, &decision.copies, &body).await {
             Ok(ids) => {
                 let queued: Vec<&str> = ids.iter().filter_map(|id| id.as_deref()).collect();
-                let reply = if queued.is_empty() {
-                    Reply::new(250, code(2, 0, 0), "Ok: accepted")
-                } else {
-                    Reply::new(250, code(2, 0, 0), format!("Ok: queued as {}", queued.join(", ")))
-                };
+                let reply = replies::queued(&queued);
                 self.reply(&reply);
                 for (copy, id) in decision.copies.iter().zip(&ids) {
                     let (event, outcome, rule_reply) = match &copy.disposition {
@@ -162,11 +147,7 @@ impl Session {
             }
             Err(e) => {
                 tracing::error!(session = %self.id, "cannot spool a message: {e}");
-                let reply = Reply::new(
-                    451,
-                    code(4, 3, 0),
-                    "Temporary local problem: the message could not be queued; try again later",
-                );
+                let reply = replies::cannot_queue();
                 self.reply(&reply);
                 self.tx = Some(tx);
                 self.log_transaction_reject("data", &reply);
@@ -220,7 +201,7 @@ impl Session {
                 session: self.id.clone(),
                 client_ip: self.client_ip().to_string(),
                 helo: self.info.helo.clone(),
-                tls: self.info.tls.as_ref().map(|t| format!("{} {}", t.version, t.cipher)),
+                tls: self.info.tls.as_ref().map(|t| t.to_string()),
                 certificate_names: self.info.verified_names().to_vec(),
                 mail_from: tx.mail_from.clone(),
                 body: if tx.eight_bit { "8bitmime" } else { "7bit" }.into(),
@@ -310,7 +291,6 @@ impl Session {
             r.reply = reply.map(|r| r.to_string());
             r.rules = rules.clone();
             r.scl = copy.scl.map(|s| s.0);
-            r.size = None;
             self.shared.tracking.log(r);
         }
     }

@@ -1,13 +1,11 @@
 //! EHLO, HELO and STARTTLS: who the client says it is, what we offer, and the switch to TLS.
 
-use std::time::Duration;
-
 use doorman_config::ListenerTls;
-use doorman_policy::{Detail, Reply};
+use doorman_policy::Detail;
 use doorman_tracking::Event;
 use tokio_rustls::TlsAcceptor;
 
-use super::{Flow, Session, code};
+use super::{Flow, Session, replies};
 
 impl Session {
     pub(super) fn ehlo(&mut self, name: &str, esmtp: bool) {
@@ -44,17 +42,17 @@ impl Session {
 
     pub(super) async fn starttls(&mut self) -> Flow {
         if self.conn.is_tls() {
-            self.reply(&Reply::new(503, code(5, 5, 1), "TLS already active"));
+            self.reply(&replies::bad_sequence("TLS already active"));
             return Flow::Continue;
         }
         if self.listener_tls != ListenerTls::Starttls {
-            self.reply(&Reply::new(454, code(4, 7, 0), "TLS not available on this listener"));
+            self.reply(&replies::tls_not_available());
             return Flow::Continue;
         }
         self.generation = self.shared.current();
-        self.reply(&Reply::new(220, code(2, 0, 0), "Ready to start TLS"));
+        self.reply(&replies::ready_for_tls());
         let setup = self.generation.tls.clone();
-        let timeout = self.limits().command_timeout.0.min(Duration::from_secs(60));
+        let timeout = crate::tls::handshake_timeout(self.limits());
         match self.conn.start_tls(TlsAcceptor::from(setup.config.clone()), timeout).await {
             Ok(dropped) => {
                 if dropped > 0 {

@@ -1,29 +1,29 @@
 //! MAIL FROM: starts a transaction under the config generation in force now.
 
-use doorman_policy::{Detail, Reply};
+use doorman_policy::Detail;
 use doorman_tracking::Event;
 
 use super::command::MailParams;
-use super::{Flow, Session, Transaction, code};
+use super::{Flow, Session, Transaction, replies};
 use crate::shutdown::Phase;
 
 impl Session {
     pub(super) fn mail(&mut self, path: &str, params: MailParams) -> Flow {
         if self.info.helo.is_none() {
-            self.reply(&Reply::new(503, code(5, 5, 1), "Send EHLO or HELO first"));
+            self.reply(&replies::bad_sequence("Send EHLO or HELO first"));
             return Flow::Continue;
         }
         if self.tx.is_some() {
-            self.reply(&Reply::new(503, code(5, 5, 1), "Sender already specified"));
+            self.reply(&replies::bad_sequence("Sender already specified"));
             return Flow::Continue;
         }
         if self.shutdown.phase() != Phase::Running {
             let host = self.hostname();
-            self.reply(&Reply::new(421, code(4, 3, 2), format!("{host} Service shutting down, closing connection")));
+            self.reply(&replies::shutting_down(&host));
             return Flow::Close;
         }
         if !params.smtputf8 && !path.is_ascii() {
-            self.reply(&Reply::new(553, code(5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter"));
+            self.reply(&replies::smtputf8_required());
             return Flow::Continue;
         }
         let generation = self.shared.current();

@@ -7,6 +7,7 @@ mod data;
 mod ehlo;
 mod mail;
 mod rcpt;
+mod replies;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use doorman_tracking::{Event, Record};
 use tokio::task::JoinHandle;
 
 use crate::connection::{Connection, ReadError, Timeouts};
-use crate::framing::{Flaw, LineError};
 use crate::reload::Generation;
 use crate::shutdown::Shutdown;
 use crate::state::Shared;
@@ -133,7 +133,7 @@ impl Session {
             let flow = match line {
                 Ok(line) => self.dispatch(&line).await,
                 Err(e) => {
-                    self.reply(&line_error_reply(e));
+                    self.reply(&replies::line_error(e));
                     Flow::Continue
                 }
             };
@@ -141,11 +141,7 @@ impl Session {
                 break;
             }
             if self.errors >= self.limits().max_errors {
-                self.reply(&Reply::new(
-                    421,
-                    code(4, 7, 0),
-                    format!("{} Too many errors, closing connection", self.hostname()),
-                ));
+                self.reply(&replies::too_many_errors(&self.hostname()));
                 break;
             }
         }
@@ -156,15 +152,9 @@ impl Session {
     async fn end_on(&mut self, e: ReadError) {
         let host = self.hostname();
         let reply = match e {
-            ReadError::Timeout => {
-                Some(Reply::new(421, code(4, 4, 2), format!("{host} Error: timeout exceeded, closing connection")))
-            }
-            ReadError::TooSlow => {
-                Some(Reply::new(421, code(4, 4, 2), format!("{host} Error: data rate too low, closing connection")))
-            }
-            ReadError::Closing => {
-                Some(Reply::new(421, code(4, 3, 2), format!("{host} Service shutting down, closing connection")))
-            }
+            ReadError::Timeout => Some(replies::timeout(&host)),
+            ReadError::TooSlow => Some(replies::too_slow(&host)),
+            ReadError::Closing => Some(replies::shutting_down(&host)),
             ReadError::Closed | ReadError::Io(_) => None,
         };
         if let Some(reply) = reply {
@@ -194,29 +184,19 @@ impl Session {
             Command::Bdat { size, last } => return self.bdat(size, last).await,
             Command::Rset => {
                 self.tx = None;
-                self.reply(&Reply::new(250, code(2, 0, 0), "Reset state"));
+                self.reply(&replies::reset());
             }
-            Command::Noop => self.reply(&Reply::new(250, code(2, 0, 0), "OK")),
+            Command::Noop => self.reply(&replies::ok()),
             Command::Quit => {
-                let host = self.hostname();
-                self.reply(&Reply::new(221, code(2, 0, 0), format!("{host} closing connection")));
+                self.reply(&replies::closing(&self.hostname()));
                 return Flow::Close;
             }
-            Command::Vrfy => {
-                self.reply(&Reply::new(252, code(2, 5, 2), "Cannot VRFY user; try RCPT to attempt delivery"))
-            }
-            Command::Expn => self.reply(&Reply::new(502, code(5, 5, 1), "EXPN not available")),
-            Command::Auth => self.reply(&Reply::new(
-                502,
-                code(5, 5, 1),
-                "AUTH not available: this is an inbound edge, not a submission service",
-            )),
-            Command::Help => self.reply(&Reply::new(
-                214,
-                code(2, 0, 0),
-                "Commands: EHLO HELO STARTTLS MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT",
-            )),
-            Command::Unknown(_) => self.reply(&Reply::new(500, code(5, 5, 2), "Command unrecognized")),
+            Command::Vrfy => self.reply(&replies::cannot_vrfy()),
+            Command::Expn => self.reply(&replies::not_offered("EXPN not available")),
+            Command::Auth => self
+                .reply(&replies::not_offered("AUTH not available: this is an inbound edge, not a submission service")),
+            Command::Help => self.reply(&replies::help()),
+            Command::Unknown(_) => self.reply(&replies::unrecognized()),
         }
         Flow::Continue
     }
@@ -237,7 +217,7 @@ impl Session {
         r.client_ip = Some(self.info.client_ip.to_string());
         r.helo = self.info.helo.clone();
         if let Some(tls) = &self.info.tls {
-            r.tls = Some(format!("{} {}", tls.version, tls.cipher));
+            r.tls = Some(tls.to_string());
             if let ClientCertificate::Verified { names } = &tls.client_certificate {
                 r.cert_name = names.first().cloned();
             }
@@ -269,24 +249,5 @@ impl Session {
 
     fn client_ip(&self) -> IpAddr {
         self.info.client_ip
-    }
-}
-
-pub(crate) fn code(class: u8, subject: u16, detail: u16) -> Option<doorman_config::EnhancedCode> {
-    Some(doorman_config::EnhancedCode { class, subject, detail })
-}
-
-fn line_error_reply(e: LineError) -> Reply {
-    match e {
-        LineError::TooLong => Reply::new(500, code(5, 5, 2), "Line too long: a command is at most 512 bytes"),
-        LineError::Flawed(f) => Reply::new(500, code(5, 5, 2), format!("Syntax error: {}", flaw_text(f))),
-    }
-}
-
-pub(crate) fn flaw_text(f: Flaw) -> &'static str {
-    match f {
-        Flaw::BareLf => "bare LF received; SMTP lines must end with CRLF",
-        Flaw::BareCr => "bare CR received; SMTP lines must end with CRLF",
-        Flaw::Nul => "NUL character received",
     }
 }

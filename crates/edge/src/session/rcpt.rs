@@ -1,27 +1,27 @@
 //! RCPT TO: each recipient decided by the policy on its own, in SPEC section 4's order.
 
-use doorman_policy::{Detail, Reply};
+use doorman_policy::Detail;
 use doorman_tracking::Event;
 
-use super::{Session, code};
+use super::{Session, replies};
 
 impl Session {
     pub(super) async fn rcpt(&mut self, path: &str) {
         let Some(tx) = &self.tx else {
-            self.reply(&Reply::new(503, code(5, 5, 1), "Need MAIL command"));
+            self.reply(&replies::need_mail());
             return;
         };
         if tx.bdat.is_some() {
-            self.reply(&Reply::new(503, code(5, 5, 1), "RCPT not allowed during BDAT"));
+            self.reply(&replies::bad_sequence("RCPT not allowed during BDAT"));
             return;
         }
         if !tx.smtputf8 && !path.is_ascii() {
-            self.reply(&Reply::new(553, code(5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter"));
+            self.reply(&replies::smtputf8_required());
             return;
         }
         let max = tx.generation.config().server.limits.max_recipients as usize;
         if tx.accepted.len() >= max {
-            self.reply(&Reply::new(452, code(4, 5, 3), "Too many recipients"));
+            self.reply(&replies::too_many_recipients());
             return;
         }
         self.ensure_dnsbl().await;
