@@ -70,3 +70,80 @@ fn swaks_delivers_over_implicit_tls() {
     assert!(msg.contains("\r\nline one\r\n.leading dot\r\n"), "dot-unstuffing: {msg}");
     assert!(msg.contains("with ESMTPS"), "{msg}");
 }
+
+const RULE_TENANTS: &str = r#"
+[[tenants]]
+name = "alpha"
+mx = ["self"]
+recipients = ["u@alpha.test"]
+accepted_domains = [{ domain = "alpha.test" }]
+[[tenants.transport_rules]]
+name = "Invoices go to the portal"
+conditions.header_contains = [{ header = "Subject", words = ["invoice"] }]
+actions.reject = { enhanced_status_code = "5.7.1", text = "Invoices go to the portal" }
+
+[[tenants]]
+name = "beta"
+mx = ["self"]
+recipients = ["u@beta.test"]
+accepted_domains = [{ domain = "beta.test" }]
+[[tenants.transport_rules]]
+name = "Hold and tag"
+actions = { quarantine = true, prepend_subject = "[EXT] ", set_header = { name = "X-Tag", value = "held" }, set_scl = 6 }
+
+[[tenants]]
+name = "gamma"
+mx = ["self"]
+recipients = ["u@gamma.test"]
+accepted_domains = [{ domain = "gamma.test" }]
+[[tenants.transport_rules]]
+name = "Drop"
+actions.delete = true
+"#;
+
+#[test]
+fn each_tenant_copy_gets_its_own_rules_and_disposition() {
+    let edge = Edge::start("rules", "", RULE_TENANTS);
+    let message = "From: x@example.net\r\nSubject: Your invoice\r\nX-Tag: forged\r\nX-Doorman-Report: tenant=forged\r\n\r\nPay now.\r\n";
+    let out = edge.smtplib(json!([
+        {"source": "127.0.0.3", "transactions": [
+            {"mail_from": "x@example.net", "rcpts": ["u@alpha.test", "u@beta.test", "u@gamma.test"], "message": message},
+            {"mail_from": "x@example.net", "rcpts": ["u@alpha.test"], "message": message}
+        ]}
+    ]));
+    let first = &out[0]["transactions"][0]["data"];
+    assert!(text(first).starts_with("250 2.0.0 Ok: queued as "), "{}", out[0]);
+    assert_eq!(text(first).matches(", ").count(), 1, "two copies kept (the deleted one is not): {}", text(first));
+    assert_eq!(
+        text(&out[0]["transactions"][1]["data"]),
+        "550 5.7.1 Invoices go to the portal",
+        "every copy rejected: the rule's reply in session"
+    );
+
+    let spool = edge.spool();
+    assert_eq!(spool.len(), 2);
+    let alpha = spool.iter().find(|c| c.envelope.tenant == "alpha").unwrap();
+    assert_eq!(
+        alpha.envelope.disposition,
+        doorman_spool::Disposition::Reject { reply: "550 5.7.1 Invoices go to the portal".into() },
+        "a partly rejected message keeps the copy its DSN needs"
+    );
+    let beta = spool.iter().find(|c| c.envelope.tenant == "beta").unwrap();
+    assert_eq!(beta.envelope.disposition, doorman_spool::Disposition::Quarantine);
+    assert_eq!(beta.envelope.scl, Some(6));
+    let msg = String::from_utf8(beta.message.clone()).unwrap();
+    assert!(msg.contains("\r\nX-Tag: held\r\n") && !msg.contains("forged"), "{msg}");
+    assert!(msg.contains("\r\nSubject: [EXT] Your invoice\r\n"), "{msg}");
+    assert!(
+        msg.contains("X-Doorman-Report: tenant=beta; connector=none; cip=127.0.0.3; scl=6; rules=Hold and tag"),
+        "{msg}"
+    );
+
+    edge.wait_tracking(|l| l["event"] == "drop" && l["rcpt"] == "u@gamma.test" && l["tenant"] == "gamma");
+    let q = edge.wait_tracking(|l| l["event"] == "quarantine");
+    assert_eq!(q["rcpt"], "u@beta.test");
+    assert_eq!(q["scl"], 6);
+    assert_eq!(q["rules"][0], "Hold and tag");
+    let r = edge.wait_tracking(|l| l["event"] == "reject" && l["stage"] == "data");
+    assert_eq!(r["reply"], "550 5.7.1 Invoices go to the portal");
+}

@@ -183,7 +183,8 @@ max_message_size = 2000
 max_recipients = 2
 max_errors = 5
 command_timeout = "2s"
-max_connections_per_ip = 3"#;
+max_connections_per_ip = 3
+max_connections = 4"#;
     let edge = Edge::start("limits", keys, TENANTS);
 
     // An oversized command.
@@ -242,7 +243,14 @@ max_connections_per_ip = 3"#;
         "421 4.3.2 Too many concurrent connections from [127.0.0.3], closing transmission channel"
     );
     assert!(d.closed());
+    std::thread::sleep(Duration::from_millis(200)); // d's session ends after it closes
     let mut other = edge.raw("127.0.0.6");
     assert!(other.reply().unwrap().starts_with("220 "), "another client is unaffected");
+    // Four open in all: the server-wide cap.
+    let mut fifth = edge.raw("127.0.0.7");
+    assert_eq!(
+        fifth.reply().unwrap(),
+        "421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel"
+    );
     drop(open);
 }
