@@ -6,6 +6,13 @@
 #
 # Usage: bench/smtp-load.sh [SECONDS]   (default 30; run as root: it configures and starts
 # the system's Postfix on 127.0.0.1:25, and stops it again)
+#
+# Leave five minutes between runs. After tens of thousands of files are deleted, ext4 spends
+# minutes checking freed inodes before reusing them (ialloc.c, recently_deleted), which
+# triples the kernel time of every file created meanwhile and would penalise whichever
+# server's queue was just emptied. So this script deletes nothing before it measures: each
+# run spools into a new target/bench-smtp/run-*/ (remove old ones when you are done), and
+# Postfix's held mail is deleted only at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
@@ -20,8 +27,8 @@ done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 cargo build --release -j2 -q
-WORK=$PWD/target/bench-smtp
-rm -rf "$WORK"; mkdir -p "$WORK"
+WORK=$PWD/target/bench-smtp/run-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$WORK"
 cat > "$WORK/doorman.toml" <<TOML
 [server]
 hostname = "bench.doorman.test"
@@ -91,7 +98,6 @@ postconf -e "compatibility_level = 3.6" "myhostname = bench.postfix.test" "inet_
   "smtpd_client_restrictions = check_client_access static:HOLD" "smtpd_peername_lookup = no" \
   "alias_maps =" "alias_database =" "maillog_file = /var/log/postfix-bench.log" \
   "smtpd_client_connection_count_limit = 0" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 200"
-postsuper -d ALL >/dev/null 2>&1 || true
 postfix start >/dev/null 2>&1 || { echo "postfix did not start: see /var/log/postfix-bench.log" >&2; exit 1; }
 wait_port 25
 smtp-source -s $SESSIONS -l $SIZE -m 1000 -f sender@example.net -t user@bench.test 127.0.0.1:25   # warm up

@@ -90,10 +90,7 @@ impl Session {
         let too_big = body.size > max;
         if too_big && !last {
             // Refused now; later chunks find no transaction and are read and dropped.
-            let reply = Reply::message_too_big();
-            self.reply(&reply);
-            self.log_transaction_reject("data", &reply);
-            self.tx = None;
+            self.refuse_transaction(&Reply::message_too_big());
             return Flow::Continue;
         }
         if !last {
@@ -114,9 +111,7 @@ impl Session {
         let headers = MessageHeaders::parse(&body);
         let refusal = refusal.or_else(|| (headers.values("received").count() >= MAX_HOPS).then(replies::too_many_hops));
         if let Some(reply) = refusal {
-            self.reply(&reply);
-            self.log_transaction_reject("data", &reply);
-            self.tx = None;
+            self.refuse_transaction(&reply);
             return Flow::Continue;
         }
         let Some(tx) = self.tx.take() else { return Flow::Continue };
@@ -147,11 +142,8 @@ impl Session {
             }
             Err(e) => {
                 tracing::error!(session = %self.id, "cannot spool a message: {e}");
-                let reply = replies::cannot_queue();
-                self.reply(&reply);
                 self.tx = Some(tx);
-                self.log_transaction_reject("data", &reply);
-                self.tx = None;
+                self.refuse_transaction(&replies::cannot_queue());
             }
         }
         Flow::Continue

@@ -158,10 +158,7 @@ impl Session {
             ReadError::Closed | ReadError::Io(_) => None,
         };
         if let Some(reply) = reply {
-            self.reply(&reply);
-            if self.tx.as_ref().is_some_and(|t| !t.accepted.is_empty()) {
-                self.log_transaction_reject("data", &reply);
-            }
+            self.refuse_transaction(&reply);
         }
         self.conn.close().await;
     }
@@ -228,12 +225,15 @@ impl Session {
         r
     }
 
-    /// One reject line per recipient accepted so far: the transaction failed after RCPT.
-    fn log_transaction_reject(&self, stage: &str, reply: &Reply) {
-        let Some(tx) = &self.tx else { return };
+    /// Sends `reply` and ends the transaction, if any, logging a reject for each recipient
+    /// it had accepted: the message they were promised never came.
+    fn refuse_transaction(&mut self, reply: &Reply) {
+        self.reply(reply);
+        let Some(tx) = self.tx.take() else { return };
         for a in &tx.accepted {
             let mut r = self.record(Event::Reject);
-            r.stage = Some(stage.into());
+            r.mail_from = Some(tx.mail_from.clone());
+            r.stage = Some("data".into());
             r.rcpt = Some(a.mailbox.to_string());
             r.tenant = Some(tx.generation.policy.tenant(a.tenant).name().to_string());
             r.connector = a.connector.as_ref().map(|c| c.name.to_string());
