@@ -241,3 +241,21 @@ fn check_config_reports_and_exits() {
         broken.display()
     )));
 }
+
+#[test]
+fn serve_refuses_to_start_on_a_broken_config_and_names_file_line_and_key() {
+    let path = temp_file("serve-broken.toml", "[server]\nhostname = \"x\"\n\n[server.limits]\nmax_errors = \"ten\"\n");
+    let o = doorman(&["serve", "--config", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "{}:5:14: server.limits.max_errors: invalid type: string \"ten\", expected u32",
+            path.display()
+        )),
+        "{err}"
+    );
+    let o = doorman(&["serve", "--config", "/nonexistent/doorman.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent/doorman.toml: cannot read the file"), "{}", stderr(&o));
+}
