@@ -195,7 +195,7 @@ impl Session {
                 helo: self.info.helo.clone(),
                 tls: self.info.tls.as_ref().map(|t| t.to_string()),
                 certificate_names: self.info.verified_names().to_vec(),
-                mail_from: tx.mail_from.clone(),
+                mail_from: tx.mail_from(),
                 body: if tx.eight_bit { "8bitmime" } else { "7bit" }.into(),
                 smtputf8: tx.smtputf8,
                 recipients: copy
@@ -274,7 +274,7 @@ impl Session {
         let rules: Vec<String> = copy.rules_hit.iter().map(|h| h.name.clone()).collect();
         for m in &copy.recipients {
             let mut r: Record = self.record(event);
-            r.mail_from = Some(tx.mail_from.clone());
+            r.mail_from = Some(tx.mail_from());
             r.stage = Some("data".into());
             r.queue_id = queue_id.map(str::to_string);
             r.rcpt = Some(m.to_string());

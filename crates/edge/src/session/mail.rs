@@ -32,14 +32,9 @@ impl Session {
         self.reply(&decision.reply);
         match decision.sender {
             Some(sender) => {
-                let mail_from = match &sender {
-                    doorman_config::address::ReversePath::Null => String::new(),
-                    doorman_config::address::ReversePath::Mailbox(m) => m.to_string(),
-                };
                 self.tx = Some(Transaction {
                     generation,
                     sender,
-                    mail_from,
                     eight_bit: params.eight_bit,
                     smtputf8: params.smtputf8,
                     accepted: Vec::new(),

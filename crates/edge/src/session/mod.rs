@@ -45,13 +45,21 @@ pub struct Session {
 struct Transaction {
     generation: Arc<Generation>,
     sender: ReversePath,
-    /// As logged: the address, empty for the null sender.
-    mail_from: String,
     eight_bit: bool,
     smtputf8: bool,
     accepted: Vec<AcceptedRecipient>,
     /// BDAT chunks received so far, when the message comes by BDAT.
     bdat: Option<data::BdatBody>,
+}
+
+impl Transaction {
+    /// The sender as the spool and the tracking log write it: empty for the null sender.
+    fn mail_from(&self) -> String {
+        match &self.sender {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(m) => m.to_string(),
+        }
+    }
 }
 
 /// Whether the session goes on after a command.
@@ -220,7 +228,7 @@ impl Session {
             }
         }
         if let Some(tx) = &self.tx {
-            r.mail_from = Some(tx.mail_from.clone());
+            r.mail_from = Some(tx.mail_from());
         }
         r
     }
@@ -232,7 +240,7 @@ impl Session {
         let Some(tx) = self.tx.take() else { return };
         for a in &tx.accepted {
             let mut r = self.record(Event::Reject);
-            r.mail_from = Some(tx.mail_from.clone());
+            r.mail_from = Some(tx.mail_from());
             r.stage = Some("data".into());
             r.rcpt = Some(a.mailbox.to_string());
             r.tenant = Some(tx.generation.policy.tenant(a.tenant).name().to_string());
