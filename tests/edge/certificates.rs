@@ -72,7 +72,7 @@ fn only_a_verified_certificate_with_the_right_name_matches_the_connector() {
     let accepted = edge.wait_tracking(|l| l["event"] == "receive");
     assert_eq!(accepted["cert_name"], "mx1.gateway.test");
     assert_eq!(accepted["connector"], "Gateway by certificate");
-    let refused: Vec<_> = edge.tracking().into_iter().filter(|l| l["event"] == "reject").collect();
+    let refused = edge.wait_tracking_n(3, |l| l["event"] == "reject");
     assert_eq!(refused.len(), 3);
     assert_eq!(refused[0]["cert_name"], "mx1.elsewhere.test", "verified, wrong name");
     assert!(refused[1]["cert_name"].is_null(), "an unverifiable certificate is not named: {}", refused[1]);

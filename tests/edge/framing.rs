@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::TENANTS;
-use crate::support::{Edge, Raw, wait_for};
+use crate::support::{Edge, Raw};
 
 const VARIANTS: [&[u8]; 10] = [
     b"\n.\n",
@@ -65,8 +65,8 @@ fn no_smuggling_variant_splits_a_message_in_data_or_bdat() {
         assert_eq!(c.cmd("QUIT"), "221 2.0.0 edge.test closing connection");
     }
     assert!(edge.spool().is_empty(), "no variant reached the spool");
-    let rejects = edge.tracking().into_iter().filter(|l| l["event"] == "reject" && l["stage"] == "data").count();
-    assert_eq!(rejects, 2 * VARIANTS.len(), "every refusal is in the tracking log");
+    let rejects = edge.wait_tracking_n(2 * VARIANTS.len(), |l| l["event"] == "reject" && l["stage"] == "data");
+    assert_eq!(rejects.len(), 2 * VARIANTS.len(), "every refusal is in the tracking log");
 
     // A clean message with a dot-stuffed line and pipelined BDAT passes whole.
     let mut c = transaction(&edge);
@@ -171,9 +171,7 @@ fn a_proxy_header_from_an_untrusted_peer_or_a_malformed_one_closes_the_connectio
     assert_eq!(c.reply(), None);
 
     assert!(edge.spool().is_empty());
-    let rejects = || edge.tracking().into_iter().filter(|l| l["stage"] == "connect").count();
-    wait_for(Duration::from_secs(5), || (rejects() == 4).then_some(()))
-        .unwrap_or_else(|| panic!("{:#?}", edge.tracking()));
+    assert_eq!(edge.wait_tracking_n(4, |l| l["stage"] == "connect").len(), 4);
 }
 
 #[test]

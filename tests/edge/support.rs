@@ -125,6 +125,13 @@ impl Edge {
             .unwrap_or_else(|| panic!("no such tracking line in {:#?}", self.tracking()))
     }
 
+    /// Waits (up to 5 s) until `n` tracking lines satisfy `pred`; gives them.
+    pub fn wait_tracking_n(&self, n: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let matching = || self.tracking().into_iter().filter(&pred).collect::<Vec<_>>();
+        wait_for(Duration::from_secs(5), || Some(matching()).filter(|m| m.len() >= n))
+            .unwrap_or_else(|| panic!("fewer than {n} such tracking lines in {:#?}", self.tracking()))
+    }
+
     pub fn raw(&self, source: &str) -> Raw {
         Raw::connect(source, self.port)
     }
