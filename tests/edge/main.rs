@@ -8,6 +8,7 @@ mod certificates;
 mod delivery;
 mod framing;
 mod lifecycle;
+mod queue;
 mod replies;
 
 /// The seed's set-up on loopback addresses.

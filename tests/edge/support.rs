@@ -152,13 +152,15 @@ impl Drop for Edge {
 }
 
 fn render_config(dir: &Path, port: u16, tls_port: u16, metrics_port: u16, server_keys: &str, tenants: &str) -> String {
+    // The spool is what most tests read, so delivery is held unless a test configures it.
+    let hold = if server_keys.contains("[server.queue]") { "" } else { "\n[server.queue]\nhold = true" };
     format!(
         r#"[server]
 hostname = "edge.test"
 spool_dir = "{dir}/spool"
 tracking_log = "{dir}/tracking.jsonl"
 metrics_listener = "127.0.0.1:{metrics_port}"
-{server_keys}
+{server_keys}{hold}
 
 [[server.listeners]]
 address = "127.0.0.1:{port}"
@@ -360,4 +362,42 @@ pub fn code(v: &Value) -> i64 {
 /// `code text` of a `[code, text]` pair.
 pub fn text(v: &Value) -> String {
     format!("{} {}", v[0], v[1].as_str().unwrap_or_default().replace('\n', " "))
+}
+
+/// Postfix's smtp-sink on 127.0.0.1 as a next hop; every message it takes is dumped to a file.
+/// `extra` are its options, e.g. `["-r", "rcpt"]` for a 4xx to every RCPT.
+pub struct Sink {
+    child: Child,
+    pub dump: PathBuf,
+}
+
+impl Sink {
+    pub fn start(dir: &Path, port: u16, extra: &[&str]) -> Sink {
+        use std::os::unix::fs::PermissionsExt;
+        let dump = dir.join("sink");
+        std::fs::create_dir_all(&dump).unwrap();
+        // smtp-sink drops to nobody when started as root.
+        std::fs::set_permissions(&dump, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let mut cmd = Command::new("smtp-sink");
+        cmd.args(["-u", "nobody", "-d"]).arg(format!("{}/%M.", dump.display())).args(extra);
+        cmd.arg(format!("127.0.0.1:{port}")).arg("10");
+        let child =
+            cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("smtp-sink (apt-get install postfix)");
+        wait_for(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).ok()).expect("smtp-sink listens");
+        Sink { child, dump }
+    }
+
+    /// The messages taken so far, as text.
+    pub fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dump)
+            .map(|d| d.filter_map(|e| e.ok()).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

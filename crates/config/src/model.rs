@@ -57,6 +57,9 @@ pub struct Server {
     pub dns: Dns,
     /// Where the Prometheus text endpoint listens (`GET /metrics`); off when unset.
     pub metrics_listener: Option<SocketAddr>,
+    /// Delivery out of the spool.
+    #[serde(default)]
+    pub queue: Queue,
 }
 
 impl Default for Server {
@@ -72,6 +75,7 @@ impl Default for Server {
             dnsbl_zones: Vec::new(),
             dns: Dns::default(),
             metrics_listener: None,
+            queue: Queue::default(),
         }
     }
 }
@@ -101,6 +105,35 @@ pub struct Dns {
 impl Default for Dns {
     fn default() -> Self {
         Dns { servers: Vec::new(), timeout: Seconds(Duration::from_secs(5)) }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    /// Waits between attempts after a 4xx or a failed connection; the last one repeats.
+    pub retry_schedule: Vec<Seconds>,
+    /// A copy not delivered within this time fails, and its sender gets a DSN.
+    pub max_age: Seconds,
+    /// Concurrent deliveries to one next hop, so a slow or dead one cannot hold up the rest.
+    pub max_connections_per_hop: u32,
+    /// At most this many DSNs a minute; the rest wait (never dropped).
+    pub max_dsns_per_minute: u32,
+    /// Deliver nothing: accepted mail stays in the spool (maintenance, or a next hop that must
+    /// not be fed yet). Receiving goes on.
+    pub hold: bool,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        let m = |n| Seconds(Duration::from_secs(n));
+        Queue {
+            retry_schedule: vec![m(60), m(300), m(900), m(1800), m(3600)],
+            max_age: m(2 * 86_400),
+            max_connections_per_hop: 10,
+            max_dsns_per_minute: 60,
+            hold: false,
+        }
     }
 }
 
@@ -575,6 +608,12 @@ pub struct Routing {
     pub next_hops: Vec<NextHop>,
     #[serde(default)]
     pub tls: RelayTls,
+    /// For `relay`: a PEM certificate chain the edge presents to the next hop, so that an
+    /// on-premises server can match it to a connector (the hybrid case).
+    pub tls_client_certificate: Option<PathBuf>,
+    pub tls_client_key: Option<PathBuf>,
+    /// For `relay`: PEM CA bundle next hops are verified against; the system roots when unset.
+    pub tls_ca: Option<PathBuf>,
     /// For `maildir`: the directory holding one Maildir per recipient.
     pub path: Option<PathBuf>,
 }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use doorman_queue::QueueManager;
 use doorman_spool::Spool;
 use doorman_tracking::TrackingLog;
 use tokio::net::TcpListener;
@@ -82,8 +83,18 @@ async fn serve(source: ConfigSource) -> Result<(), String> {
     };
 
     let (trigger, _) = shutdown::channel();
-    let shared = Arc::new(Shared::new(generation, source, self_signed, spool, tracking, trigger));
+    let (spool, tracking) = (Arc::new(spool), Arc::new(tracking));
+    let shared = Arc::new(Shared::new(generation, source, self_signed, spool.clone(), tracking.clone(), trigger));
     let watcher = tokio::spawn(reload::watch(shared.clone()));
+    let policy_of = shared.clone();
+    let queue = QueueManager::new(
+        spool,
+        base.clone(),
+        Arc::new(move || policy_of.current().policy.clone()),
+        tracking,
+        shared.queue_wake.clone(),
+    );
+    let delivery = tokio::spawn(queue.run());
     for (socket, tls) in listeners {
         let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
         tracing::info!("listening on {addr} ({tls:?})");
@@ -103,6 +114,7 @@ async fn serve(source: ConfigSource) -> Result<(), String> {
     shared.shutdown.set(Phase::Closing);
     wait_sessions(&shared, Duration::from_secs(5)).await;
     watcher.abort();
+    delivery.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use doorman_spool::Spool;
 use doorman_tracking::TrackingLog;
+use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
 use crate::reload::{ConfigSource, Generation};
@@ -18,8 +19,10 @@ pub struct Shared {
     current: RwLock<Arc<Generation>>,
     pub source: ConfigSource,
     pub self_signed: SelfSigned,
-    pub spool: Spool,
-    pub tracking: TrackingLog,
+    pub spool: Arc<Spool>,
+    pub tracking: Arc<TrackingLog>,
+    /// Notified after a copy is spooled, so the queue manager need not poll for it.
+    pub queue_wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub shutdown: ShutdownTrigger,
     connections: Mutex<Connections>,
@@ -36,8 +39,8 @@ impl Shared {
         generation: Generation,
         source: ConfigSource,
         self_signed: SelfSigned,
-        spool: Spool,
-        tracking: TrackingLog,
+        spool: Arc<Spool>,
+        tracking: Arc<TrackingLog>,
         shutdown: ShutdownTrigger,
     ) -> Shared {
         let metrics = Arc::new(Metrics::default());
@@ -48,6 +51,7 @@ impl Shared {
             self_signed,
             spool,
             tracking,
+            queue_wake: Arc::new(Notify::new()),
             metrics,
             shutdown,
             connections: Mutex::new(Connections::default()),

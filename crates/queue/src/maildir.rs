@@ -1,0 +1,89 @@
+//! Local delivery: one Maildir per recipient under the tenant's `routing.path`
+//! (`path/alice@contoso.com/{tmp,new,cur}`), written the Maildir way: into `tmp`, fsync,
+//! rename into `new`, fsync `new`. Lines end in LF, as Unix mail readers (Dovecot, mutt,
+//! Python's `mailbox`) expect, and as Postfix's local delivery writes them.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The Maildir of `address` under `root`. The address is lower-cased and anything that could
+/// leave the folder (`/`, a leading dot) is replaced.
+pub fn folder(root: &Path, address: &str) -> PathBuf {
+    let safe: String = address
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c == '/' || c == '\\' || c.is_control() { '_' } else { c })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    root.join(if safe.is_empty() { "_" } else { safe })
+}
+
+/// Delivers `message` (with `Delivered-To` and `Return-Path` in front) and gives the file.
+pub fn deliver(root: &Path, address: &str, return_path: &str, message: &[u8]) -> io::Result<PathBuf> {
+    let dir = folder(root, address);
+    for sub in ["tmp", "new", "cur"] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let host = hostname();
+    let name = format!(
+        "{}.M{}P{}Q{}.{host}",
+        now.as_secs(),
+        now.subsec_micros(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let tmp = dir.join("tmp").join(&name);
+    let result = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(format!("Return-Path: <{return_path}>\nDelivered-To: {address}\n").as_bytes())?;
+        f.write_all(&unix_lines(message))?;
+        f.sync_data()?;
+        let new = dir.join("new").join(&name);
+        fs::rename(&tmp, &new)?;
+        fs::File::open(dir.join("new"))?.sync_all()?;
+        Ok(new)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// CRLF to LF. The spool holds no bare CR or LF, so nothing else changes.
+fn unix_lines(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len());
+    let mut i = 0;
+    while i < message.len() {
+        if message[i] == b'\r' && message.get(i + 1) == Some(&b'\n') {
+            i += 1;
+        }
+        out.push(message[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(['/', ':'], "_"))
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn folders_stay_inside_the_root() {
+        let root = std::path::Path::new("/m");
+        assert_eq!(super::folder(root, "Alice@Contoso.com"), root.join("alice@contoso.com"));
+        assert_eq!(super::folder(root, "../../etc/x@y"), root.join("_.._etc_x@y"));
+        assert_eq!(super::unix_lines(b"a\r\nb\r\n\r\nc"), b"a\nb\n\nc");
+    }
+}

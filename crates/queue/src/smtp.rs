@@ -1,0 +1,357 @@
+//! The SMTP client that relays a copy to a next hop: EHLO, STARTTLS when offered (required and
+//! verified, or opportunistic), MAIL and every RCPT pipelined when the server allows it, then
+//! DATA. It reports a result per recipient, because a next hop may take some and refuse others.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// A reply from the next hop: `250 2.0.0 Ok` (lines joined by a space).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteReply {
+    pub code: u16,
+    pub text: String,
+}
+
+impl RemoteReply {
+    pub fn line(&self) -> String {
+        format!("{} {}", self.code, self.text)
+    }
+}
+
+/// What happened to one attempt on one next hop.
+#[derive(Debug)]
+pub enum Attempt {
+    /// The session ran to DATA's end; one reply per recipient (the RCPT reply when refused,
+    /// else the reply after DATA).
+    Done(Vec<RemoteReply>),
+    /// The whole message was refused before any recipient could be judged (greeting, EHLO,
+    /// MAIL, TLS policy): every recipient gets this reply.
+    Refused(RemoteReply),
+    /// No SMTP answer at all (connection refused, timeout, TLS failure): try the next hop.
+    Unreachable(String),
+}
+
+pub struct Target<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    /// TLS must be used, and the certificate must verify for `host`.
+    pub require_tls: bool,
+    pub verified: Arc<rustls::ClientConfig>,
+    /// For opportunistic TLS: any certificate is accepted (it still beats plaintext).
+    pub unverified: Arc<rustls::ClientConfig>,
+}
+
+pub struct Envelope<'a> {
+    pub helo: &'a str,
+    /// Empty for the null sender.
+    pub mail_from: &'a str,
+    pub eight_bit: bool,
+    pub recipients: &'a [String],
+}
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: &[u8]) -> Attempt {
+    let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect((target.host, target.port))).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Attempt::Unreachable(format!("connect to {}:{}: {e}", target.host, target.port)),
+        Err(_) => return Attempt::Unreachable(format!("connect to {}:{}: timed out", target.host, target.port)),
+    };
+    let _ = tcp.set_nodelay(true);
+    let mut plain = BufReader::new(tcp);
+    let greeting = match read_reply(&mut plain).await {
+        Ok(r) => r,
+        Err(e) => return Attempt::Unreachable(e),
+    };
+    if greeting.code != 220 {
+        return Attempt::Refused(greeting);
+    }
+    let ehlo = match command(&mut plain, &format!("EHLO {}", env.helo)).await {
+        Ok(r) => r,
+        Err(e) => return Attempt::Unreachable(e),
+    };
+    if ehlo.code != 250 {
+        return Attempt::Refused(ehlo);
+    }
+    let offers_tls = has_extension(&ehlo, "STARTTLS");
+    if !offers_tls {
+        if target.require_tls {
+            return Attempt::Refused(RemoteReply {
+                code: 450,
+                text: format!("4.7.10 TLS is required for {}, and it does not offer STARTTLS", target.host),
+            });
+        }
+        return transaction(&mut plain, &ehlo, env, message).await;
+    }
+    match command(&mut plain, "STARTTLS").await {
+        Ok(r) if r.code == 220 => {}
+        Ok(r) if target.require_tls => return Attempt::Refused(r),
+        Ok(_) => return transaction(&mut plain, &ehlo, env, message).await,
+        Err(e) => return Attempt::Unreachable(e),
+    }
+    if !plain.buffer().is_empty() {
+        return Attempt::Unreachable("the next hop sent data before the TLS handshake".into());
+    }
+    let config = if target.require_tls { target.verified.clone() } else { target.unverified.clone() };
+    let name = match ServerName::try_from(target.host.to_string()) {
+        Ok(n) => n,
+        Err(e) => return Attempt::Unreachable(format!("{}: not a TLS server name: {e}", target.host)),
+    };
+    let tls = match tokio::time::timeout(TIMEOUT, TlsConnector::from(config).connect(name, plain.into_inner())).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Attempt::Unreachable(format!("TLS with {}: {e}", target.host)),
+        Err(_) => return Attempt::Unreachable(format!("TLS with {}: timed out", target.host)),
+    };
+    let mut tls = BufReader::new(tls);
+    let ehlo = match command(&mut tls, &format!("EHLO {}", env.helo)).await {
+        Ok(r) => r,
+        Err(e) => return Attempt::Unreachable(e),
+    };
+    if ehlo.code != 250 {
+        return Attempt::Refused(ehlo);
+    }
+    transaction(&mut tls, &ehlo, env, message).await
+}
+
+async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut BufReader<S>,
+    ehlo: &RemoteReply,
+    env: &Envelope<'_>,
+    message: &[u8],
+) -> Attempt {
+    let pipelining = has_extension(ehlo, "PIPELINING");
+    let body = if env.eight_bit && has_extension(ehlo, "8BITMIME") { " BODY=8BITMIME" } else { "" };
+    let mut commands = vec![format!("MAIL FROM:<{}>{body}", env.mail_from)];
+    commands.extend(env.recipients.iter().map(|r| format!("RCPT TO:<{r}>")));
+    commands.push("DATA".into());
+
+    let mut replies = Vec::with_capacity(commands.len());
+    if pipelining {
+        let batch: String = commands.iter().map(|c| format!("{c}\r\n")).collect();
+        if let Err(e) = write(s, batch.as_bytes()).await {
+            return Attempt::Unreachable(e);
+        }
+        for _ in &commands {
+            match read_reply(s).await {
+                Ok(r) => replies.push(r),
+                Err(e) => return Attempt::Unreachable(e),
+            }
+        }
+    } else {
+        // One at a time: stop after a refused MAIL, and send DATA only with a recipient.
+        for (i, c) in commands.iter().enumerate() {
+            let is_data = i == commands.len() - 1;
+            if (i > 0 && replies[0].code != 250) || (is_data && !replies[1..].iter().any(is_positive)) {
+                break;
+            }
+            match command(s, c).await {
+                Ok(r) => replies.push(r),
+                Err(e) => return Attempt::Unreachable(e),
+            }
+        }
+    }
+    let mail = &replies[0];
+    if mail.code != 250 {
+        let _ = write(s, b"RSET\r\n").await;
+        return Attempt::Refused(mail.clone());
+    }
+    let rcpt_replies: Vec<RemoteReply> = replies[1..replies.len().min(env.recipients.len() + 1)].to_vec();
+    let accepted = rcpt_replies.iter().filter(|r| is_positive(r)).count();
+    let data = replies.get(env.recipients.len() + 1);
+    if accepted == 0 || data.is_none_or(|d| d.code != 354) {
+        // Nothing to send: report the refusals (or the refused DATA for everyone accepted).
+        let data_refusal = data.cloned();
+        let _ = quit(s).await;
+        return Attempt::Done(
+            rcpt_replies
+                .into_iter()
+                .map(|r| match (&data_refusal, r.code / 100 == 2) {
+                    (Some(d), true) => d.clone(),
+                    _ => r,
+                })
+                .collect(),
+        );
+    }
+    if let Err(e) = write(s, &dot_stuff(message)).await {
+        return Attempt::Unreachable(e);
+    }
+    let after_data = match read_reply(s).await {
+        Ok(r) => r,
+        Err(e) => return Attempt::Unreachable(e),
+    };
+    let _ = quit(s).await;
+    Attempt::Done(rcpt_replies.into_iter().map(|r| if r.code / 100 == 2 { after_data.clone() } else { r }).collect())
+}
+
+fn is_positive(r: &RemoteReply) -> bool {
+    r.code / 100 == 2
+}
+
+fn has_extension(ehlo: &RemoteReply, name: &str) -> bool {
+    ehlo.text.split('\n').any(|l| l.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(name)))
+}
+
+async fn quit<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> Result<(), String> {
+    command(s, "QUIT").await.map(|_| ())
+}
+
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str) -> Result<RemoteReply, String> {
+    write(s, format!("{line}\r\n").as_bytes()).await?;
+    read_reply(s).await
+}
+
+async fn write<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, bytes: &[u8]) -> Result<(), String> {
+    let w = async {
+        s.get_mut().write_all(bytes).await?;
+        s.get_mut().flush().await
+    };
+    match tokio::time::timeout(TIMEOUT, w).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("write: {e}")),
+        Err(_) => Err("write: timed out".into()),
+    }
+}
+
+/// Reads one reply; lines of a multi-line reply are joined with `\n` after their codes.
+async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<RemoteReply, String> {
+    let mut text = String::new();
+    loop {
+        let mut line = String::new();
+        match tokio::time::timeout(TIMEOUT, s.read_line(&mut line)).await {
+            Err(_) => return Err("no reply within 60 s".into()),
+            Ok(Err(e)) => return Err(format!("read: {e}")),
+            Ok(Ok(0)) => return Err("the next hop closed the connection".into()),
+            Ok(Ok(_)) => {}
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        let code =
+            line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| format!("not an SMTP reply: {line:?}"))?;
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line.get(4..).unwrap_or(""));
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(RemoteReply { code, text });
+        }
+    }
+}
+
+/// The message as DATA sends it: a dot doubled at the start of a line, CRLF.CRLF at the end.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + 64);
+    let mut line_start = true;
+    for &b in message {
+        if line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") && !out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// TLS client settings for next hops: verified against `ca` (or the system roots), with an
+/// optional client certificate; and the opportunistic variant that accepts any certificate.
+pub fn client_configs(
+    ca: Option<&std::path::Path>,
+    client_cert: Option<(&std::path::Path, &std::path::Path)>,
+) -> Result<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))? {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    let identity = match client_cert {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{}: {e}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            Some((chain, key))
+        }
+        None => None,
+    };
+    let builder = |verifier: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>>| {
+        let b = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let b = match verifier {
+            Some(v) => b.dangerous().with_custom_certificate_verifier(v),
+            None => b.with_root_certificates(roots.clone()),
+        };
+        match &identity {
+            Some((chain, key)) => b.with_client_auth_cert(chain.clone(), key.clone_key()).map_err(|e| e.to_string()),
+            None => Ok(b.with_no_client_auth()),
+        }
+    };
+    let verified = builder(None)?;
+    let unverified = builder(Some(Arc::new(AnyCertificate(provider.clone()))))?;
+    Ok((Arc::new(verified), Arc::new(unverified)))
+}
+
+/// Opportunistic TLS: encrypt even when the certificate cannot be checked (RFC 7435).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dot_stuffing() {
+        assert_eq!(super::dot_stuff(b"a\r\n.b\r\n..c\r\n"), b"a\r\n..b\r\n...c\r\n.\r\n");
+        assert_eq!(super::dot_stuff(b".x"), b"..x\r\n.\r\n");
+    }
+}

@@ -1,0 +1,135 @@
+//! Per-copy delivery state, next to the copy: `state/ID.json`. Written atomically (temp file,
+//! fsync, rename, directory fsync) after every attempt, so that a restart resumes where the
+//! last attempt ended. A delivery whose state write was lost is made again: at least once.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryState {
+    pub attempts: u32,
+    /// Unix seconds of the next attempt; 0 for "now".
+    pub next_attempt: u64,
+    pub recipients: Vec<RecipientState>,
+    /// The sender has had its DSN (or needs none).
+    #[serde(default)]
+    pub dsn_done: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecipientState {
+    pub address: String,
+    pub status: Status,
+    /// The last reply about this recipient: the next hop's, or ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// The next hop that gave it, for the DSN's Remote-MTA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn new(addresses: impl IntoIterator<Item = String>) -> DeliveryState {
+        DeliveryState {
+            recipients: addresses
+                .into_iter()
+                .map(|address| RecipientState { address, status: Status::Pending, reply: None, remote: None })
+                .collect(),
+            ..DeliveryState::default()
+        }
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = &RecipientState> {
+        self.recipients.iter().filter(|r| r.status == Status::Pending)
+    }
+
+    pub fn is_final(&self) -> bool {
+        self.pending().next().is_none()
+    }
+
+    pub fn set(&mut self, address: &str, status: Status, reply: String, remote: Option<String>) {
+        if let Some(r) = self.recipients.iter_mut().find(|r| r.address == address) {
+            r.status = status;
+            r.reply = Some(reply);
+            r.remote = remote;
+        }
+    }
+
+    /// Schedules the next attempt after `attempts` tries: `schedule[attempts - 1]`, the last
+    /// entry repeating.
+    pub fn schedule_next(&mut self, schedule: &[Duration], now: SystemTime) {
+        let wait = schedule
+            .get(self.attempts.saturating_sub(1) as usize)
+            .or(schedule.last())
+            .copied()
+            .unwrap_or(Duration::from_secs(60));
+        self.next_attempt = unix(now + wait);
+    }
+}
+
+pub fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+pub fn path(root: &Path, queue_id: &str) -> PathBuf {
+    root.join("state").join(format!("{queue_id}.json"))
+}
+
+pub fn load(root: &Path, queue_id: &str) -> io::Result<Option<DeliveryState>> {
+    match fs::read(path(root, queue_id)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("state of {queue_id}: {e}"))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn save(root: &Path, queue_id: &str, state: &DeliveryState) -> io::Result<()> {
+    let dir = root.join("state");
+    fs::create_dir_all(&dir)?;
+    let tmp = dir.join(format!(".{queue_id}.tmp"));
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec(state).map_err(io::Error::other)?)?;
+    f.sync_data()?;
+    fs::rename(&tmp, path(root, queue_id))?;
+    fs::File::open(&dir)?.sync_all()
+}
+
+pub fn remove(root: &Path, queue_id: &str) -> io::Result<()> {
+    match fs::remove_file(path(root, queue_id)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_repeats_its_last_step() {
+        let s = [Duration::from_secs(60), Duration::from_secs(300)];
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let mut st = DeliveryState::new(["a@b.test".to_string()]);
+        for (attempts, want) in [(1, 1060), (2, 1300), (3, 1300), (9, 1300)] {
+            st.attempts = attempts;
+            st.schedule_next(&s, now);
+            assert_eq!(st.next_attempt, want);
+        }
+        st.set("a@b.test", Status::Delivered, "250 ok".into(), None);
+        assert!(st.is_final());
+    }
+}
