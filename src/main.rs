@@ -20,6 +20,10 @@ enum Command {
     Explain(cmd::explain::Args),
     CheckConfig(cmd::check_config::Args),
     Trace(cmd::trace::Args),
+    #[command(subcommand)]
+    Queue(cmd::queue::Command),
+    #[command(subcommand)]
+    Quarantine(cmd::quarantine::Command),
 }
 
 fn main() -> ExitCode {
@@ -28,5 +32,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd::explain::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
         Command::Trace(args) => cmd::trace::run(args),
+        Command::Queue(c) => cmd::queue::run(c),
+        Command::Quarantine(c) => cmd::quarantine::run(c),
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod check_config;
 pub mod explain;
+pub mod quarantine;
+pub mod queue;
 pub mod serve;
 pub mod trace;
 
@@ -20,6 +22,14 @@ pub fn load(path: Option<&PathBuf>) -> Result<Loaded, Diagnostics> {
         Some(p) => load_file(p),
         None => load_str(BUILT_IN_NAME, BUILT_IN, Path::new(".")),
     }
+}
+
+/// The spool directory of a config: relative to the config file's folder, or to the working
+/// directory for the built-in example (as `doorman serve` resolves it).
+pub fn spool_root(config: Option<&PathBuf>) -> Result<PathBuf, String> {
+    let loaded = load(config).map_err(|d| d.to_string())?;
+    let base = config.and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
+    Ok(base.join(&loaded.config.server.spool_dir))
 }
 
 /// Writes to stdout. A closed pipe (`doorman explain … | head`) is not an error worth a panic:

@@ -196,3 +196,73 @@ routing = {{ type = "relay", next_hops = [{{ host = "127.0.0.1", port = {dead} }
     // hop, so the DSN waits too; the tracking log shows it was made.
     edge.wait_tracking(|l| l["event"] == "dsn" && l["rcpt"] == "someone@alive.test");
 }
+
+#[test]
+fn queue_and_quarantine_commands_work_while_the_server_runs() {
+    let dir = test_dir("queue-admin-sink");
+    let port = free_port();
+    let tenants = format!(
+        r#"
+[[tenants]]
+name = "contoso"
+mx = ["self"]
+recipients = ["alice@contoso.com", "bob@contoso.com"]
+accepted_domains = [{{ domain = "contoso.com" }}]
+routing = {{ type = "relay", next_hops = [{{ host = "127.0.0.1", port = {port} }}] }}
+[[tenants.transport_rules]]
+name = "Hold invoices"
+conditions.header_contains = [{{ header = "Subject", words = ["invoice"] }}]
+actions = {{ quarantine = true, set_scl = 5 }}
+"#
+    );
+    let edge = Edge::start("queue-admin", "[server.queue]\nretry_schedule = [\"1h\"]", &tenants);
+    let doorman = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(args)
+            .arg("--config")
+            .arg(&edge.config)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let queued = |rcpt: &str, subject: &str| {
+        let out = edge.smtplib(json!([{"source": "127.0.0.3", "transactions": [{"mail_from": "x@example.net", "rcpts": [rcpt],
+            "message": format!("Subject: {subject}\r\n\r\nbody\r\n")}]}]));
+        let reply = out[0]["transactions"][0]["data"][1].as_str().unwrap().to_string();
+        reply.rsplit(' ').next().unwrap().to_string()
+    };
+    let first = queued("alice@contoso.com", "hello");
+    let second = queued("bob@contoso.com", "hello again");
+    let held = queued("alice@contoso.com", "your invoice");
+    edge.wait_tracking(|l| l["event"] == "defer" && l["queue_id"] == second.as_str());
+
+    let (status, list, _) = doorman(&["queue", "list"]);
+    assert_eq!(status, Some(0));
+    assert!(list.contains(&first) && list.contains(&second) && !list.contains(&held), "{list}");
+    assert!(list.contains("451 4.4.1 No next hop took the message"), "{list}");
+    assert!(list.ends_with("2 copies\n"), "{list}");
+    let (_, show, _) = doorman(&["queue", "show", &first]);
+    assert!(show.contains("\"tenant\": \"contoso\"") && show.contains("alice@contoso.com  pending  451 4.4.1"), "{show}");
+    assert!(show.contains("Subject: hello\n"), "{show}");
+
+    let (_, quarantine, _) = doorman(&["quarantine", "list"]);
+    assert!(quarantine.contains(&held) && quarantine.contains("Hold invoices"), "{quarantine}");
+
+    assert_eq!(doorman(&["queue", "remove", &second]).0, Some(0));
+    let (status, _, err) = doorman(&["queue", "show", "../../etc/passwd"]);
+    assert_eq!(status, Some(1));
+    assert!(err.contains("is not a queue id"), "{err}");
+
+    // The next hop comes up: retry one copy and release the quarantined one, without waiting
+    // for the hour-long schedule.
+    let sink = Sink::start(&dir, port, &[]);
+    assert_eq!(doorman(&["queue", "retry", &first]).0, Some(0));
+    edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == first.as_str());
+    assert_eq!(doorman(&["quarantine", "release", &held]).0, Some(0));
+    edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == held.as_str());
+    let delivered = wait_for(Duration::from_secs(5), || Some(sink.messages()).filter(|m| m.len() == 2)).unwrap();
+    assert!(delivered.iter().any(|m| m.contains("Subject: your invoice")));
+    assert!(!delivered.iter().any(|m| m.contains("Subject: hello again")), "the removed copy was not sent");
+    let (_, list, _) = doorman(&["queue", "list"]);
+    assert!(list.ends_with("0 copies\n"), "{list}");
+}

@@ -10,6 +10,7 @@
 //! leads to a retry (at least once), never to a loss. A 4xx is retried on the configured
 //! schedule; a 5xx, or a copy older than `max_age`, fails and its sender gets a DSN ([`dsn`]).
 
+pub mod admin;
 pub mod dsn;
 pub mod maildir;
 mod manager;

@@ -90,6 +90,12 @@ impl QueueManager {
         };
         let now = unix(SystemTime::now());
         let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
+        // `doorman queue flush|retry` and `quarantine release` ask for a look at everything.
+        let marker = crate::admin::flush_marker(self.spool.root());
+        if marker.exists() {
+            let _ = std::fs::remove_file(&marker);
+            due.clear();
+        }
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let present: HashSet<String> =
             paths.iter().filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string)).collect();
@@ -98,7 +104,6 @@ impl QueueManager {
             if in_flight.contains(&id) || due.get(&id).is_some_and(|&t| t > now) {
                 continue;
             }
-            // A flush or retry from `doorman queue` rewrites the state: re-read before skipping.
             if let Ok(Some(st)) = state::load(self.spool.root(), &id)
                 && st.next_attempt > now
             {

@@ -34,17 +34,26 @@ pub struct SpoolFile {
 
 impl Spool {
     /// Opens (creating) the spool at `root`, and removes copies a crash left half-written.
+    /// Only the server does this at start; tools that run beside it use [`Spool::attach`].
     pub fn open(root: &Path) -> io::Result<Spool> {
-        let incoming = root.join("incoming");
-        let tmp = root.join("tmp");
-        for d in [&incoming, &tmp] {
-            fs::create_dir_all(d).map_err(|e| with_path(e, d))?;
-        }
+        let spool = Spool::attach(root)?;
+        let tmp = &spool.tmp;
         for entry in fs::read_dir(&tmp).map_err(|e| with_path(e, &tmp))? {
             let path = entry?.path();
             if path.is_file() {
                 fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
             }
+        }
+        Ok(spool)
+    }
+
+    /// Opens (creating) the spool at `root` without touching what is in it, so that a tool can
+    /// work on a spool while the server writes to it.
+    pub fn attach(root: &Path) -> io::Result<Spool> {
+        let incoming = root.join("incoming");
+        let tmp = root.join("tmp");
+        for d in [&incoming, &tmp] {
+            fs::create_dir_all(d).map_err(|e| with_path(e, d))?;
         }
         let committer = DirCommitter::start(incoming.clone())?;
         Ok(Spool { root: root.to_path_buf(), incoming, tmp, committer })
