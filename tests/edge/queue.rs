@@ -223,10 +223,15 @@ actions = {{ quarantine = true, set_scl = 5 }}
             .arg(&edge.config)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let queued = |rcpt: &str, subject: &str| {
-        let out = edge.smtplib(json!([{"source": "127.0.0.3", "transactions": [{"mail_from": "x@example.net", "rcpts": [rcpt],
+        let out = edge
+            .smtplib(json!([{"source": "127.0.0.3", "transactions": [{"mail_from": "x@example.net", "rcpts": [rcpt],
             "message": format!("Subject: {subject}\r\n\r\nbody\r\n")}]}]));
         let reply = out[0]["transactions"][0]["data"][1].as_str().unwrap().to_string();
         reply.rsplit(' ').next().unwrap().to_string()
@@ -242,7 +247,10 @@ actions = {{ quarantine = true, set_scl = 5 }}
     assert!(list.contains("451 4.4.1 No next hop took the message"), "{list}");
     assert!(list.ends_with("2 copies\n"), "{list}");
     let (_, show, _) = doorman(&["queue", "show", &first]);
-    assert!(show.contains("\"tenant\": \"contoso\"") && show.contains("alice@contoso.com  pending  451 4.4.1"), "{show}");
+    assert!(
+        show.contains("\"tenant\": \"contoso\"") && show.contains("alice@contoso.com  pending  451 4.4.1"),
+        "{show}"
+    );
     assert!(show.contains("Subject: hello\n"), "{show}");
 
     let (_, quarantine, _) = doorman(&["quarantine", "list"]);
@@ -265,4 +273,45 @@ actions = {{ quarantine = true, set_scl = 5 }}
     assert!(!delivered.iter().any(|m| m.contains("Subject: hello again")), "the removed copy was not sent");
     let (_, list, _) = doorman(&["queue", "list"]);
     assert!(list.ends_with("0 copies\n"), "{list}");
+}
+
+#[test]
+fn kill_9_during_delivery_then_restart_delivers_everything_at_least_once() {
+    let dir = test_dir("queue-crash-sink");
+    let port = free_port();
+    let tenants = format!(
+        "[[tenants]]\nname = \"contoso\"\nmx = [\"self\"]\nrecipients = [\"alice@contoso.com\"]\naccepted_domains = [{{ domain = \"contoso.com\" }}]\nrouting = {{ type = \"relay\", next_hops = [{{ host = \"127.0.0.1\", port = {port} }}] }}\n"
+    );
+    let sink = Sink::start(&dir, port, &[]);
+    let mut edge = Edge::start("queue-crash", "[server.queue]\nhold = true\nretry_schedule = [\"1s\"]", &tenants);
+    const N: usize = 100;
+    let transactions: Vec<_> = (0..N)
+        .map(|k| json!({"mail_from": "x@example.net", "rcpts": ["alice@contoso.com"], "message": format!("Subject: load {k}\r\n\r\nbody\r\n")}))
+        .collect();
+    let out = edge.smtplib(json!([{"source": "127.0.0.3", "transactions": transactions}]));
+    let acked = out[0]["transactions"].as_array().unwrap().iter().filter(|t| code(&t["data"]) == 250).count();
+    assert_eq!(acked, N);
+
+    // Release the queue, and kill the server while it delivers.
+    edge.rewrite_config("[server.queue]\nretry_schedule = [\"1s\"]", &tenants);
+    wait_for(Duration::from_secs(10), || (sink.messages().len() >= 10).then_some(())).expect("delivery started");
+    edge.kill9();
+    let before_restart = sink.messages().len();
+    assert!(before_restart < N, "everything went out before the kill; the test proves nothing");
+    edge.spawn();
+
+    let subject = |m: &String| m.lines().find(|l| l.starts_with("Subject: load ")).map(str::to_string);
+    let all = wait_for(Duration::from_secs(30), || {
+        let got = sink.messages();
+        let unique: std::collections::HashSet<String> = got.iter().filter_map(subject).collect();
+        (unique.len() == N).then_some(got)
+    })
+    .expect("every acknowledged message is delivered after the restart");
+    let duplicates = all.len() - N;
+    eprintln!(
+        "delivered {} times for {N} messages ({duplicates} duplicates; {before_restart} before the kill)",
+        all.len()
+    );
+    assert!(duplicates <= 10, "at most the deliveries in flight at the kill repeat: {duplicates}");
+    wait_for(Duration::from_secs(10), || edge.spool().is_empty().then_some(())).expect("the spool empties");
 }
