@@ -38,7 +38,7 @@ impl Spool {
     pub fn open(root: &Path) -> io::Result<Spool> {
         let spool = Spool::attach(root)?;
         let tmp = &spool.tmp;
-        for entry in fs::read_dir(&tmp).map_err(|e| with_path(e, &tmp))? {
+        for entry in fs::read_dir(tmp).map_err(|e| with_path(e, tmp))? {
             let path = entry?.path();
             if path.is_file() {
                 fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
