@@ -112,7 +112,7 @@ fn render_show(q: &admin::Queued) -> String {
         out.push_str("not tried yet\n");
     }
     let header_end = q.file.message.windows(4).position(|w| w == b"\r\n\r\n").map_or(q.file.message.len(), |p| p + 2);
-    out.push_str("\n");
+    out.push('\n');
     out.push_str(&String::from_utf8_lossy(&q.file.message[..header_end]).replace("\r\n", "\n"));
     out
 }
