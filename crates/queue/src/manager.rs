@@ -37,7 +37,15 @@ pub struct QueueManager {
     hops: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// DSNs sent in the current minute.
     dsn_window: Mutex<(Instant, u32)>,
+    /// TLS client settings per route, built once: loading CA files and the system roots
+    /// costs far more than a delivery.
+    tls: Mutex<HashMap<TlsKey, (Arc<Policy>, TlsPair)>>,
 }
+
+/// The config generation (kept alive by the entry, so its address is not reused) and the
+/// files a route's TLS settings are made of.
+type TlsKey = (usize, Option<PathBuf>, Option<PathBuf>, Option<PathBuf>);
+type TlsPair = (Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>);
 
 impl QueueManager {
     /// `wake` is notified by the receiving side when it has spooled something.
@@ -58,6 +66,7 @@ impl QueueManager {
             due: Mutex::new(HashMap::new()),
             hops: Mutex::new(HashMap::new()),
             dsn_window: Mutex::new((Instant::now(), 0)),
+            tls: Mutex::new(HashMap::new()),
         })
     }
 
@@ -180,7 +189,7 @@ impl QueueManager {
 
         if !st.is_final() {
             st.attempts += 1;
-            self.attempt(config, &policy, &file, id, &mut st).await;
+            self.attempt(&policy, &file, id, &mut st).await;
         }
         let now = SystemTime::now();
         if !st.is_final() && age > config.server.queue.max_age.0 {
@@ -232,7 +241,7 @@ impl QueueManager {
     }
 
     /// Tries every pending recipient once, by the tenant's routing.
-    async fn attempt(&self, config: &Config, policy: &Policy, file: &SpoolFile, id: &str, st: &mut DeliveryState) {
+    async fn attempt(&self, policy: &Arc<Policy>, file: &SpoolFile, id: &str, st: &mut DeliveryState) {
         let env = &file.envelope;
         let routing = policy.tenant_by_name(&env.tenant).and_then(|t| t.config.routing.clone());
         let pending: Vec<String> = st.pending().map(|r| r.address.clone()).collect();
@@ -246,7 +255,7 @@ impl QueueManager {
         };
         match routing.kind {
             RoutingKind::Maildir => self.to_maildirs(policy, &routing, file, id, &pending, st).await,
-            RoutingKind::Relay => self.to_next_hops(config, &routing, file, id, &pending, st).await,
+            RoutingKind::Relay => self.to_next_hops(policy, &routing, file, id, &pending, st).await,
         }
     }
 
@@ -296,7 +305,7 @@ impl QueueManager {
 
     async fn to_next_hops(
         &self,
-        config: &Config,
+        policy: &Arc<Policy>,
         routing: &Routing,
         file: &SpoolFile,
         id: &str,
@@ -304,10 +313,8 @@ impl QueueManager {
         st: &mut DeliveryState,
     ) {
         let env = &file.envelope;
-        let (verified, unverified) = match smtp::client_configs(
-            routing.tls_ca.as_deref(),
-            routing.tls_client_certificate.as_deref().zip(routing.tls_client_key.as_deref()),
-        ) {
+        let config = policy.config();
+        let (verified, unverified) = match self.tls_for(policy, routing) {
             Ok(c) => c,
             Err(e) => {
                 let reply = format!("451 4.3.5 TLS settings of tenant {}: {e}", env.tenant);
@@ -367,6 +374,27 @@ impl QueueManager {
             st.set(a, Status::Pending, reply.clone(), None);
             self.log(Event::Defer, env, id, a, &reply);
         }
+    }
+
+    fn tls_for(&self, policy: &Arc<Policy>, routing: &Routing) -> Result<TlsPair, String> {
+        let key = (
+            Arc::as_ptr(policy) as usize,
+            routing.tls_ca.clone(),
+            routing.tls_client_certificate.clone(),
+            routing.tls_client_key.clone(),
+        );
+        let mut cache = self.tls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pair)) = cache.get(&key) {
+            return Ok(pair.clone());
+        }
+        // Entries of older generations go: their files may have changed since.
+        cache.retain(|k, _| k.0 == key.0);
+        let pair = smtp::client_configs(
+            routing.tls_ca.as_deref(),
+            routing.tls_client_certificate.as_deref().zip(routing.tls_client_key.as_deref()),
+        )?;
+        cache.insert(key, (policy.clone(), pair.clone()));
+        Ok(pair)
     }
 
     fn record_remote(&self, env: &Envelope, id: &str, a: &str, r: &RemoteReply, hop: &str, st: &mut DeliveryState) {
