@@ -315,3 +315,28 @@ fn kill_9_during_delivery_then_restart_delivers_everything_at_least_once() {
     assert!(duplicates <= 10, "at most the deliveries in flight at the kill repeat: {duplicates}");
     wait_for(Duration::from_secs(10), || edge.spool().is_empty().then_some(())).expect("the spool empties");
 }
+
+#[test]
+fn next_hops_are_tried_in_priority_order_and_a_dead_one_is_skipped() {
+    let dir = test_dir("queue-failover-sink");
+    let (dead, backup) = (free_port(), free_port());
+    let tenants = format!(
+        r#"
+[[tenants]]
+name = "contoso"
+mx = ["self"]
+recipients = ["alice@contoso.com"]
+accepted_domains = [{{ domain = "contoso.com" }}]
+[tenants.routing]
+type = "relay"
+next_hops = [{{ host = "127.0.0.1", port = {backup}, priority = 20 }}, {{ host = "127.0.0.1", port = {dead}, priority = 10 }}]
+"#
+    );
+    let sink = Sink::start(&dir, backup, &[]);
+    let edge = Edge::start("queue-failover", FAST, &tenants);
+    send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
+    let line = edge.wait_tracking(|l| l["event"] == "deliver");
+    assert_eq!(line["reply"], format!("250 2.0.0 Ok (from 127.0.0.1:{backup})"));
+    assert!(!edge.tracking().iter().any(|l| l["event"] == "defer"), "one attempt, two hops");
+    assert_eq!(wait_for(Duration::from_secs(5), || Some(sink.messages()).filter(|m| !m.is_empty())).unwrap().len(), 1);
+}
