@@ -9,6 +9,7 @@ pub mod trace;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use doorman_config::{Diagnostics, Loaded, load_file, load_str};
 
@@ -21,6 +22,45 @@ pub fn load(path: Option<&PathBuf>) -> Result<Loaded, Diagnostics> {
     match path {
         Some(p) => load_file(p),
         None => load_str(BUILT_IN_NAME, BUILT_IN, Path::new(".")),
+    }
+}
+
+/// `--config`, for the commands that work on the spool.
+#[derive(clap::Args)]
+pub struct SpoolArgs {
+    /// The config file (for server.spool_dir); the built-in example when omitted.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// A queue id and `--config`.
+#[derive(clap::Args)]
+pub struct IdArgs {
+    /// The queue id, as in the 250 reply and the tracking log.
+    pub id: String,
+    #[command(flatten)]
+    pub spool: SpoolArgs,
+}
+
+/// Runs `action` on the spool of `args`' config and prints what it gives. Exit status: 0 on
+/// success, 1 when the action fails (unknown id, unreadable spool), 2 for a config error.
+pub fn on_spool(command: &str, args: &SpoolArgs, action: impl FnOnce(&Path) -> std::io::Result<String>) -> ExitCode {
+    let root = match spool_root(args.config.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("doorman {command}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match action(&root) {
+        Ok(text) => {
+            emit(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("doorman {command}: {}: {e}", root.display());
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -1,73 +1,43 @@
 //! `doorman queue`: look at and act on the delivery queue, also while `doorman serve` runs.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
 use doorman_queue::admin;
 use doorman_queue::state::{Status, unix};
 
+use super::{IdArgs, SpoolArgs, on_spool};
+
 /// Look at and act on the delivery queue (the spool's copies not yet delivered).
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// One line per queued copy: id, tenant, sender, recipients, attempts, next attempt, last reply.
-    List(Common),
+    List(SpoolArgs),
     /// A copy's envelope, each recipient's state, and its header.
-    Show(WithId),
+    Show(IdArgs),
     /// Make every copy due now.
-    Flush(Common),
+    Flush(SpoolArgs),
     /// Make one copy due now.
-    Retry(WithId),
+    Retry(IdArgs),
     /// Delete a copy without delivering it (no DSN).
-    Remove(WithId),
-}
-
-#[derive(clap::Args)]
-pub struct Common {
-    /// The config file (for server.spool_dir); the built-in example when omitted.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
-#[derive(clap::Args)]
-pub struct WithId {
-    /// The queue id, as in the 250 reply and the tracking log.
-    id: String,
-    #[command(flatten)]
-    common: Common,
+    Remove(IdArgs),
 }
 
 pub fn run(c: Command) -> ExitCode {
-    let common = match &c {
-        Command::List(a) | Command::Flush(a) => a,
-        Command::Show(a) | Command::Retry(a) | Command::Remove(a) => &a.common,
-    };
-    let root = match super::spool_root(common.config.as_ref()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("doorman queue: {e}");
-            return ExitCode::from(2);
+    match c {
+        Command::List(a) => on_spool("queue", &a, |root| admin::list(root).map(|q| render_list(&q))),
+        Command::Show(a) => on_spool("queue", &a.spool, |root| admin::show(root, &a.id).map(|q| render_show(&q))),
+        Command::Flush(a) => {
+            on_spool("queue", &a, |root| admin::retry(root, None).map(|n| format!("{n} copies due now\n")))
         }
-    };
-    let result = match &c {
-        Command::List(_) => admin::list(&root).map(|q| render_list(&q)),
-        Command::Show(a) => admin::show(&root, &a.id).map(|q| render_show(&q)),
-        Command::Flush(_) => admin::retry(&root, None).map(|n| format!("{n} copies due now\n")),
-        Command::Retry(a) => admin::retry(&root, Some(&a.id)).map(|_| format!("{} due now\n", a.id)),
-        Command::Remove(a) => admin::remove(&root, &a.id).map(|()| format!("{} removed\n", a.id)),
-    };
-    match result {
-        Ok(text) => {
-            super::emit(&text);
-            ExitCode::SUCCESS
+        Command::Retry(a) => {
+            on_spool("queue", &a.spool, |root| admin::retry(root, Some(&a.id)).map(|_| format!("{} due now\n", a.id)))
         }
-        Err(e) => {
-            eprintln!("doorman queue: {}: {e}", root.display());
-            ExitCode::from(1)
+        Command::Remove(a) => {
+            on_spool("queue", &a.spool, |root| admin::remove(root, &a.id).map(|()| format!("{} removed\n", a.id)))
         }
     }
 }
-
 fn render_list(queue: &[admin::Queued]) -> String {
     let now = unix(SystemTime::now());
     let mut out = format!(

@@ -247,10 +247,7 @@ impl QueueManager {
         let pending: Vec<String> = st.pending().map(|r| r.address.clone()).collect();
         let Some(routing) = routing else {
             let reply = format!("451 4.3.5 Tenant {} has no routing configured", env.tenant);
-            for a in &pending {
-                st.set(a, Status::Pending, reply.clone(), None);
-                self.log(Event::Defer, env, id, a, &reply);
-            }
+            self.defer_all(env, id, &pending, &reply, st);
             return;
         };
         match routing.kind {
@@ -318,10 +315,7 @@ impl QueueManager {
             Ok(c) => c,
             Err(e) => {
                 let reply = format!("451 4.3.5 TLS settings of tenant {}: {e}", env.tenant);
-                for a in pending {
-                    st.set(a, Status::Pending, reply.clone(), None);
-                    self.log(Event::Defer, env, id, a, &reply);
-                }
+                self.defer_all(env, id, pending, &reply, st);
                 return;
             }
         };
@@ -370,9 +364,14 @@ impl QueueManager {
             }
         }
         let reply = format!("451 4.4.1 No next hop took the message: {last_problem}");
+        self.defer_all(env, id, pending, &reply, st);
+    }
+
+    /// This attempt reached none of `pending`: they wait for the next, with `reply` as why.
+    fn defer_all(&self, env: &Envelope, id: &str, pending: &[String], reply: &str, st: &mut DeliveryState) {
         for a in pending {
-            st.set(a, Status::Pending, reply.clone(), None);
-            self.log(Event::Defer, env, id, a, &reply);
+            st.set(a, Status::Pending, reply.to_string(), None);
+            self.log(Event::Defer, env, id, a, reply);
         }
     }
 
