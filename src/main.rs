@@ -18,6 +18,7 @@ struct Cli {
 enum Command {
     Serve(cmd::serve::Args),
     Explain(cmd::explain::Args),
+    Audit(cmd::audit::Args),
     CheckConfig(cmd::check_config::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Explain(args) => cmd::explain::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
         Command::Trace(args) => cmd::trace::run(args),
         Command::Queue(c) => cmd::queue::run(c),

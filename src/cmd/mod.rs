@@ -1,5 +1,6 @@
 //! Subcommands, and what they share: finding the config.
 
+pub mod audit;
 pub mod check_config;
 pub mod explain;
 pub mod quarantine;

@@ -246,10 +246,11 @@ impl<'de> Deserialize<'de> for Seconds {
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub name: String,
-    /// The hosts the tenant's public MX names: `"self"` when it is doorman, else host names.
-    /// The analyzer uses it to tell the front door from a side door.
+    /// The hosts the tenant's public MX names: `"self"` when it is doorman, else the gateway's
+    /// host names, optionally with the addresses it sends from. The analyzer uses it to tell
+    /// the front door from a side door.
     #[serde(default)]
-    pub mx: Vec<String>,
+    pub mx: Vec<MxHost>,
     #[serde(default)]
     pub accepted_domains: Vec<AcceptedDomain>,
     /// The directory, inline.
@@ -280,7 +281,34 @@ impl Tenant {
 
     /// Whether the tenant's MX is doorman itself (`mx = ["self"]`).
     pub fn mx_is_self(&self) -> bool {
-        self.mx.iter().any(|h| h.eq_ignore_ascii_case("self"))
+        self.mx.iter().any(|h| h.host.eq_ignore_ascii_case("self"))
+    }
+}
+
+/// An MX host: `"mx.gateway.example"`, or `{ host = "mx.gateway.example", addresses =
+/// ["80.66.20.0/28"] }` with the networks the gateway delivers from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MxHost {
+    pub host: String,
+    pub addresses: Vec<IpEntry>,
+}
+
+impl<'de> Deserialize<'de> for MxHost {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Host(String),
+            Table {
+                host: String,
+                #[serde(default)]
+                addresses: Vec<IpEntry>,
+            },
+        }
+        Ok(match Form::deserialize(d)? {
+            Form::Host(host) => MxHost { host, addresses: Vec::new() },
+            Form::Table { host, addresses } => MxHost { host, addresses },
+        })
     }
 }
 

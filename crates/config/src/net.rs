@@ -115,7 +115,7 @@ fn make_net(addr: IpAddr, len: u8) -> Option<IpNet> {
 }
 
 /// The smallest list of CIDRs that covers `lo..=hi` exactly.
-fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
+pub fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
     let (lo, hi) = (canonical_ip(lo), canonical_ip(hi));
     let (start, end, bits) = match (lo, hi) {
         (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32u8),

@@ -1,0 +1,69 @@
+//! The audit as a readable report.
+
+use crate::{Audit, Door, Severity};
+
+pub fn text(audit: &Audit) -> String {
+    let mut out = String::new();
+    for t in &audit.tenants {
+        out.push_str(&format!(
+            "tenant {}  (MX {})  {}  — {} classes of sender evaluated\n",
+            t.tenant,
+            if t.mx.is_empty() { "unset".to_string() } else { t.mx.join(", ") },
+            t.verdict.label(),
+            t.classes
+        ));
+        if !t.gateway.is_empty() {
+            let how = if t.gateway_source == "inferred" {
+                " (inferred from connectors and SCL -1 rules; give mx addresses to be sure)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("  gateway: {}{how}\n", t.gateway.join(", ")));
+        }
+        for d in &t.side_doors {
+            door(&mut out, "SIDE DOOR", d, true);
+        }
+        for d in &t.front_doors {
+            door(&mut out, "front door", d, false);
+        }
+        for f in &t.findings {
+            let sev = match f.severity {
+                Severity::Info => "info",
+                Severity::Warning => "WARNING",
+                Severity::Critical => "CRITICAL",
+            };
+            out.push_str(&format!("  {sev}: {} [{}]\n", f.message, f.code));
+        }
+        for fix in &t.fixes {
+            out.push_str(&format!("  FIX: {}\n", fix.title));
+            for line in fix.toml.lines() {
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn door(out: &mut String, kind: &str, d: &Door, with_example: bool) {
+    let via = d.connector.as_deref().map_or("no connector".to_string(), |c| format!("connector {c:?}"));
+    let scl = d.scl.map_or(String::new(), |s| format!(", SCL {s}"));
+    let crit = if d.critical { "  ← spam filtering skipped too" } else { "" };
+    out.push_str(&format!("  {kind}: {} from {}\n", d.domain, d.summary));
+    out.push_str(&format!("      {}; {}; {via}{scl}{crit}\n", d.tls, d.sender));
+    if with_example {
+        let e = &d.example;
+        out.push_str(&format!(
+            "      example: {} MAIL FROM:{} RCPT TO:<{}>\n",
+            doorman_policy::render::describe_session(&e.session),
+            e.mail
+                .as_ref()
+                .and_then(|m| m.sender.as_ref())
+                .map_or("<>".to_string(), |s| format!("<{s}>").replace("<<>>", "<>")),
+            e.recipients.first().map_or("", |r| r.decision.recipient.as_str())
+        ));
+        if let Some(r) = e.recipients.first() {
+            out.push_str(&doorman_policy::render::trace_table(&r.decision.trace, None, "      "));
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The field report's scenarios, audited.
+
+use std::path::Path;
+
+use doorman_audit::{Audit, Severity, Verdict, audit};
+use doorman_policy::Policy;
+
+const BEFORE: &str = r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+
+[[tenants.transport_rules]]
+name = "Skip spam filtering for the gateway"
+conditions.sender_ip_ranges = ["80.66.20.0/28"]
+actions.set_scl = -1
+"#;
+
+const CONNECTOR: &str = r#"
+[[tenants.inbound_connectors]]
+name = "Inbound only from Antispamrelay"
+type = "partner"
+sender_domains = ["*"]
+sender_ip_addresses = ["80.66.20.0/28"]
+restrict_domains_to_ip_addresses = true
+"#;
+
+fn run(toml: &str) -> Audit {
+    let loaded = doorman_config::load_str("test.toml", toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    audit(&Policy::new(loaded.config))
+}
+
+fn codes(a: &Audit) -> Vec<&'static str> {
+    a.tenants[0].findings.iter().map(|f| f.code).collect()
+}
+
+#[test]
+fn the_seed_before_the_fix_has_a_side_door_from_everywhere_but_the_gateway() {
+    let a = run(BEFORE);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::SideDoorOpen);
+    assert_eq!(t.gateway, ["80.66.20.0/28"]);
+    assert!(!t.side_doors.is_empty());
+    for d in &t.side_doors {
+        assert_eq!(d.summary, "all IPv4 except 80.66.20.0/28; all IPv6", "{d:?}");
+        assert_eq!(d.connector, None);
+        assert_eq!(d.scl, None, "the SCL -1 rule is keyed on the gateway's range");
+    }
+    // Direct send is refused: the side doors are external and null senders.
+    let senders: Vec<&str> = t.side_doors.iter().map(|d| d.sender.as_str()).collect();
+    assert_eq!(senders, ["any other external sender", "null sender <>"]);
+    // The gateway's own mail is the front door, with SCL -1.
+    assert!(t.front_doors.iter().all(|d| d.summary == "80.66.20.0/28" && d.scl == Some(-1)));
+    // Every side door carries an example session the engine accepted.
+    let example = &t.side_doors[0].example;
+    assert!(example.verdict.all_accepted);
+    assert!(!example.session.client_ip.to_string().starts_with("80.66.20."));
+    // The fix: a Partner connector for every sender domain, restricted to the gateway.
+    let fix = &t.fixes[0].toml;
+    assert!(fix.contains("sender_domains = [\"*\"]\nsender_ip_addresses = [\"80.66.20.0/28\"]\nrestrict_domains_to_ip_addresses = true\n"), "{fix}");
+    assert!(codes(&a).contains(&"side_door") && codes(&a).contains(&"no_open_relay"));
+    assert!(!a.is_clean());
+
+    // Applying the fix closes it.
+    let fixed = run(&format!("{BEFORE}\n{fix}"));
+    assert_eq!(
+        fixed.tenants[0].verdict,
+        Verdict::Locked,
+        "{:#?}",
+        fixed.tenants[0].side_doors.first().map(|d| &d.summary)
+    );
+}
+
+#[test]
+fn the_seed_after_the_partner_connector_is_locked() {
+    let a = run(&format!("{BEFORE}{CONNECTOR}"));
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::Locked);
+    assert!(t.side_doors.is_empty());
+    assert!(t.front_doors.iter().all(|d| d.connector.as_deref() == Some("Inbound only from Antispamrelay")));
+    assert!(a.is_clean(), "{:?}", codes(&a));
+}
+
+#[test]
+fn an_scl_minus_one_rule_keyed_on_the_sender_domain_is_a_finding() {
+    let toml = format!(
+        "{BEFORE}{CONNECTOR}\n[[tenants.transport_rules]]\nname = \"Trust our partner\"\nconditions.sender_domain_is = [\"partner.example\"]\nactions.set_scl = -1\n"
+    );
+    let a = run(&toml);
+    assert_eq!(a.tenants[0].verdict, Verdict::Locked);
+    let f = a.tenants[0].findings.iter().find(|f| f.code == "scl_bypass_by_sender_domain").expect("the finding");
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(f.message.contains("\"Trust our partner\""));
+}
+
+#[test]
+fn ipv4_only_restrictions_leave_ipv6_open() {
+    // Locked by the connection filter instead of a connector, for IPv4 only.
+    let toml = r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+[tenants.connection_filter]
+ip_block_list = ["0.0.0.0/0"]
+ip_allow_list = ["80.66.20.0/28"]
+"#;
+    let a = run(toml);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::SideDoorOpen);
+    assert!(
+        t.side_doors.iter().all(|d| d.summary == "all IPv6"),
+        "{:?}",
+        t.side_doors.iter().map(|d| &d.summary).collect::<Vec<_>>()
+    );
+    assert!(codes(&a).contains(&"ipv6_open"));
+}
+
+#[test]
+fn an_allow_list_entry_opens_a_side_door() {
+    let toml = r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+[tenants.connection_filter]
+ip_block_list = ["0.0.0.0/0", "::/0"]
+ip_allow_list = ["80.66.20.0/28", { ip = "203.0.113.0/24", name = "old partner" }]
+"#;
+    let a = run(toml);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::SideDoorOpen);
+    assert!(
+        t.side_doors.iter().all(|d| d.summary == "203.0.113.0/24"),
+        "{:?}",
+        t.side_doors.iter().map(|d| &d.summary).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn no_class_relays_to_a_foreign_domain() {
+    let a = run(BEFORE);
+    let f = a.tenants[0].findings.iter().find(|f| f.code == "no_open_relay").unwrap();
+    assert!(f.message.starts_with("no open relay: all "), "{}", f.message);
+}
