@@ -19,6 +19,7 @@ enum Command {
     Serve(cmd::serve::Args),
     Explain(cmd::explain::Args),
     Audit(cmd::audit::Args),
+    Diff(cmd::diff::Args),
     CheckConfig(cmd::check_config::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Audit(args) => cmd::audit::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
         Command::Trace(args) => cmd::trace::run(args),
         Command::Queue(c) => cmd::queue::run(c),

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod check_config;
+pub mod diff;
 pub mod explain;
 pub mod quarantine;
 pub mod queue;

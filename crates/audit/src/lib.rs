@@ -7,6 +7,7 @@
 //! class, when the tenant's MX is doorman itself) came in by the front door. Anything else that
 //! is accepted while the MX names another host is a side door.
 
+pub mod diff;
 pub mod render;
 pub mod space;
 
@@ -127,6 +128,8 @@ type DoorKey<T> = (bool, String, SenderClass, Option<String>, Option<i8>, T);
 
 struct Outcome {
     accepted: bool,
+    /// The first refusal, or the acceptance.
+    reply: String,
     front: bool,
     connector: Option<String>,
     scl: Option<i8>,
@@ -324,7 +327,16 @@ fn outcome(policy: &Policy, iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rc
     let connector = e.recipients.first().and_then(|r| r.decision.connector.clone());
     let front = connector.as_ref().is_some_and(|c| c.by.is_authenticated());
     let scl = e.data.as_ref().and_then(|d| d.copies.first()).and_then(|c| c.scl).map(|s| s.0);
-    Outcome { accepted, front, connector: connector.map(|c| c.name.to_string()), scl }
+    let reply = e
+        .recipients
+        .first()
+        .map(|r| {
+            let copy_reject = e.data.as_ref().and_then(|d| d.reply.as_ref());
+            copy_reject.unwrap_or(&r.decision.reply).to_string()
+        })
+        .or_else(|| e.mail.as_ref().map(|m| m.reply.to_string()))
+        .unwrap_or_else(|| e.connect.reply.to_string());
+    Outcome { accepted, reply, front, connector: connector.map(|c| c.name.to_string()), scl }
 }
 
 fn example(policy: &Policy, iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rcpt: &str) -> Evaluation {

@@ -150,3 +150,44 @@ fn no_class_relays_to_a_foreign_domain() {
     let f = a.tenants[0].findings.iter().find(|f| f.code == "no_open_relay").unwrap();
     assert!(f.message.starts_with("no open relay: all "), "{}", f.message);
 }
+
+#[test]
+fn the_diff_of_the_fix_is_exactly_the_closed_classes() {
+    let load = |toml: &str| Policy::new(doorman_config::load_str("t.toml", toml, Path::new(".")).unwrap().config);
+    let (old, new) = (load(BEFORE), load(&format!("{BEFORE}{CONNECTOR}")));
+    let d = doorman_audit::diff::diff(&old, &new);
+    let t = &d.tenants[0];
+    let lost: Vec<(&str, &str)> = t
+        .changes
+        .iter()
+        .filter(|c| c.change == doorman_audit::diff::ChangeKind::DeliveryLost)
+        .map(|c| (c.summary.as_str(), c.sender.as_str()))
+        .collect();
+    // The side doors the audit of the old config found, class for class.
+    let before = run(BEFORE);
+    let mut side: Vec<(String, String)> = Vec::new();
+    for door in &before.tenants[0].side_doors {
+        side.push((door.summary.clone(), door.sender.clone()));
+    }
+    let mut lost_joined: Vec<(String, String)> = lost.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    lost_joined.sort();
+    lost_joined.dedup();
+    side.sort();
+    assert_eq!(lost_joined, side);
+    // What the connector opens is the gateway's own direct send (a connector matched by IP
+    // exempts it), nothing from elsewhere.
+    for c in t.changes.iter().filter(|c| c.change == doorman_audit::diff::ChangeKind::DeliveryGained) {
+        assert_eq!(
+            (c.summary.as_str(), c.sender.as_str()),
+            ("80.66.20.0/28", "sender in own domain contoso.com (direct send)")
+        );
+    }
+    // The gateway's own mail now comes through the connector.
+    assert!(
+        t.changes
+            .iter()
+            .any(|c| c.change == doorman_audit::diff::ChangeKind::ConnectorChanged && c.summary == "80.66.20.0/28")
+    );
+    // And the other way round, the change opens the side door again.
+    assert!(doorman_audit::diff::diff(&new, &old).gains_access());
+}
