@@ -259,3 +259,80 @@ fn serve_refuses_to_start_on_a_broken_config_and_names_file_line_and_key() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/doorman.toml: cannot read the file"), "{}", stderr(&o));
 }
+
+const SEED_BEFORE: &str = r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+"#;
+
+const SEED_FIX: &str = r#"
+[[tenants.inbound_connectors]]
+name = "Inbound only from Antispamrelay"
+type = "partner"
+sender_domains = ["*"]
+sender_ip_addresses = ["80.66.20.0/28"]
+restrict_domains_to_ip_addresses = true
+"#;
+
+#[test]
+fn audit_exit_codes_and_formats() {
+    let before = temp_file("audit-before.toml", SEED_BEFORE);
+    let after = temp_file("audit-after.toml", &format!("{SEED_BEFORE}{SEED_FIX}"));
+    let o = doorman(&["audit", "--config", before.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  SIDE DOOR OPEN"), "{out}");
+    assert!(out.contains("  SIDE DOOR: contoso.com from all IPv4 except 80.66.20.0/28; all IPv6"), "{out}");
+    assert!(
+        out.contains("FIX: Accept mail only from the gateway")
+            && out.contains("restrict_domains_to_ip_addresses = true"),
+        "{out}"
+    );
+
+    let o = doorman(&["audit", "--config", after.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("LOCKED"));
+
+    let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["schema"], "doorman.audit/1");
+    assert_eq!(v["tenants"][0]["verdict"], "SIDE_DOOR_OPEN");
+    assert_eq!(v["tenants"][0]["side_doors"][0]["example"]["verdict"]["all_accepted"], true);
+
+    let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--format", "dot"]);
+    let dot = stdout(&o);
+    assert!(
+        dot.starts_with("digraph mailflow {")
+            && dot.contains("color=red")
+            && dot.contains("SIDE DOOR: all IPv4 except 80.66.20.0/28"),
+        "{dot}"
+    );
+
+    let broken = temp_file("audit-broken.toml", "[[tenants]]\nname = 3\n");
+    assert_eq!(doorman(&["audit", "--config", broken.to_str().unwrap()]).status.code(), Some(2));
+}
+
+#[test]
+fn diff_shows_what_a_change_does_and_can_gate_on_new_access() {
+    let before = temp_file("diff-before.toml", SEED_BEFORE);
+    let after = temp_file("diff-after.toml", &format!("{SEED_BEFORE}{SEED_FIX}"));
+    let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
+    let o = doorman(&["diff", b, a]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        stdout(&o).contains("delivery lost: contoso.com from all IPv4 except 80.66.20.0/28; all IPv6"),
+        "{}",
+        stdout(&o)
+    );
+    // Undoing the fix opens the side door again: a CI gate refuses it.
+    let o = doorman(&["diff", a, b, "--fail-on-new-access"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("delivery gained: contoso.com from all IPv4 except 80.66.20.0/28; all IPv6"));
+    let o = doorman(&["diff", a, a, "--fail-on-new-access"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "tenant contoso: no class of sender changes outcome\n");
+}

@@ -67,3 +67,49 @@ fn door(out: &mut String, kind: &str, d: &Door, with_example: bool) {
         }
     }
 }
+
+/// The mail flow as Graphviz: internet → gateway → doorman → mailboxes, front doors in black,
+/// side doors in red, as the field report draws them.
+pub fn dot(audit: &Audit) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"));
+    let mut out = String::from(
+        "digraph mailflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n  internet [label=\"Internet\", shape=ellipse];\n  doorman [label=\"doorman edge\"];\n",
+    );
+    for (i, t) in audit.tenants.iter().enumerate() {
+        let mailbox = format!("mailboxes_{i}");
+        let color = if t.verdict == crate::Verdict::Locked { "black" } else { "red" };
+        out.push_str(&format!(
+            "  {mailbox} [label={}, shape=cylinder, color={color}];\n",
+            q(&format!("{}\n{}", t.tenant, t.verdict.label()))
+        ));
+        out.push_str(&format!("  doorman -> {mailbox};\n"));
+        if t.gateway.is_empty() && !t.mx.is_empty() && t.mx.iter().all(|m| m.eq_ignore_ascii_case("self")) {
+            out.push_str(&format!("  internet -> doorman [label={}];\n", q(&format!("MX of {}", t.tenant))));
+        } else {
+            let gw = format!("gateway_{i}");
+            out.push_str(&format!(
+                "  {gw} [label={}];\n  internet -> {gw} [label=\"MX\"];\n",
+                q(&format!("gateway {}\n{}", t.mx.join(", "), t.gateway.join(", ")))
+            ));
+            let via: Vec<String> = t
+                .front_doors
+                .iter()
+                .filter_map(|d| d.connector.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let label =
+                if via.is_empty() { "front door".to_string() } else { format!("front door: {}", via.join(", ")) };
+            out.push_str(&format!("  {gw} -> doorman [label={}];\n", q(&label)));
+        }
+        for d in &t.side_doors {
+            let crit = if d.critical { "\nSCL -1: spam filtering skipped" } else { "" };
+            out.push_str(&format!(
+                "  internet -> {mailbox} [color=red, fontcolor=red, style=bold, label={}];\n",
+                q(&format!("SIDE DOOR: {}\n{}; {}{crit}", d.summary, d.sender, d.tls))
+            ));
+        }
+    }
+    out.push_str("}\n");
+    out
+}
