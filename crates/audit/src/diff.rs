@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::space::{
     IpInterval, SenderClass, TlsClass, ip_entries, ip_intervals, sender_classes, summarize, tls_classes,
 };
-use crate::{gateway, kind_of, merge, outcome, representative_recipient};
+use crate::{SenderProbe, gateway, kind_of, merge, outcome, representative_recipient, sender_probe, session};
 
 pub const DIFF_SCHEMA: &str = "doorman.diff/1";
 
@@ -98,14 +98,17 @@ pub fn diff(old: &Policy, new: &Policy) -> Diff {
 
         let mut groups: BTreeMap<(ChangeKind, String, TlsClass, SenderClass, String), Vec<IpInterval>> =
             BTreeMap::new();
+        let probes: Vec<(SenderProbe, SenderProbe)> =
+            senders.iter().map(|sc| (sender_probe(old, sc), sender_probe(new, sc))).collect();
         for domain in &domains {
             let rcpt_old = representative_recipient(oc, domain, kind_of(oc, domain));
             let rcpt_new = representative_recipient(nc, domain, kind_of(nc, domain));
             for tc in &tls {
-                for sc in &senders {
+                for (sc, (po, pn)) in senders.iter().zip(&probes) {
                     for iv in &intervals {
-                        let a = outcome(old, iv, tc, sc, &rcpt_old);
-                        let b = outcome(new, iv, tc, sc, &rcpt_new);
+                        let s = session(iv, tc);
+                        let a = outcome(old, &s, po, &rcpt_old);
+                        let b = outcome(new, &s, pn, &rcpt_new);
                         let change = match (a.accepted, b.accepted) {
                             (false, true) => Some((ChangeKind::DeliveryGained, format!("{} → accepted", a.reply))),
                             (true, false) => Some((ChangeKind::DeliveryLost, format!("accepted → {}", b.reply))),

@@ -13,9 +13,12 @@ pub mod space;
 
 use std::collections::BTreeMap;
 
+use doorman_config::address::ReversePath;
 use doorman_config::net::IpEntry;
 use doorman_config::{ConnectorType, DomainType, Tenant};
-use doorman_policy::{ClientCertificate, Detail, Evaluation, MessageHeaders, Policy, TenantView, TlsInfo, Transaction};
+use doorman_policy::{
+    ClientCertificate, Detail, Evaluation, MessageHeaders, Policy, Session, TenantView, TlsInfo, Transaction,
+};
 use serde::Serialize;
 
 use space::{IpInterval, SenderClass, TlsClass, ip_entries, ip_intervals, sender_classes, tls_classes};
@@ -91,8 +94,9 @@ pub struct Door {
     pub scl: Option<i8>,
     /// A side door through which spam filtering is skipped too (SCL -1).
     pub critical: bool,
-    /// One session of the class, evaluated with the full trace.
-    pub example: Evaluation,
+    /// For a side door: one session of the class, evaluated with the full trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Box<Evaluation>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -118,15 +122,25 @@ pub struct Fix {
     pub toml: String,
 }
 
-/// Audits every tenant of `policy`.
+/// Audits every tenant of `policy`, on every core (tenants are independent).
 pub fn audit(policy: &Policy) -> Audit {
-    Audit { schema: AUDIT_SCHEMA, tenants: policy.tenants().map(|t| audit_tenant(policy, &t)).collect() }
+    let all: Vec<TenantView<'_>> = policy.tenants().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(all.len().max(1));
+    let chunk = all.len().div_ceil(threads).max(1);
+    let tenants = std::thread::scope(|s| {
+        let handles: Vec<_> = all
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|t| audit_tenant(policy, t)).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    Audit { schema: AUDIT_SCHEMA, tenants }
 }
 
 /// Front door?, recipient domain, sender class, connector, SCL, and one more part.
 type DoorKey<T> = (bool, String, SenderClass, Option<String>, Option<i8>, T);
 
-struct Outcome {
+pub(crate) struct Outcome {
     accepted: bool,
     /// The first refusal, or the acceptance.
     reply: String,
@@ -149,13 +163,16 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
     let mut relay_refused = 0usize;
     let mut open_relay = false;
 
+    let probes: Vec<SenderProbe> = senders.iter().map(|sc| sender_probe(policy, sc)).collect();
+    let sessions: Vec<Vec<Session>> =
+        tls.iter().map(|tc| intervals.iter().map(|iv| session(iv, tc)).collect()).collect();
     for domain in &cfg.accepted_domains {
         let rcpt = representative_recipient(cfg, domain.domain.as_str(), domain.kind);
-        for tc in &tls {
-            for sc in &senders {
-                for iv in &intervals {
+        for (tc, tls_sessions) in tls.iter().zip(&sessions) {
+            for (sc, sp) in senders.iter().zip(&probes) {
+                for (iv, session) in intervals.iter().zip(tls_sessions) {
                     classes += 1;
-                    let o = outcome(policy, iv, tc, sc, &rcpt);
+                    let o = outcome(policy, session, sp, &rcpt);
                     if o.accepted {
                         let from_gateway = gateway.iter().any(|g| g.contains(iv.representative()));
                         let front = mx_self || o.front || from_gateway;
@@ -168,11 +185,14 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
             }
         }
     }
-    // No class may relay to a domain no tenant accepts.
-    for tc in &tls {
-        for sc in &senders {
-            for iv in &intervals {
-                if outcome(policy, iv, tc, sc, "relay-probe@relay.doorman-audit.invalid").accepted {
+    // No class may relay to a domain no tenant accepts. Attribution looks at the recipient
+    // alone, so every TLS and sender class, from one address of each family, is proof enough.
+    let first_of_family: Vec<usize> =
+        [false, true].iter().filter_map(|v6| intervals.iter().position(|iv| iv.v6 == *v6)).collect();
+    for tls_sessions in &sessions {
+        for sp in &probes {
+            for &i in &first_of_family {
+                if outcome(policy, &tls_sessions[i], sp, "relay-probe@relay.doorman-audit.invalid").accepted {
                     open_relay = true;
                 } else {
                     relay_refused += 1;
@@ -188,8 +208,10 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
     }
     let (mut front_doors, mut side_doors) = (Vec::new(), Vec::new());
     for ((front, domain, sc, connector, scl, ivs), tcs) in joined {
-        let example =
-            example(policy, &ivs[0], &tcs[0], &sc, &representative_recipient(cfg, &domain, kind_of(cfg, &domain)));
+        let example = (!front).then(|| {
+            let rcpt = representative_recipient(cfg, &domain, kind_of(cfg, &domain));
+            Box::new(example(policy, &ivs[0], &tcs[0], &sc, &rcpt))
+        });
         let tls_label = if tcs.len() == tls.len() {
             "any TLS state".to_string()
         } else {
@@ -321,22 +343,40 @@ fn transaction(iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rcpt: &str) -> 
     tx
 }
 
-fn outcome(policy: &Policy, iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rcpt: &str) -> Outcome {
-    let e = policy.evaluate(&transaction(iv, tc, sc, rcpt), Detail::Brief);
-    let accepted = e.verdict.all_accepted;
-    let connector = e.recipients.first().and_then(|r| r.decision.connector.clone());
-    let front = connector.as_ref().is_some_and(|c| c.by.is_authenticated());
-    let scl = e.data.as_ref().and_then(|d| d.copies.first()).and_then(|c| c.scl).map(|s| s.0);
-    let reply = e
-        .recipients
-        .first()
-        .map(|r| {
-            let copy_reject = e.data.as_ref().and_then(|d| d.reply.as_ref());
-            copy_reject.unwrap_or(&r.decision.reply).to_string()
-        })
-        .or_else(|| e.mail.as_ref().map(|m| m.reply.to_string()))
-        .unwrap_or_else(|| e.connect.reply.to_string());
-    Outcome { accepted, reply, front, connector: connector.map(|c| c.name.to_string()), scl }
+/// A sender class as the stages take it, parsed once.
+pub(crate) struct SenderProbe {
+    sender: ReversePath,
+    headers: MessageHeaders,
+}
+
+pub(crate) fn sender_probe(policy: &Policy, sc: &SenderClass) -> SenderProbe {
+    let sender = policy.mail_from(&sc.address(), None, Detail::Brief).sender.unwrap_or(ReversePath::Null);
+    let from = sc.address();
+    let from = from.trim_matches(['<', '>']);
+    let headers =
+        if from.is_empty() { MessageHeaders::default() } else { MessageHeaders::from_pairs([("From", from)]) };
+    SenderProbe { sender, headers }
+}
+
+pub(crate) fn session(iv: &IpInterval, tc: &TlsClass) -> Session {
+    transaction(iv, tc, &SenderClass::Null, "x@x.invalid").session
+}
+
+/// RCPT, then DATA when accepted: what [`Policy::evaluate`] decides for one recipient, without
+/// building its report (the audit makes millions of these).
+pub(crate) fn outcome(policy: &Policy, session: &Session, sp: &SenderProbe, rcpt: &str) -> Outcome {
+    let d = policy.rcpt(session, &sp.sender, rcpt, Detail::Brief);
+    let front = d.connector.as_ref().is_some_and(|c| c.by.is_authenticated());
+    let connector = d.connector.as_ref().map(|c| c.name.to_string());
+    let Some(accepted) = d.accepted else {
+        return Outcome { accepted: false, reply: d.reply.to_string(), front, connector, scl: None };
+    };
+    let data = policy.data(session, &sp.sender, std::slice::from_ref(&accepted), &sp.headers, Detail::Brief);
+    let scl = data.copies.first().and_then(|c| c.scl).map(|s| s.0);
+    match data.reply {
+        Some(r) => Outcome { accepted: false, reply: r.to_string(), front, connector, scl },
+        None => Outcome { accepted: true, reply: d.reply.to_string(), front, connector, scl },
+    }
 }
 
 fn example(policy: &Policy, iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rcpt: &str) -> Evaluation {

@@ -51,8 +51,7 @@ fn door(out: &mut String, kind: &str, d: &Door, with_example: bool) {
     let crit = if d.critical { "  ← spam filtering skipped too" } else { "" };
     out.push_str(&format!("  {kind}: {} from {}\n", d.domain, d.summary));
     out.push_str(&format!("      {}; {}; {via}{scl}{crit}\n", d.tls, d.sender));
-    if with_example {
-        let e = &d.example;
+    if let (true, Some(e)) = (with_example, &d.example) {
         out.push_str(&format!(
             "      example: {} MAIL FROM:{} RCPT TO:<{}>\n",
             doorman_policy::render::describe_session(&e.session),

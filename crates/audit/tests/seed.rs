@@ -55,7 +55,7 @@ fn the_seed_before_the_fix_has_a_side_door_from_everywhere_but_the_gateway() {
     // The gateway's own mail is the front door, with SCL -1.
     assert!(t.front_doors.iter().all(|d| d.summary == "80.66.20.0/28" && d.scl == Some(-1)));
     // Every side door carries an example session the engine accepted.
-    let example = &t.side_doors[0].example;
+    let example = t.side_doors[0].example.as_ref().expect("a side door has an example");
     assert!(example.verdict.all_accepted);
     assert!(!example.session.client_ip.to_string().starts_with("80.66.20."));
     // The fix: a Partner connector for every sender domain, restricted to the gateway.
