@@ -73,6 +73,8 @@ pub struct TenantAudit {
     /// Accepted by the front door, grouped as side doors are.
     pub front_doors: Vec<Door>,
     pub side_doors: Vec<Door>,
+    /// Classes refused, with the reply they get.
+    pub refused: Vec<Refused>,
     pub findings: Vec<Finding>,
     pub fixes: Vec<Fix>,
 }
@@ -97,6 +99,16 @@ pub struct Door {
     /// For a side door: one session of the class, evaluated with the full trace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<Box<Evaluation>>,
+}
+
+/// Refused sessions sharing recipient domain, sender class and reply.
+#[derive(Debug, Serialize)]
+pub struct Refused {
+    pub domain: String,
+    pub summary: String,
+    pub tls: String,
+    pub sender: String,
+    pub reply: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -147,6 +159,8 @@ pub(crate) struct Outcome {
     front: bool,
     connector: Option<String>,
     scl: Option<i8>,
+    /// Transport rules whose conditions held at DATA.
+    rules: Vec<String>,
 }
 
 fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
@@ -161,6 +175,9 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
     let mut classes = 0;
     let mut doors: BTreeMap<DoorKey<TlsClass>, Vec<IpInterval>> = BTreeMap::new();
     let mut relay_refused = 0usize;
+    let mut rules_hit: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut connectors_seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut refused: BTreeMap<(String, SenderClass, String, TlsClass), Vec<IpInterval>> = BTreeMap::new();
     let mut open_relay = false;
 
     let probes: Vec<SenderProbe> = senders.iter().map(|sc| sender_probe(policy, sc)).collect();
@@ -173,14 +190,23 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
                 for (iv, session) in intervals.iter().zip(tls_sessions) {
                     classes += 1;
                     let o = outcome(policy, session, sp, &rcpt);
-                    if o.accepted {
-                        let from_gateway = gateway.iter().any(|g| g.contains(iv.representative()));
-                        let front = mx_self || o.front || from_gateway;
-                        doors
-                            .entry((front, domain.domain.to_string(), sc.clone(), o.connector, o.scl, tc.clone()))
+                    rules_hit.extend(o.rules.iter().cloned());
+                    if let Some(c) = &o.connector {
+                        connectors_seen.insert(c.clone());
+                    }
+                    if !o.accepted {
+                        refused
+                            .entry((domain.domain.to_string(), sc.clone(), o.reply, tc.clone()))
                             .or_default()
                             .push(*iv);
+                        continue;
                     }
+                    let from_gateway = gateway.iter().any(|g| g.contains(iv.representative()));
+                    let front = mx_self || o.front || from_gateway;
+                    doors
+                        .entry((front, domain.domain.to_string(), sc.clone(), o.connector, o.scl, tc.clone()))
+                        .or_default()
+                        .push(*iv);
                 }
             }
         }
@@ -254,6 +280,25 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
         }
     });
     side_door_findings(cfg, &side_doors, &mut findings, &mut fixes);
+    unused_findings(cfg, &rules_hit, &connectors_seen, &mut findings);
+    let mut refused_joined: BTreeMap<(String, SenderClass, String, Vec<IpInterval>), Vec<TlsClass>> = BTreeMap::new();
+    for ((domain, sc, reply, tc), ivs) in refused {
+        refused_joined.entry((domain, sc, reply, merge(&ivs))).or_default().push(tc);
+    }
+    let refused: Vec<Refused> = refused_joined
+        .into_iter()
+        .map(|((domain, sc, reply, ivs), tcs)| Refused {
+            domain,
+            summary: space::summarize(&ivs),
+            tls: if tcs.len() == tls.len() {
+                "any TLS state".to_string()
+            } else {
+                tcs.iter().map(|t| t.label()).collect::<Vec<_>>().join(" or ")
+            },
+            sender: sc.label(),
+            reply,
+        })
+        .collect();
     let anonymous_direct_send =
         front_doors.iter().chain(&side_doors).any(|d| d.connector.is_none() && d.sender.contains("(direct send)"));
     if !cfg.reject_direct_send && anonymous_direct_send {
@@ -278,6 +323,7 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
         classes,
         front_doors,
         side_doors,
+        refused,
         findings,
         fixes,
     }
@@ -369,13 +415,15 @@ pub(crate) fn outcome(policy: &Policy, session: &Session, sp: &SenderProbe, rcpt
     let front = d.connector.as_ref().is_some_and(|c| c.by.is_authenticated());
     let connector = d.connector.as_ref().map(|c| c.name.to_string());
     let Some(accepted) = d.accepted else {
-        return Outcome { accepted: false, reply: d.reply.to_string(), front, connector, scl: None };
+        return Outcome { accepted: false, reply: d.reply.to_string(), front, connector, scl: None, rules: Vec::new() };
     };
     let data = policy.data(session, &sp.sender, std::slice::from_ref(&accepted), &sp.headers, Detail::Brief);
-    let scl = data.copies.first().and_then(|c| c.scl).map(|s| s.0);
+    let copy = data.copies.first();
+    let scl = copy.and_then(|c| c.scl).map(|s| s.0);
+    let rules = copy.map(|c| c.rules_hit.iter().map(|h| h.name.clone()).collect()).unwrap_or_default();
     match data.reply {
-        Some(r) => Outcome { accepted: false, reply: r.to_string(), front, connector, scl },
-        None => Outcome { accepted: true, reply: d.reply.to_string(), front, connector, scl },
+        Some(r) => Outcome { accepted: false, reply: r.to_string(), front, connector, scl, rules },
+        None => Outcome { accepted: true, reply: d.reply.to_string(), front, connector, scl, rules },
     }
 }
 
@@ -489,6 +537,35 @@ fn gateway_fix(cfg: &Tenant) -> Fix {
     }
     toml.push_str("require_tls = true\n");
     Fix { title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(), toml }
+}
+
+/// Rules no class of sender triggers, and connectors no class is attributed to. Rules that look
+/// at headers other than `From` are left out: the audit does not enumerate message contents.
+fn unused_findings(
+    cfg: &Tenant,
+    rules_hit: &std::collections::BTreeSet<String>,
+    connectors_seen: &std::collections::BTreeSet<String>,
+    findings: &mut Vec<Finding>,
+) {
+    for r in cfg.transport_rules.iter().filter(|r| r.enabled) {
+        if !r.conditions.header_contains.is_empty() || rules_hit.contains(&r.name) {
+            continue;
+        }
+        findings.push(Finding {
+            severity: Severity::Warning,
+            code: "rule_never_matches",
+            message: format!("rule {:?} matches no accepted class of sender: its conditions can never hold together, or an earlier rule stops processing first", r.name),
+        });
+    }
+    for c in cfg.inbound_connectors.iter().filter(|c| c.enabled) {
+        if !connectors_seen.contains(c.name.as_str()) {
+            findings.push(Finding {
+                severity: Severity::Warning,
+                code: "connector_shadowed",
+                message: format!("connector {:?} is never the one a sender is attributed to: another connector always wins, or nothing can match it", c.name),
+            });
+        }
+    }
 }
 
 /// Findings that need no evaluation: what the config itself says.

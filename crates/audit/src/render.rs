@@ -26,6 +26,12 @@ pub fn text(audit: &Audit) -> String {
         for d in &t.front_doors {
             door(&mut out, "front door", d, false);
         }
+        for r in &t.refused {
+            out.push_str(&format!(
+                "  refused: {} from {}; {}; {} → {}\n",
+                r.domain, r.summary, r.tls, r.sender, r.reply
+            ));
+        }
         for f in &t.findings {
             let sev = match f.severity {
                 Severity::Info => "info",

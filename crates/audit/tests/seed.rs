@@ -191,3 +191,35 @@ fn the_diff_of_the_fix_is_exactly_the_closed_classes() {
     // And the other way round, the change opens the side door again.
     assert!(doorman_audit::diff::diff(&new, &old).gains_access());
 }
+
+#[test]
+fn rules_that_never_match_and_shadowed_connectors_are_found() {
+    let toml = format!(
+        r#"{BEFORE}{CONNECTOR}
+[[tenants.inbound_connectors]]
+name = "Second gateway connector"
+type = "partner"
+sender_domains = ["*"]
+sender_ip_addresses = ["80.66.20.0/28"]
+restrict_domains_to_ip_addresses = true
+
+[[tenants.transport_rules]]
+name = "Impossible"
+conditions.sender_ip_ranges = ["10.0.0.0/8"]
+conditions.inbound_connector = ["Inbound only from Antispamrelay"]
+actions.set_scl = 5
+"#
+    );
+    let a = run(&toml);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::Locked);
+    let f = |code: &str| t.findings.iter().find(|f| f.code == code).map(|f| f.message.clone());
+    assert!(f("rule_never_matches").unwrap().contains("\"Impossible\""));
+    assert!(f("connector_shadowed").unwrap().contains("\"Second gateway connector\""));
+    // Refused classes are kept, with their reply.
+    assert!(
+        t.refused
+            .iter()
+            .any(|r| r.summary == "all IPv4 except 80.66.20.0/28; all IPv6" && r.reply.starts_with("550 5.7.51 "))
+    );
+}
