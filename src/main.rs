@@ -23,6 +23,8 @@ enum Command {
     CheckConfig(cmd::check_config::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
+    Import(cmd::import::Command),
+    #[command(subcommand)]
     Queue(cmd::queue::Command),
     #[command(subcommand)]
     Quarantine(cmd::quarantine::Command),
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
         Command::Trace(args) => cmd::trace::run(args),
+        Command::Import(c) => cmd::import::run(c),
         Command::Queue(c) => cmd::queue::run(c),
         Command::Quarantine(c) => cmd::quarantine::run(c),
     }

@@ -336,3 +336,28 @@ fn diff_shows_what_a_change_does_and_can_gate_on_new_access() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), "tenant contoso: no class of sender changes outcome\n");
 }
+
+#[test]
+fn import_and_audit_an_exchange_online_export() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/exo/tests/fixtures/contoso-before");
+    let o = doorman(&["import", "exo", dir, "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let toml = stdout(&o);
+    assert!(toml.contains("# Exchange Online limit: IPBlockList entry 2001:db8::/32"), "{toml}");
+    assert!(toml.contains("[[tenants]]\nname = \"contoso-before\"\nmx = [\"mx.contoso-gateway.net\"]"), "{toml}");
+    // The imported config is a config like any other.
+    let path = temp_file("imported.toml", &toml);
+    assert_eq!(doorman(&["check-config", path.to_str().unwrap()]).status.code(), Some(0));
+
+    let o = doorman(&["audit", "--exo", dir, "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("SIDE DOOR OPEN"), "{out}");
+    assert!(out.contains("PowerShell:\n# Closes what `doorman audit` found for contoso-before."), "{out}");
+    assert!(
+        out.contains("New-InboundConnector -Name \"Inbound only from the gateway\" -ConnectorType Partner -SenderDomains * -RestrictDomainsToIPAddresses $true -SenderIPAddresses 80.66.20.0/28 -RequireTls $true"),
+        "{out}"
+    );
+    let o = doorman(&["import", "exo", "/nonexistent-export"]);
+    assert_eq!(o.status.code(), Some(2));
+}

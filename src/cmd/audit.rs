@@ -12,8 +12,15 @@ use doorman_policy::Policy;
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file; the built-in example (examples/contoso.toml) when omitted.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "exo")]
     config: Option<PathBuf>,
+    /// Audit an Exchange Online export folder instead (scripts/export-exo.ps1), and print the
+    /// PowerShell that closes what is found.
+    #[arg(long)]
+    exo: Option<PathBuf>,
+    /// With --exo: the tenant's MX host(s).
+    #[arg(long, requires = "exo")]
+    mx: Vec<String>,
     /// Print the JSON report (schema doorman.audit/1, docs/audit-json.md); the same as --format json.
     #[arg(long)]
     json: bool,
@@ -31,14 +38,35 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let loaded = match super::load(args.config.as_ref()) {
-        Ok(l) => l,
-        Err(diags) => {
-            eprintln!("{diags}");
-            return ExitCode::from(2);
-        }
+    let (loaded, imported) = match &args.exo {
+        Some(dir) => match super::import::load_exo(&super::import::ExoArgs { dir: dir.clone(), mx: args.mx.clone() }) {
+            Ok((imported, loaded)) => (loaded, Some(imported)),
+            Err(e) => {
+                eprintln!("doorman audit: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => match super::load(args.config.as_ref()) {
+            Ok(l) => (l, None),
+            Err(diags) => {
+                eprintln!("{diags}");
+                return ExitCode::from(2);
+            }
+        },
     };
+    let certificate = loaded.config.tenants.first().and_then(|t| {
+        t.inbound_connectors.iter().find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()))
+    });
     let audit = doorman_audit::audit(&Policy::new(loaded.config));
+    // With an import, the notes come first: what Exchange Online does differently.
+    if let (Some(imported), Format::Text, false) = (&imported, args.format, args.json) {
+        let notes: String = super::import::with_notes(imported)
+            .lines()
+            .take_while(|l| l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        super::emit(&notes);
+    }
     let format = if args.json { Format::Json } else { args.format };
     match format {
         Format::Text => super::emit(&doorman_audit::render::text(&audit)),
@@ -51,6 +79,27 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+    }
+    if let (Some(_), Format::Text, false) = (&imported, args.format, args.json) {
+        for t in &audit.tenants {
+            let scl_rules: Vec<String> = t
+                .findings
+                .iter()
+                .filter(|f| f.code == "scl_bypass_by_sender_domain")
+                .filter_map(|f| f.message.split('"').nth(1).map(str::to_string))
+                .collect();
+            super::emit(&format!(
+                "PowerShell:\n{}",
+                doorman_exo::powershell::fix(&doorman_exo::powershell::Findings {
+                    tenant: &t.tenant,
+                    side_door: !t.side_doors.is_empty(),
+                    gateway: &t.gateway,
+                    gateway_certificate: certificate.as_deref(),
+                    direct_send_open: t.findings.iter().any(|f| f.code == "direct_send_open"),
+                    scl_rules_on_sender_domain: &scl_rules,
+                })
+            ));
+        }
     }
     if audit.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod check_config;
 pub mod diff;
 pub mod explain;
+pub mod import;
 pub mod quarantine;
 pub mod queue;
 pub mod serve;

@@ -339,8 +339,9 @@ fn gateway(cfg: &Tenant) -> (Vec<&IpEntry>, &'static str) {
     if !given.is_empty() {
         return (given, "mx");
     }
-    let mut inferred: Vec<&IpEntry> = cfg.inbound_connectors.iter().flat_map(|c| &c.sender_ip_addresses).collect();
-    for r in &cfg.transport_rules {
+    let mut inferred: Vec<&IpEntry> =
+        cfg.inbound_connectors.iter().filter(|c| c.enabled).flat_map(|c| &c.sender_ip_addresses).collect();
+    for r in cfg.transport_rules.iter().filter(|r| r.enabled) {
         if r.actions.set_scl.is_some_and(|s| s.0 == -1) {
             inferred.extend(&r.conditions.sender_ip_ranges);
         }
