@@ -18,9 +18,12 @@ pub struct Args {
     /// PowerShell that closes what is found.
     #[arg(long)]
     exo: Option<PathBuf>,
-    /// With --exo: the tenant's MX host(s).
+    /// With --exo: the tenant's MX host(s); looked up in DNS when omitted.
     #[arg(long, requires = "exo")]
     mx: Vec<String>,
+    /// With --exo: the name server for the MX lookup (`ip:port`).
+    #[arg(long, requires = "exo")]
+    dns_server: Option<std::net::SocketAddr>,
     /// Print the JSON report (schema doorman.audit/1, docs/audit-json.md); the same as --format json.
     #[arg(long)]
     json: bool,
@@ -39,7 +42,11 @@ enum Format {
 
 pub fn run(args: Args) -> ExitCode {
     let (loaded, imported) = match &args.exo {
-        Some(dir) => match super::import::load_exo(&super::import::ExoArgs { dir: dir.clone(), mx: args.mx.clone() }) {
+        Some(dir) => match super::import::load_exo(&super::import::ExoArgs {
+            dir: dir.clone(),
+            mx: args.mx.clone(),
+            dns_server: args.dns_server,
+        }) {
             Ok((imported, loaded)) => (loaded, Some(imported)),
             Err(e) => {
                 eprintln!("doorman audit: {e}");

@@ -14,22 +14,37 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct ExoArgs {
-    /// The export folder.
+    /// The export folder, or ScubaGear's ProviderSettingsExport.json.
     pub dir: PathBuf,
     /// The tenant's MX host(s); Exchange Online's own (*.mail.protection.outlook.com,
-    /// *.mx.microsoft) become `self`.
+    /// *.mx.microsoft) become `self`. Looked up in DNS for the default accepted domain when
+    /// omitted.
     #[arg(long)]
     pub mx: Vec<String>,
+    /// The name server for that lookup (`ip:port`); the system's when omitted.
+    #[arg(long)]
+    pub dns_server: Option<std::net::SocketAddr>,
 }
 
 /// The export imported, checked by the same loader as any config.
 pub fn load_exo(args: &ExoArgs) -> Result<(doorman_exo::Import, doorman_config::Loaded), String> {
-    let export = doorman_exo::read_dir(&args.dir)?;
-    let imported = doorman_exo::import(&export, &args.mx);
+    let export = doorman_exo::read(&args.dir)?;
+    let mx = if args.mx.is_empty() { lookup_mx(&export, args.dns_server)? } else { args.mx.clone() };
+    let imported = doorman_exo::import(&export, &mx);
     let loaded =
         doorman_config::load_str(&format!("{} (imported)", args.dir.display()), &with_notes(&imported), Path::new("."))
             .map_err(|d| format!("the imported config does not load, which is a doorman bug:\n{d}"))?;
     Ok((imported, loaded))
+}
+
+/// The MX of the export's default accepted domain (or its first), from DNS.
+fn lookup_mx(export: &doorman_exo::Export, server: Option<std::net::SocketAddr>) -> Result<Vec<String>, String> {
+    let Some(domain) = doorman_exo::default_domain(export) else {
+        return Ok(Vec::new());
+    };
+    let dns = doorman_config::Dns { servers: server.into_iter().collect(), ..doorman_config::Dns::default() };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(doorman_edge::dnsbl::lookup_mx(&dns, &domain)).map_err(|e| format!("{e}; pass the MX with --mx"))
 }
 
 /// The TOML with every note as a comment at the top.

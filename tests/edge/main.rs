@@ -6,6 +6,7 @@ mod support;
 
 mod certificates;
 mod delivery;
+mod exo;
 mod framing;
 mod lifecycle;
 mod queue;

@@ -319,6 +319,12 @@ pub struct Dns {
 
 impl Dns {
     pub fn start(dir: &Path, records: &[(&str, &str)]) -> Dns {
+        let args: Vec<String> = records.iter().map(|(name, ip)| format!("--host-record={name},{ip}")).collect();
+        Dns::start_with(dir, &args)
+    }
+
+    /// dnsmasq with these options besides the fixed ones (e.g. `--mx-host=…`).
+    pub fn start_with(dir: &Path, extra: &[String]) -> Dns {
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_path = dir.join("dnsmasq.log");
         let log = std::fs::File::create(&log_path).unwrap();
@@ -335,9 +341,7 @@ impl Dns {
             "--pid-file=",
             "--local=/bl.test/",
         ]);
-        for (name, ip) in records {
-            cmd.arg(format!("--host-record={name},{ip}"));
-        }
+        cmd.args(extra);
         let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("dnsmasq (apt-get install dnsmasq)");
         wait_for(Duration::from_secs(10), || {
             std::fs::read_to_string(&log_path).unwrap_or_default().contains("started").then_some(())

@@ -118,6 +118,21 @@ pub fn query_name(ip: IpAddr, zone: &str) -> String {
     }
 }
 
+/// The MX hosts of `domain`, lowest preference first, through the same resolver settings
+/// (`doorman audit --exo` uses it to find out whether the MX is Exchange Online or a gateway).
+pub async fn lookup_mx(dns: &Dns, domain: &str) -> Result<Vec<String>, String> {
+    let this = Dnsbl::new(dns)?;
+    let name = format!("{}.", domain.trim_end_matches('.'));
+    let found = tokio::time::timeout(this.timeout, this.resolver.mx_lookup(name.as_str()))
+        .await
+        .map_err(|_| format!("no MX answer for {domain} within {:?}", this.timeout))?
+        .map_err(|e| format!("MX lookup for {domain}: {e}"))?;
+    let mut mx: Vec<(u16, String)> =
+        found.iter().map(|m| (m.preference(), m.exchange().to_utf8().trim_end_matches('.').to_string())).collect();
+    mx.sort();
+    Ok(mx.into_iter().map(|(_, h)| h).collect())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -85,6 +85,12 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
         });
     }
     t.push_str(&format!("mx = {}\n", list_of(&mx_entries)));
+    if e.from_scubagear {
+        notes.push(Note {
+            kind: NoteKind::Assumption,
+            what: "ScubaGear's export has no inbound connectors: none are imported. Export them with scripts/export-exo.ps1 for a complete audit".into(),
+        });
+    }
     let org = e.organization_config.as_ref();
     let reject_direct_send = org.and_then(|o| boolean(o, "RejectDirectSend"));
     if reject_direct_send.is_none() {

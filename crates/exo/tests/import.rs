@@ -73,3 +73,16 @@ fn the_powershell_fix_is_exactly_the_golden_script() {
     let golden = std::fs::read_to_string(fixture("../golden/contoso-fix.ps1")).unwrap();
     assert_eq!(script, golden);
 }
+
+#[test]
+fn scubagear_provider_exports_are_read_too() {
+    let export = doorman_exo::read(&fixture("scubagear/ProviderSettingsExport.json")).unwrap();
+    assert_eq!(export.transport_rules.len(), 1, "a single rule written as a bare object");
+    let imported = import(&export, &["mx.contoso-gateway.net".into()]);
+    let loaded =
+        doorman_config::load_str("imported.toml", &imported.toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(loaded.config.tenants[0].accepted_domains[0].domain.as_str(), "contoso.com");
+    assert!(imported.notes.iter().any(|n| n.kind == NoteKind::Assumption && n.what.contains("no inbound connectors")));
+    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
+    assert_eq!(audit.tenants[0].verdict, doorman_audit::Verdict::SideDoorOpen);
+}
