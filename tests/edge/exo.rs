@@ -39,3 +39,25 @@ fn the_mx_comes_from_dns_and_exchange_online_is_the_edge_itself() {
         "lowest preference first: {out}"
     );
 }
+
+/// The imported tenant runs on doorman's edge and answers as Exchange Online would.
+#[test]
+fn an_imported_tenant_gets_exchange_online_replies_on_the_edge() {
+    let replies = |fixture: &str| {
+        let dir = format!("{}/crates/exo/tests/fixtures/{fixture}", env!("CARGO_MANIFEST_DIR"));
+        let out = Command::new(env!("CARGO_BIN_EXE_doorman"))
+            .args(["import", "exo", &dir, "--mx", "mx.contoso-gateway.net"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let edge = crate::support::Edge::start(&format!("exo-{fixture}"), "", &String::from_utf8_lossy(&out.stdout));
+        let got = edge.smtplib(serde_json::json!([{"source": "127.0.0.3",
+            "transactions": [{"mail_from": "spam@example.net", "rcpts": ["postmaster@contoso.com"]}]}]));
+        crate::support::text(&got[0]["transactions"][0]["rcpts"][0])
+    };
+    assert_eq!(replies("contoso-before"), "250 2.1.5 Recipient OK", "the side door is open before the fix");
+    assert_eq!(
+        replies("contoso-after"),
+        "550 5.7.51 TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set"
+    );
+}

@@ -86,3 +86,19 @@ fn scubagear_provider_exports_are_read_too() {
     let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
     assert_eq!(audit.tenants[0].verdict, doorman_audit::Verdict::SideDoorOpen);
 }
+
+#[test]
+fn the_seed_tenant_after_the_fix_is_locked() {
+    let export = read_dir(&fixture("contoso-after")).unwrap();
+    assert_eq!(export.inbound_connectors.len(), 2);
+    let imported = import(&export, &["mx.contoso-gateway.net".into()]);
+    let loaded =
+        doorman_config::load_str("imported.toml", &imported.toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
+    assert_eq!(
+        audit.tenants[0].verdict,
+        doorman_audit::Verdict::Locked,
+        "{:#?}",
+        audit.tenants[0].side_doors.first().map(|d| &d.summary)
+    );
+}
