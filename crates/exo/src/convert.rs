@@ -393,8 +393,9 @@ fn rule(r: &Value, t: &mut String, notes: &mut Vec<Note>) {
     if !redirect.is_empty() {
         actions.push(format!("redirect_to = {}", list_of(&redirect)));
     }
-    if let Some(p) = text(r, "PrependSubject") {
-        actions.push(format!("prepend_subject = {}", q(&p)));
+    // Not trimmed: the space after a prefix such as "[EXT] " matters.
+    if let Some(p) = r.get("PrependSubject").and_then(|v| v.as_str()).filter(|p| !p.is_empty()) {
+        actions.push(format!("prepend_subject = {}", q(p)));
     }
     t.push_str(&format!("[tenants.transport_rules.actions]\n{}\n", actions.join("\n")));
     if actions.is_empty() {

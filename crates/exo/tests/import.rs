@@ -102,3 +102,37 @@ fn the_seed_tenant_after_the_fix_is_locked() {
         audit.tenants[0].side_doors.first().map(|d| &d.summary)
     );
 }
+
+#[test]
+fn every_rule_field_under_its_export_name() {
+    let export = read_dir(&fixture("rules")).unwrap();
+    let imported = import(&export, &[]);
+    let loaded = doorman_config::load_str("imported.toml", &imported.toml, Path::new("."))
+        .unwrap_or_else(|d| panic!("{d}\n{}", imported.toml));
+    let rules = &loaded.config.tenants[0].transport_rules;
+    let a = &rules[0];
+    assert_eq!(a.mode, doorman_config::RuleMode::Audit);
+    assert_eq!(a.priority, Some(3));
+    assert_eq!(a.sender_address_location, doorman_config::SenderAddressLocation::HeaderOrEnvelope);
+    assert_eq!(a.conditions.from_scope, Some(doorman_config::FromScope::NotInOrganization));
+    assert_eq!(a.conditions.sender_domain_is[0].as_str(), "example.net");
+    assert_eq!(a.conditions.header_contains[0].header, "Subject");
+    assert_eq!(a.conditions.header_contains[0].words, ["invoice", "Rechnung"]);
+    assert_eq!(a.exceptions.sender_ip_ranges[0].to_string(), "80.66.20.0-80.66.20.15");
+    assert_eq!(a.exceptions.header_contains[0].words, ["scanned"]);
+    assert_eq!(a.actions.set_header.as_ref().map(|h| (h.name.as_str(), h.value.as_str())), Some(("X-Tag", "external")));
+    let reject = a.actions.reject.as_ref().unwrap();
+    assert_eq!(
+        (reject.enhanced_status_code.to_string().as_str(), reject.text.as_str()),
+        ("5.7.1", "Invoices go to the portal")
+    );
+    assert!(a.stop_processing);
+    let b = &rules[1];
+    assert_eq!(b.exceptions.from_scope, Some(doorman_config::FromScope::InOrganization));
+    assert!(b.actions.quarantine && !b.actions.delete);
+    assert_eq!(b.actions.redirect_to[0].to_string(), "review@contoso.com");
+    assert_eq!(b.actions.prepend_subject.as_deref(), Some("[EXT] "));
+    assert!(imported.notes.iter().any(|n| n.kind == NoteKind::Semantics && n.what.contains("sends an NDR")));
+    assert!(imported.notes.iter().any(|n| n.kind == NoteKind::Assumption && n.what.contains("no MX given")));
+    assert!(!imported.notes.iter().any(|n| n.kind == NoteKind::Unsupported), "{:#?}", imported.notes);
+}
