@@ -279,7 +279,7 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
             message: format!("no open relay: all {relay_refused} classes were refused for a foreign domain"),
         }
     });
-    side_door_findings(cfg, &side_doors, &mut findings, &mut fixes);
+    side_door_findings(cfg, &gateway, &side_doors, &mut findings, &mut fixes);
     unused_findings(cfg, &rules_hit, &connectors_seen, &mut findings);
     let mut refused_joined: BTreeMap<(String, SenderClass, String, Vec<IpInterval>), Vec<TlsClass>> = BTreeMap::new();
     for ((domain, sc, reply, tc), ivs) in refused {
@@ -446,7 +446,13 @@ fn merge(ivs: &[IpInterval]) -> Vec<IpInterval> {
     out
 }
 
-fn side_door_findings(cfg: &Tenant, side: &[Door], findings: &mut Vec<Finding>, fixes: &mut Vec<Fix>) {
+fn side_door_findings(
+    cfg: &Tenant,
+    gateway: &[&IpEntry],
+    side: &[Door],
+    findings: &mut Vec<Finding>,
+    fixes: &mut Vec<Fix>,
+) {
     if side.is_empty() {
         return;
     }
@@ -477,12 +483,12 @@ fn side_door_findings(cfg: &Tenant, side: &[Door], findings: &mut Vec<Finding>, 
             message: "IPv4 is restricted, but IPv6 clients reach the mailboxes past the gateway".into(),
         });
     }
-    fixes.insert(0, gateway_fix(cfg));
+    fixes.insert(0, gateway_fix(cfg, gateway));
 }
 
 /// The smallest change that closes the side door: restrict a Partner connector for every
 /// sender domain to what the gateway is known by.
-fn gateway_fix(cfg: &Tenant) -> Fix {
+fn gateway_fix(cfg: &Tenant, gateway: &[&IpEntry]) -> Fix {
     let existing = cfg.inbound_connectors.iter().find(|c| {
         c.enabled
             && c.kind == ConnectorType::Partner
@@ -501,23 +507,15 @@ fn gateway_fix(cfg: &Tenant) -> Fix {
             toml: format!("# in [[tenants.inbound_connectors]] name = {:?}\n{key} = true\n", c.name),
         };
     }
-    // What the config already says the gateway is: connector networks and certificate names,
-    // and the ranges of SCL -1 rules (they trust the gateway's mail).
-    let mut ips: Vec<String> = cfg.mx.iter().flat_map(|m| &m.addresses).map(|e| e.to_string()).collect();
-    let mut cert: Option<String> = None;
-    for c in &cfg.inbound_connectors {
-        ips.extend(c.sender_ip_addresses.iter().map(|e| e.to_string()));
-        if cert.is_none() {
-            cert = c.tls_sender_certificate_name.as_ref().map(|p| p.to_string());
-        }
-    }
-    for r in &cfg.transport_rules {
-        if r.actions.set_scl.is_some_and(|s| s.0 == -1) {
-            ips.extend(r.conditions.sender_ip_ranges.iter().map(|e| e.to_string()));
-        }
-    }
+    // The gateway as the audit knows it (given with the MX, or inferred), else its certificate.
+    let mut ips: Vec<String> = gateway.iter().map(|e| e.to_string()).collect();
     ips.sort();
     ips.dedup();
+    let cert = cfg
+        .inbound_connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()));
     let mut toml = String::from(
         "[[tenants.inbound_connectors]]\nname = \"Inbound only from the gateway\"\ntype = \"partner\"\nsender_domains = [\"*\"]\n",
     );
