@@ -61,9 +61,6 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let certificate = loaded.config.tenants.first().and_then(|t| {
-        t.inbound_connectors.iter().find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()))
-    });
     let audit = doorman_audit::audit(&Policy::new(loaded.config));
     // With an import, the notes come first: what Exchange Online does differently.
     if let (Some(imported), Format::Text, false) = (&imported, args.format, args.json) {
@@ -93,7 +90,7 @@ pub fn run(args: Args) -> ExitCode {
                 .findings
                 .iter()
                 .filter(|f| f.code == "scl_bypass_by_sender_domain")
-                .filter_map(|f| f.message.split('"').nth(1).map(str::to_string))
+                .filter_map(|f| f.subject.clone())
                 .collect();
             super::emit(&format!(
                 "PowerShell:\n{}",
@@ -101,7 +98,7 @@ pub fn run(args: Args) -> ExitCode {
                     tenant: &t.tenant,
                     side_door: !t.side_doors.is_empty(),
                     gateway: &t.gateway,
-                    gateway_certificate: certificate.as_deref(),
+                    gateway_certificate: t.gateway_certificate.as_deref(),
                     direct_send_open: t.findings.iter().any(|f| f.code == "direct_send_open"),
                     scl_rules_on_sender_domain: &scl_rules,
                 })

@@ -67,6 +67,8 @@ pub struct TenantAudit {
     pub gateway: Vec<String>,
     /// `mx` (given with the MX hosts), `inferred` (from connectors and SCL -1 rules), `none`.
     pub gateway_source: &'static str,
+    /// The certificate name an enabled connector expects, which the gateway presents.
+    pub gateway_certificate: Option<String>,
     pub verdict: Verdict,
     /// Sessions evaluated: IP intervals × TLS classes × sender classes × accepted domains.
     pub classes: usize,
@@ -125,6 +127,9 @@ pub struct Finding {
     /// Stable identifier, e.g. `side_door`, `scl_bypass_by_sender_domain`.
     pub code: &'static str,
     pub message: String,
+    /// The rule, connector or list entry the finding is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// A config change, as TOML to paste into the tenant's section.
@@ -268,12 +273,14 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
     let mut fixes = Vec::new();
     findings.push(if open_relay {
         Finding {
+            subject: None,
             severity: Severity::Critical,
             code: "open_relay",
             message: "mail for a domain no tenant accepts was accepted".into(),
         }
     } else {
         Finding {
+            subject: None,
             severity: Severity::Info,
             code: "no_open_relay",
             message: format!("no open relay: all {relay_refused} classes were refused for a foreign domain"),
@@ -303,6 +310,7 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
         front_doors.iter().chain(&side_doors).any(|d| d.connector.is_none() && d.sender.contains("(direct send)"));
     if !cfg.reject_direct_send && anonymous_direct_send {
         findings.push(Finding {
+            subject: None,
             severity: Severity::Warning,
             code: "direct_send_open",
             message: "reject_direct_send is off, and anonymous senders using the tenant's own domains are accepted"
@@ -319,6 +327,7 @@ fn audit_tenant(policy: &Policy, t: &TenantView<'_>) -> TenantAudit {
         mx: cfg.mx.iter().map(|m| m.host.clone()).collect(),
         gateway: gateway.iter().map(|e| e.to_string()).collect(),
         gateway_source,
+        gateway_certificate: gateway_certificate(cfg),
         verdict,
         classes,
         front_doors,
@@ -348,6 +357,13 @@ fn gateway(cfg: &Tenant) -> (Vec<&IpEntry>, &'static str) {
     }
     let source = if inferred.is_empty() { "none" } else { "inferred" };
     (inferred, source)
+}
+
+fn gateway_certificate(cfg: &Tenant) -> Option<String> {
+    cfg.inbound_connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()))
 }
 
 fn kind_of(cfg: &Tenant, domain: &str) -> DomainType {
@@ -458,6 +474,7 @@ fn side_door_findings(
     }
     let mx = cfg.mx.iter().map(|m| m.host.as_str()).collect::<Vec<_>>().join(", ");
     findings.push(Finding {
+        subject: None,
         severity: Severity::Critical,
         code: "side_door",
         message: format!(
@@ -468,6 +485,7 @@ fn side_door_findings(
     });
     if side.iter().any(|d| d.critical) {
         findings.push(Finding {
+            subject: None,
             severity: Severity::Critical,
             code: "side_door_skips_spam_filtering",
             message: "an SCL -1 rule matches a side-door class: that mail skips spam filtering as well as the gateway"
@@ -478,6 +496,7 @@ fn side_door_findings(
     let v6_open = side.iter().any(|d| d.networks.iter().any(|n| n.contains(':')));
     if v6_open && !v4_open {
         findings.push(Finding {
+            subject: None,
             severity: Severity::Critical,
             code: "ipv6_open",
             message: "IPv4 is restricted, but IPv6 clients reach the mailboxes past the gateway".into(),
@@ -511,11 +530,7 @@ fn gateway_fix(cfg: &Tenant, gateway: &[&IpEntry]) -> Fix {
     let mut ips: Vec<String> = gateway.iter().map(|e| e.to_string()).collect();
     ips.sort();
     ips.dedup();
-    let cert = cfg
-        .inbound_connectors
-        .iter()
-        .filter(|c| c.enabled)
-        .find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()));
+    let cert = gateway_certificate(cfg);
     let mut toml = String::from(
         "[[tenants.inbound_connectors]]\nname = \"Inbound only from the gateway\"\ntype = \"partner\"\nsender_domains = [\"*\"]\n",
     );
@@ -551,6 +566,7 @@ fn unused_findings(
             continue;
         }
         findings.push(Finding {
+            subject: Some(r.name.clone()),
             severity: Severity::Warning,
             code: "rule_never_matches",
             message: format!("rule {:?} matches no accepted class of sender: its conditions can never hold together, or an earlier rule stops processing first", r.name),
@@ -559,6 +575,7 @@ fn unused_findings(
     for c in cfg.inbound_connectors.iter().filter(|c| c.enabled) {
         if !connectors_seen.contains(c.name.as_str()) {
             findings.push(Finding {
+                subject: Some(c.name.clone()),
                 severity: Severity::Warning,
                 code: "connector_shadowed",
                 message: format!("connector {:?} is never the one a sender is attributed to: another connector always wins, or nothing can match it", c.name),
@@ -579,6 +596,7 @@ fn config_findings(cfg: &Tenant, findings: &mut Vec<Finding>) {
             && c.tls_certificate_name.is_empty()
         {
             findings.push(Finding {
+                subject: Some(r.name.clone()),
                 severity: Severity::Critical,
                 code: "scl_bypass_by_sender_domain",
                 message: format!(
@@ -593,6 +611,7 @@ fn config_findings(cfg: &Tenant, findings: &mut Vec<Finding>) {
         let dead = b.nets.iter().all(|n| filter.ip_allow_list.iter().any(|a| a.nets.iter().any(|an| an.contains(n))));
         if dead {
             findings.push(Finding {
+                subject: Some(b.to_string()),
                 severity: Severity::Warning,
                 code: "block_entry_dead",
                 message: format!(
