@@ -40,6 +40,10 @@ metrics_listener = "127.0.0.1:$METRICS"
 max_connections = 5000
 max_connections_per_ip = 5000
 
+# Receipt only: the spool is the output, as in Postfix with the mail on hold.
+[server.queue]
+hold = true
+
 [[server.listeners]]
 address = "127.0.0.1:$PORT"
 
