@@ -96,10 +96,17 @@ fn explain_json_follows_the_documented_schema() {
     let steps = alice["trace"].as_array().unwrap();
     assert_eq!(
         steps.iter().map(|s| s["check"].as_str().unwrap()).collect::<Vec<_>>(),
-        ["recipient_syntax", "tenant_attribution", "ip_block_list", "connector_attribution"]
+        [
+            "smtputf8",
+            "recipient_limit",
+            "recipient_syntax",
+            "tenant_attribution",
+            "ip_block_list",
+            "connector_attribution"
+        ]
     );
-    assert_eq!(steps[3]["outcome"], "reject");
-    assert_eq!(steps[3]["reply"]["text"], PARTNER_RESTRICTED.trim_start_matches("550 5.7.51 "));
+    assert_eq!(steps[5]["outcome"], "reject");
+    assert_eq!(steps[5]["reply"]["text"], PARTNER_RESTRICTED.trim_start_matches("550 5.7.51 "));
     let carol = &v["recipients"][1];
     assert_eq!(carol["reply"]["code"], 250);
     assert!(carol.get("connector").is_none());

@@ -162,13 +162,22 @@ fn a_proxy_header_from_an_untrusted_peer_or_a_malformed_one_closes_the_connectio
     assert!(c.reply().unwrap().starts_with("220 "));
     assert!(c.reply().unwrap().starts_with("421 4.7.0 PROXY protocol header"));
     assert!(c.closed());
-    // A trusted proxy with a malformed header: closed before any greeting.
+    // A trusted proxy with a malformed header, or none: refused instead of a greeting.
     let mut c = Raw::connect("127.0.0.9", edge.port);
     c.send(b"PROXY TCP4 not-an-address 127.0.0.1 1 2\r\n");
-    assert_eq!(c.reply(), None);
+    let reply = c.reply().unwrap();
+    assert!(
+        reply.starts_with("421 4.7.0 Malformed PROXY protocol header from a trusted proxy: v1 header: "),
+        "{reply}"
+    );
+    assert!(c.closed());
     let mut c = Raw::connect("127.0.0.9", edge.port);
     c.send(b"EHLO forgot-the-header\r\n");
-    assert_eq!(c.reply(), None);
+    assert_eq!(
+        c.reply().unwrap(),
+        "421 4.7.0 Malformed PROXY protocol header from a trusted proxy: the connection did not start with a PROXY protocol header; closing connection"
+    );
+    assert!(c.closed());
 
     assert!(edge.spool().is_empty());
     assert_eq!(edge.wait_tracking_n(4, |l| l["stage"] == "connect").len(), 4);

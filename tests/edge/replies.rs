@@ -1,5 +1,6 @@
 //! Every SPEC section 4 reply on the wire: from real source addresses, and again with the
-//! client named by a PROXY v2 header from a trusted proxy.
+//! client named by a PROXY v2 header from a trusted proxy. Then the policy's other replies:
+//! the empty EHLO, SMTPUTF8 and the hop count.
 
 use serde_json::{Value, json};
 
@@ -148,4 +149,48 @@ fn a_dnsbl_that_cannot_be_asked_defers_instead_of_letting_the_client_in() {
         "451 4.4.3 Temporary failure checking client host [127.0.0.3] against bl.test, try again later"
     );
     assert!(edge.spool().is_empty());
+}
+
+#[test]
+fn an_empty_ehlo_smtputf8_and_the_hop_count_on_the_wire() {
+    let edge = Edge::start("policy-replies", "", TENANTS);
+    let mut c = edge.raw("127.0.0.3");
+    assert!(c.reply().unwrap().starts_with("220 "));
+    assert_eq!(c.cmd("EHLO"), "501 5.5.4 Syntax: EHLO hostname");
+    assert_eq!(c.cmd("HELO "), "501 5.5.4 Syntax: HELO hostname");
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "503 5.5.1 Send EHLO or HELO first", "no name was recorded");
+    assert!(c.cmd("EHLO client.example").starts_with("250-edge.test Hello [127.0.0.3]"));
+
+    // A non-ASCII address needs the SMTPUTF8 parameter, at MAIL and at RCPT.
+    let smtputf8 = "553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter";
+    assert_eq!(c.cmd("MAIL FROM:<jörg@example.net>"), smtputf8);
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+    assert_eq!(c.cmd("RCPT TO:<jörg@fabrikam.com>"), smtputf8);
+    assert_eq!(c.cmd("RSET"), "250 2.0.0 Reset state");
+    assert_eq!(c.cmd("MAIL FROM:<jörg@example.net> SMTPUTF8"), "250 2.1.0 Sender OK");
+    assert_eq!(c.cmd("RCPT TO:<jörg@fabrikam.com>"), "550 5.4.1 Recipient address rejected: Access denied");
+    assert_eq!(c.cmd("RSET"), "250 2.0.0 Reset state");
+
+    // 50 Received fields are a loop; 49 are not.
+    let message = |hops: usize| {
+        let received = "Received: from a.example by b.example; Mon, 1 Dec 2025 10:00:00 +0000\r\n".repeat(hops);
+        format!("{received}Subject: loop\r\n\r\nbody\r\n.\r\n")
+    };
+    for (hops, want) in
+        [(50, "554 5.4.6 Too many hops: Received header count exceeded, possible mail loop"), (49, "250 ")]
+    {
+        assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+        assert_eq!(c.cmd("RCPT TO:<carol@fabrikam.com>"), "250 2.1.5 Recipient OK");
+        assert_eq!(c.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
+        c.send(message(hops).as_bytes());
+        let reply = c.reply().unwrap();
+        assert!(reply.starts_with(want), "{hops} hops: {reply}");
+    }
+    assert_eq!(edge.spool().len(), 1);
+    let line = edge.wait_tracking(|l| l["event"] == "reject" && l["stage"] == "data");
+    assert_eq!(line["reply"], "554 5.4.6 Too many hops: Received header count exceeded, possible mail loop");
+    assert_eq!(line["rcpt"], "carol@fabrikam.com");
+    // Refusals by the policy are in the tracking log, SMTPUTF8 ones included.
+    let line = edge.wait_tracking(|l| l["event"] == "reject" && l["stage"] == "rcpt");
+    assert_eq!(line["reply"], smtputf8);
 }

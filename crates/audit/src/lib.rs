@@ -17,7 +17,8 @@ use doorman_config::address::ReversePath;
 use doorman_config::net::IpEntry;
 use doorman_config::{ConnectorType, DomainType, Tenant};
 use doorman_policy::{
-    ClientCertificate, Detail, Evaluation, MessageHeaders, Policy, Session, TenantView, TlsInfo, Transaction,
+    ClientCertificate, Detail, Evaluation, MailParams, MessageHeaders, Policy, RcptContext, Session, TenantView,
+    TlsInfo, Transaction,
 };
 use serde::Serialize;
 
@@ -387,6 +388,8 @@ fn representative_recipient(cfg: &Tenant, domain: &str, kind: DomainType) -> Str
 
 fn transaction(iv: &IpInterval, tc: &TlsClass, sc: &SenderClass, rcpt: &str) -> Transaction {
     let mut tx = Transaction::new(iv.representative(), sc.address(), &[rcpt]);
+    // Any client may ask for SMTPUTF8, so a non-ASCII recipient is no barrier.
+    tx.smtputf8 = true;
     let cert = match tc {
         TlsClass::None => None,
         TlsClass::NoCertificate => Some(ClientCertificate::None),
@@ -413,7 +416,8 @@ pub(crate) struct SenderProbe {
 }
 
 pub(crate) fn sender_probe(policy: &Policy, sc: &SenderClass) -> SenderProbe {
-    let sender = policy.mail_from(&sc.address(), None, Detail::Brief).sender.unwrap_or(ReversePath::Null);
+    let params = MailParams { size: None, smtputf8: true };
+    let sender = policy.mail_from(&sc.address(), &params, Detail::Brief).sender.unwrap_or(ReversePath::Null);
     let from = sc.address();
     let from = from.trim_matches(['<', '>']);
     let headers =
@@ -428,13 +432,15 @@ pub(crate) fn session(iv: &IpInterval, tc: &TlsClass) -> Session {
 /// RCPT, then DATA when accepted: what [`Policy::evaluate`] decides for one recipient, without
 /// building its report (the audit makes millions of these).
 pub(crate) fn outcome(policy: &Policy, session: &Session, sp: &SenderProbe, rcpt: &str) -> Outcome {
-    let d = policy.rcpt(session, &sp.sender, rcpt, Detail::Brief);
+    let cx = RcptContext { sender: &sp.sender, smtputf8: true, accepted: 0 };
+    let d = policy.rcpt(session, &cx, rcpt, Detail::Brief);
     let front = d.connector.as_ref().is_some_and(|c| c.by.is_authenticated());
     let connector = d.connector.as_ref().map(|c| c.name.to_string());
     let Some(accepted) = d.accepted else {
         return Outcome { accepted: false, reply: d.reply.to_string(), front, connector, scl: None, rules: Vec::new() };
     };
-    let data = policy.data(session, &sp.sender, std::slice::from_ref(&accepted), &sp.headers, Detail::Brief);
+    let size = sp.headers.block_size();
+    let data = policy.data(session, &sp.sender, std::slice::from_ref(&accepted), &sp.headers, size, Detail::Brief);
     let copy = data.copies.first();
     let scl = copy.and_then(|c| c.scl).map(|s| s.0);
     let rules = copy.map(|c| c.rules_hit.iter().map(|h| h.name.clone()).collect()).unwrap_or_default();

@@ -1,29 +1,32 @@
 //! PROXY protocol v1 and v2 (HAProxy's), read before the greeting from trusted proxies only.
-//! Parsing is `ppp`'s; this module decides what a header means for the session.
+//! Parsing is `ppp`'s; whether a header is believed is the policy's decision.
 
 use std::net::{IpAddr, SocketAddr};
 
+use doorman_policy::ProxyHeader;
 use ppp::v2;
 use ppp::{HeaderResult, PartialResult};
 
 /// The v2 signature; a v1 header starts with `PROXY `.
 pub const V2_SIGNATURE: &[u8] = b"\r\n\r\n\0\r\nQUIT\n";
 
-/// What a complete header says.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ProxyHeader {
-    /// The proxy relays this client.
-    Client(IpAddr),
-    /// The proxy speaks for itself (v2 LOCAL, v1 UNKNOWN, or a non-IP family): health checks.
-    Local,
-}
-
 #[derive(Debug, PartialEq, Eq)]
 pub enum Parsed {
     Incomplete,
-    /// The header and how many bytes it took.
+    /// The header (`Client` or `Local`) and how many bytes it took.
     Header(ProxyHeader, usize),
     Malformed(String),
+}
+
+impl Parsed {
+    /// What the policy is told when this is all there is: an incomplete header is malformed.
+    pub fn into_header(self) -> ProxyHeader {
+        match self {
+            Parsed::Header(h, _) => h,
+            Parsed::Incomplete => ProxyHeader::Malformed("an incomplete PROXY header".into()),
+            Parsed::Malformed(why) => ProxyHeader::Malformed(why),
+        }
+    }
 }
 
 /// Parses a header at the start of `buf`.
@@ -57,8 +60,8 @@ pub fn parse(buf: &[u8]) -> Parsed {
             };
             Parsed::Header(client, h.len())
         }
-        HeaderResult::V1(Err(e)) => Parsed::Malformed(format!("malformed PROXY v1 header: {e}")),
-        HeaderResult::V2(Err(e)) => Parsed::Malformed(format!("malformed PROXY v2 header: {e}")),
+        HeaderResult::V1(Err(e)) => Parsed::Malformed(format!("v1 header: {e}")),
+        HeaderResult::V2(Err(e)) => Parsed::Malformed(format!("v2 header: {e}")),
     }
 }
 

@@ -1,20 +1,20 @@
 //! Listeners and the accept loop: PROXY header, connection limits, implicit TLS and the
 //! greeting, then one task per session.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use doorman_config::ListenerTls;
 use doorman_config::net::canonical_ip;
-use doorman_policy::{ConnectInfo, Detail, Session as PolicySession};
+use doorman_policy::{ConnectInfo, Detail, ProxyHeader, Session as PolicySession};
 use doorman_tracking::{Event, Record};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::connection::{Connection, Stream};
-use crate::proxy::{self, Parsed, ProxyHeader};
+use crate::connection::{Connection, ReadError, Stream};
+use crate::proxy::{self, Parsed};
 use crate::session::Session;
 use crate::state::Shared;
 
@@ -53,47 +53,33 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
     let session_id = doorman_spool::new_queue_id();
     let peer_ip = canonical_ip(peer.ip());
     let mut conn = Connection::new(Stream::Plain(stream));
-    let refuse = |client: IpAddr, reply: String| {
+    let policy = &generation.policy;
+    // Only a trusted proxy's header is read: from anyone else the first bytes are the client's.
+    let proxy = if policy.is_trusted_proxy(peer_ip) { Some(read_proxy_header(&mut conn, shared).await) } else { None };
+    if let Some(ProxyHeader::Malformed(why)) = &proxy {
+        tracing::info!(peer = %peer_ip, "PROXY header: {why}");
+    }
+    let client = policy.connecting_client(peer_ip, proxy.as_ref());
+    let (_guard, total, from_client) = shared.count_connection(client);
+    let connect = ConnectInfo { peer_ip, proxy, connections_total: total, connections_from_client: from_client };
+    let decision = policy.connect(&connect, Detail::Brief);
+    let reply = decision.reply.to_string();
+    if !decision.is_accepted() {
         shared.metrics.connections_refused.fetch_add(1, Relaxed);
         let mut r = Record::now(Event::Reject);
         r.session = Some(session_id.clone());
-        r.client_ip = Some(client.to_string());
+        r.client_ip = Some(decision.client.to_string());
         r.stage = Some("connect".into());
-        r.reply = Some(reply);
+        r.reply = Some(reply.clone());
         shared.tracking.log(r);
-    };
+    }
 
-    let proxied = if generation.policy.is_trusted_proxy(peer_ip) {
-        match read_proxy_header(&mut conn, shared).await {
-            Ok(ProxyHeader::Client(ip)) => Some(canonical_ip(ip)),
-            Ok(ProxyHeader::Local) => None,
-            Err(why) => {
-                tracing::info!(peer = %peer_ip, "closing: {why}");
-                refuse(peer_ip, why);
-                return;
-            }
-        }
-    } else {
-        None
-    };
-    let client = proxied.unwrap_or(peer_ip);
-    let (_guard, total, from_client) = shared.count_connection(client);
-    let decision = generation.policy.connect(
-        &ConnectInfo {
-            peer_ip,
-            proxied_client: proxied,
-            connections_total: total,
-            connections_from_client: from_client,
-        },
-        Detail::Brief,
-    );
-
-    let mut info = PolicySession::new(client);
+    let mut info = PolicySession::new(decision.client);
     if listener_tls == ListenerTls::Implicit {
         let timeout = crate::tls::handshake_timeout(&generation.config().server.limits);
         let setup = generation.tls.clone();
         if let Err(e) = conn.start_tls(TlsAcceptor::from(setup.config.clone()), timeout).await {
-            tracing::info!(client = %client, "TLS handshake failed: {e}");
+            tracing::info!(client = %decision.client, "TLS handshake failed: {e}");
             return;
         }
         if let Some(tls) = conn.tls() {
@@ -101,37 +87,44 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
         }
     }
 
-    let reply = decision.reply.to_string();
     shared.metrics.reply(decision.reply.code);
     conn.queue(&reply);
     if !decision.is_accepted() {
-        refuse(client, reply);
         conn.close().await;
         return;
     }
     let mut r = Record::now(Event::Connect);
     r.session = Some(session_id.clone());
-    r.client_ip = Some(client.to_string());
+    r.client_ip = Some(decision.client.to_string());
     r.tls = info.tls.as_ref().map(|t| t.to_string());
     r.reply = Some(reply);
     shared.tracking.log(r);
-    Session::new(shared.clone(), conn, session_id, listener_tls, generation, info).run().await;
+    Session::new(shared.clone(), conn, session_id, listener_tls, generation, info, connect).run().await;
 }
 
-async fn read_proxy_header(conn: &mut Connection, shared: &Shared) -> Result<ProxyHeader, String> {
+/// Reads a trusted proxy's header; what went wrong is for the policy to answer.
+async fn read_proxy_header(conn: &mut Connection, shared: &Shared) -> ProxyHeader {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
         match proxy::parse(conn.unread()) {
             Parsed::Header(h, len) => {
                 conn.consume(len);
-                return Ok(h);
+                return h;
             }
-            Parsed::Malformed(why) => return Err(why),
             Parsed::Incomplete => {
                 if let Err(e) = conn.fill(PROXY_HEADER_TIMEOUT, &mut shutdown).await {
-                    return Err(format!("no complete PROXY header from a trusted proxy: {e:?}"));
+                    let why = match e {
+                        ReadError::Timeout | ReadError::TooSlow => {
+                            format!("no complete PROXY header within {} s", PROXY_HEADER_TIMEOUT.as_secs())
+                        }
+                        ReadError::Closed => "the connection closed before a complete PROXY header".into(),
+                        ReadError::Closing => "the server is shutting down".into(),
+                        ReadError::Io(e) => format!("no complete PROXY header: {e}"),
+                    };
+                    return ProxyHeader::Malformed(why);
                 }
             }
+            malformed => return malformed.into_header(),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use doorman_config::address::parse_reverse_path;
 use doorman_config::load_str;
-use doorman_policy::{ClientCertificate, Detail, Policy, Session, TlsInfo};
+use doorman_policy::{ClientCertificate, Detail, Policy, RcptContext, Session, TlsInfo};
 
 const TENANTS: usize = 10_000;
 const FILTER_ENTRIES_PER_TENANT: usize = 10;
@@ -134,6 +134,13 @@ struct Query {
     rcpt: String,
 }
 
+impl Query {
+    /// The first recipient of a transaction, as most are.
+    fn context(&self) -> RcptContext<'_> {
+        RcptContext { sender: &self.sender, smtputf8: false, accepted: 0 }
+    }
+}
+
 /// A mix the edge sees: the tenant's gateway, strangers (v4 and v6), known and unknown users,
 /// and unknown domains.
 fn queries(rng: &mut Rng, tenants: usize, gateways: &[Ipv4Addr]) -> Vec<Query> {
@@ -171,13 +178,13 @@ struct Latency {
 fn measure(policy: &Policy, qs: &[Query], detail: Detail) -> Latency {
     // Warm up caches and branch predictors.
     for q in qs.iter().take(5_000) {
-        black_box(policy.rcpt(&q.session, &q.sender, &q.rcpt, detail));
+        black_box(policy.rcpt(&q.session, &q.context(), &q.rcpt, detail));
     }
     let mut ns: Vec<u64> = qs
         .iter()
         .map(|q| {
             let start = Instant::now();
-            black_box(policy.rcpt(black_box(&q.session), &q.sender, &q.rcpt, detail));
+            black_box(policy.rcpt(black_box(&q.session), &q.context(), &q.rcpt, detail));
             start.elapsed().as_nanos() as u64
         })
         .collect();
@@ -262,7 +269,7 @@ fn main() {
     let big_q = queries(&mut rng, TENANTS, &gateways);
     let small_q = queries(&mut rng, 1, &[Ipv4Addr::new(80, 66, 20, 0)]);
     let accepted =
-        big_q.iter().filter(|q| big.rcpt(&q.session, &q.sender, &q.rcpt, Detail::Brief).is_accepted()).count();
+        big_q.iter().filter(|q| big.rcpt(&q.session, &q.context(), &q.rcpt, Detail::Brief).is_accepted()).count();
     println!(
         "query mix: {QUERIES} RCPTs, {:.0}% accepted on the large config",
         100.0 * accepted as f64 / QUERIES as f64

@@ -9,13 +9,16 @@ pub struct MessageHeaders {
     /// (lower-case name, decoded value), in message order.
     fields: Vec<(String, String)>,
     from_domain: Option<String>,
+    /// Bytes of the header block, its empty line included.
+    size: u64,
 }
 
 impl MessageHeaders {
     /// Parses a header block (the message up to the first empty line; anything after is ignored).
     pub fn parse(raw: &[u8]) -> MessageHeaders {
+        let size = raw.windows(4).position(|w| w == b"\r\n\r\n").map_or(raw.len(), |i| i + 4) as u64;
         let Some(message) = MessageParser::default().parse_headers(raw) else {
-            return MessageHeaders::default();
+            return MessageHeaders { size, ..MessageHeaders::default() };
         };
         let fields = message
             .headers()
@@ -36,7 +39,7 @@ impl MessageHeaders {
             .and_then(|addr| addr.address())
             .and_then(|a| a.rsplit_once('@'))
             .and_then(|(_, d)| parse_domain_name(d).ok());
-        MessageHeaders { fields, from_domain }
+        MessageHeaders { fields, from_domain, size }
     }
 
     /// Builds headers from `Name: value` pairs (as `explain --header` takes them).
@@ -58,6 +61,12 @@ impl MessageHeaders {
         self.fields.iter().filter(move |(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 
+    /// Bytes of the header block as parsed, its empty line included: the size of a message
+    /// with these headers and no body.
+    pub fn block_size(&self) -> u64 {
+        self.size
+    }
+
     /// The domain of the first `From:` address, lower case.
     pub fn from_domain(&self) -> Option<&str> {
         self.from_domain.as_deref()
@@ -77,12 +86,14 @@ mod tests {
         assert_eq!(h.values("subject").collect::<Vec<_>>(), ["Rechnung für Mai"]);
         assert_eq!(h.values("X-TAG").collect::<Vec<_>>(), ["one", "two"]);
         assert_eq!(h.values("body").count(), 0);
+        assert_eq!(h.block_size(), 105);
     }
 
     #[test]
     fn from_pairs_and_garbage() {
         let h = MessageHeaders::from_pairs([("From", "bob@example.net"), ("Subject", "hi")]);
         assert_eq!(h.from_domain(), Some("example.net"));
+        assert_eq!(h.block_size(), "From: bob@example.net\r\nSubject: hi\r\n\r\n".len() as u64);
         assert_eq!(MessageHeaders::parse(b"").from_domain(), None);
         assert_eq!(MessageHeaders::parse(b"From: not an address\r\n\r\n").from_domain(), None);
     }

@@ -5,10 +5,12 @@
 //! analyzer proves is what the edge enforces.
 //!
 //! - [`Policy::new`] compiles a [`Config`](doorman_config::Config) into an immutable snapshot.
-//! - [`Policy::connect`], [`Policy::helo`], [`Policy::mail_from`], [`Policy::rcpt`] and
-//!   [`Policy::data`] decide one stage each; [`Policy::evaluate`] runs a whole transaction.
-//! - The caller supplies what needs I/O: the client IP after PROXY, TLS state and verified
-//!   certificate names ([`Session`]), DNSBL answers, and the parsed headers.
+//! - [`Policy::connect`], [`Policy::helo`], [`Policy::mail_from`], [`Policy::rcpt`],
+//!   [`Policy::data_start`] and [`Policy::data`] decide one stage each; [`Policy::evaluate`]
+//!   runs a whole transaction. Every reply a client can get for a policy reason comes from
+//!   them; the edge adds only protocol replies (sequence, syntax, framing, timeouts).
+//! - The caller supplies what needs I/O: the PROXY header as read, TLS state and verified
+//!   certificate names ([`Session`]), DNSBL answers, the parsed headers and the message size.
 
 mod connector;
 mod domains;
@@ -30,10 +32,12 @@ pub use reply::Reply;
 pub use session::{ClientCertificate, DnsblAnswer, DnsblResult, Session, TlsInfo};
 pub use snapshot::{Policy, TenantId, TenantView};
 pub use stage::StageDecision;
-pub use stage::connect::ConnectInfo;
-pub use stage::data::{DataDecision, Disposition, HeaderField, REPORT_HEADER, RuleHit, TenantCopy, report_value};
-pub use stage::mail::MailDecision;
-pub use stage::rcpt::{AcceptedRecipient, RcptDecision};
+pub use stage::connect::{ConnectDecision, ConnectInfo, ProxyHeader};
+pub use stage::data::{
+    DataDecision, Disposition, HeaderField, MAX_HOPS, REPORT_HEADER, RuleHit, TenantCopy, report_value,
+};
+pub use stage::mail::{MailDecision, MailParams};
+pub use stage::rcpt::{AcceptedRecipient, RcptContext, RcptDecision, add_accepted};
 pub use trace::{Check, Detail, Outcome, Step, Trace};
 pub use transaction::{EXPLAIN_SCHEMA, Evaluation, RcptReport, Transaction, Verdict};
 

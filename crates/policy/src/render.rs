@@ -77,11 +77,18 @@ pub fn evaluation(e: &Evaluation) -> String {
         out.push_str(&trace_table(&r.trace, Some(&Check::RCPT_ORDER), "  "));
     }
     if let Some(d) = &e.data {
+        match &d.reply {
+            Some(reply) if d.is_message_refused() => {
+                let _ = writeln!(out, "\nDATA     {reply}");
+            }
+            _ => out.push_str("\nDATA     message checks\n"),
+        }
+        out.push_str(&trace_table(&d.trace, Some(&Check::MESSAGE_ORDER), "  "));
         for c in &d.copies {
             out.push('\n');
             out.push_str(&copy(c));
         }
-        if let Some(reply) = &d.reply {
+        if let Some(reply) = d.reply.as_ref().filter(|_| !d.is_message_refused()) {
             let _ = writeln!(out, "\nDATA     {reply}");
         }
     }

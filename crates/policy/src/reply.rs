@@ -79,6 +79,22 @@ impl Reply {
         )
     }
 
+    /// A trusted proxy's header that cannot be read; `why` says what was wrong with it.
+    pub fn malformed_proxy_header(why: &str) -> Reply {
+        // `why` may come from the wire: it must not break the reply line.
+        let why: String = why.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        Reply::new(
+            421,
+            code(4, 7, 0),
+            format!("Malformed PROXY protocol header from a trusted proxy: {why}; closing connection"),
+        )
+    }
+
+    /// A trusted proxy that sent no header: its own address is not a client's.
+    pub fn missing_proxy_header() -> Reply {
+        Reply::new(421, code(4, 7, 0), "A trusted proxy must send a PROXY protocol header, closing connection")
+    }
+
     pub fn too_many_connections() -> Reply {
         Reply::new(
             421,
@@ -101,8 +117,14 @@ impl Reply {
         Reply::new(250, None, format!("{hostname} Hello {}", Bracketed(client)))
     }
 
-    pub fn helo_syntax() -> Reply {
-        Reply::new(501, code(5, 5, 4), "Syntax: EHLO hostname")
+    /// EHLO or HELO without a name; `esmtp` is true for EHLO.
+    pub fn helo_syntax(esmtp: bool) -> Reply {
+        Reply::new(501, code(5, 5, 4), if esmtp { "Syntax: EHLO hostname" } else { "Syntax: HELO hostname" })
+    }
+
+    /// A non-ASCII path at MAIL or RCPT in a transaction without SMTPUTF8 (RFC 6531).
+    pub fn smtputf8_required() -> Reply {
+        Reply::new(553, code(5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter")
     }
 
     pub fn sender_ok() -> Reply {
@@ -121,6 +143,10 @@ impl Reply {
 
     pub fn recipient_ok() -> Reply {
         Reply::new(250, code(2, 1, 5), "Recipient OK")
+    }
+
+    pub fn too_many_recipients() -> Reply {
+        Reply::new(452, code(4, 5, 3), "Too many recipients")
     }
 
     pub fn bad_recipient_syntax(why: &str) -> Reply {
@@ -191,6 +217,10 @@ impl Reply {
 
     pub fn no_valid_recipients() -> Reply {
         Reply::new(554, code(5, 5, 1), "No valid recipients")
+    }
+
+    pub fn too_many_hops() -> Reply {
+        Reply::new(554, code(5, 4, 6), "Too many hops: Received header count exceeded, possible mail loop")
     }
 
     pub fn rule_reject(enhanced: EnhancedCode, text: &str) -> Reply {

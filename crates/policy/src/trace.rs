@@ -15,8 +15,13 @@ pub enum Check {
     ProxyTrust,
     ConnectionLimit,
     Helo,
+    /// A non-ASCII address needs the SMTPUTF8 parameter (MAIL and RCPT).
+    Smtputf8,
     SenderSyntax,
+    /// The declared SIZE at MAIL, the message's real size at the end of DATA.
     MessageSize,
+    /// `limits.max_recipients` distinct recipients per transaction.
+    RecipientLimit,
     RecipientSyntax,
     TenantAttribution,
     IpBlockList,
@@ -25,6 +30,8 @@ pub enum Check {
     RejectDirectSend,
     Directory,
     Dnsbl,
+    /// `Received` fields counted against a mail loop.
+    HopCount,
     TransportRule,
     Scl,
     Disposition,
@@ -32,7 +39,9 @@ pub enum Check {
 
 impl Check {
     /// Every check RCPT TO makes, in order; a renderer shows those after a reject as not reached.
-    pub const RCPT_ORDER: [Check; 8] = [
+    pub const RCPT_ORDER: [Check; 10] = [
+        Check::Smtputf8,
+        Check::RecipientLimit,
         Check::RecipientSyntax,
         Check::TenantAttribution,
         Check::IpBlockList,
@@ -43,13 +52,18 @@ impl Check {
         Check::Dnsbl,
     ];
 
+    /// The checks of the message as a whole at the end of DATA, before it forks into copies.
+    pub const MESSAGE_ORDER: [Check; 2] = [Check::MessageSize, Check::HopCount];
+
     pub fn name(self) -> &'static str {
         match self {
             Check::ProxyTrust => "proxy_trust",
             Check::ConnectionLimit => "connection_limit",
             Check::Helo => "helo",
+            Check::Smtputf8 => "smtputf8",
             Check::SenderSyntax => "sender_syntax",
             Check::MessageSize => "message_size",
+            Check::RecipientLimit => "recipient_limit",
             Check::RecipientSyntax => "recipient_syntax",
             Check::TenantAttribution => "tenant_attribution",
             Check::IpBlockList => "ip_block_list",
@@ -58,6 +72,7 @@ impl Check {
             Check::RejectDirectSend => "reject_direct_send",
             Check::Directory => "directory",
             Check::Dnsbl => "dnsbl",
+            Check::HopCount => "hop_count",
             Check::TransportRule => "transport_rule",
             Check::Scl => "scl",
             Check::Disposition => "disposition",

@@ -11,10 +11,10 @@ use crate::headers::MessageHeaders;
 use crate::session::Session;
 use crate::snapshot::Policy;
 use crate::stage::StageDecision;
-use crate::stage::connect::ConnectInfo;
+use crate::stage::connect::{ConnectDecision, ConnectInfo, ProxyHeader};
 use crate::stage::data::{DataDecision, Disposition};
-use crate::stage::mail::MailDecision;
-use crate::stage::rcpt::RcptDecision;
+use crate::stage::mail::{MailDecision, MailParams};
+use crate::stage::rcpt::{AcceptedRecipient, RcptContext, RcptDecision, add_accepted};
 use crate::trace::Detail;
 
 /// Version tag of the JSON form of [`Evaluation`]; see docs/explain-json.md.
@@ -28,6 +28,12 @@ pub struct Transaction {
     pub recipients: Vec<String>,
     pub headers: MessageHeaders,
     pub declared_size: Option<u64>,
+    /// MAIL FROM gave the SMTPUTF8 parameter.
+    pub smtputf8: bool,
+    /// The session came through this peer, with a PROXY v2 header naming `session.client_ip`.
+    pub proxy_peer: Option<IpAddr>,
+    /// Bytes of the message at DATA; `None`: the size of the header block alone.
+    pub message_size: Option<u64>,
 }
 
 impl Transaction {
@@ -38,6 +44,9 @@ impl Transaction {
             recipients: recipients.iter().map(|r| r.to_string()).collect(),
             headers: MessageHeaders::default(),
             declared_size: None,
+            smtputf8: false,
+            proxy_peer: None,
+            message_size: None,
         }
     }
 }
@@ -46,7 +55,7 @@ impl Transaction {
 pub struct Evaluation {
     pub schema: &'static str,
     pub session: Session,
-    pub connect: StageDecision,
+    pub connect: ConnectDecision,
     /// Absent without a HELO name, or when connect refused.
     pub helo: Option<StageDecision>,
     /// Absent when an earlier stage refused.
@@ -77,38 +86,65 @@ pub struct Verdict {
 impl Policy {
     pub fn evaluate(&self, tx: &Transaction, detail: Detail) -> Evaluation {
         let session = &tx.session;
-        let info = ConnectInfo {
-            peer_ip: session.client_ip,
-            proxied_client: None,
-            connections_total: 1,
-            connections_from_client: 1,
+        let info = match tx.proxy_peer {
+            Some(peer) => ConnectInfo {
+                peer_ip: peer,
+                proxy: Some(ProxyHeader::Client(session.client_ip)),
+                connections_total: 1,
+                connections_from_client: 1,
+            },
+            None => ConnectInfo {
+                peer_ip: session.client_ip,
+                proxy: None,
+                connections_total: 1,
+                connections_from_client: 1,
+            },
         };
         let connect = self.connect(&info, detail);
-        let helo =
-            connect.is_accepted().then(|| session.helo.as_deref().map(|h| self.helo(session, h, detail))).flatten();
+        let helo = connect
+            .is_accepted()
+            .then(|| session.helo.as_deref().map(|h| self.helo(session, h, true, detail)))
+            .flatten();
         let helo_ok = helo.as_ref().is_none_or(|h| h.is_accepted());
-        let mail = (connect.is_accepted() && helo_ok).then(|| self.mail_from(&tx.mail_from, tx.declared_size, detail));
+        let params = MailParams { size: tx.declared_size, smtputf8: tx.smtputf8 };
+        let mail = (connect.is_accepted() && helo_ok).then(|| self.mail_from(&tx.mail_from, &params, detail));
         let sender = mail.as_ref().and_then(|m| m.sender.clone());
 
+        let mut accepted: Vec<AcceptedRecipient> = Vec::new();
         let recipients: Vec<RcptDecision> = match &sender {
-            Some(sender) => tx.recipients.iter().map(|r| self.rcpt(session, sender, r, detail)).collect(),
+            Some(sender) => tx
+                .recipients
+                .iter()
+                .map(|r| {
+                    let cx = RcptContext { sender, smtputf8: tx.smtputf8, accepted: accepted.len() };
+                    let d = self.rcpt(session, &cx, r, detail);
+                    if let Some(a) = &d.accepted {
+                        add_accepted(&mut accepted, a.clone());
+                    }
+                    d
+                })
+                .collect(),
             None => Vec::new(),
         };
-        let accepted: Vec<_> = recipients.iter().filter_map(|r| r.accepted.clone()).collect();
         let data = match &sender {
-            Some(sender) if !accepted.is_empty() => Some(self.data(session, sender, &accepted, &tx.headers, detail)),
+            Some(sender) if self.data_start(accepted.len()).is_ok() => {
+                let size = tx.message_size.unwrap_or_else(|| tx.headers.block_size());
+                Some(self.data(session, sender, &accepted, &tx.headers, size, detail))
+            }
             _ => None,
         };
 
-        let rejected_by_rule = |rcpt: &RcptDecision| {
-            data.iter().flat_map(|d| &d.copies).any(|c| {
-                matches!(c.disposition, Disposition::Reject { .. })
-                    && rcpt.accepted.as_ref().is_some_and(|a| c.tenant_id == a.tenant)
-            })
+        let message_refused = data.as_ref().is_some_and(|d| d.is_message_refused());
+        let refused_at_data = |rcpt: &RcptDecision| {
+            message_refused
+                || data.iter().flat_map(|d| &d.copies).any(|c| {
+                    matches!(c.disposition, Disposition::Reject { .. })
+                        && rcpt.accepted.as_ref().is_some_and(|a| c.tenant_id == a.tenant)
+                })
         };
         let (mut ok, mut refused) = (Vec::new(), Vec::new());
         for r in &recipients {
-            if r.is_accepted() && !rejected_by_rule(r) {
+            if r.is_accepted() && !refused_at_data(r) {
                 ok.push(r.recipient.clone())
             } else {
                 refused.push(r.recipient.clone())

@@ -515,14 +515,14 @@ fn direct_send() {
     );
     // The row above really was attributed by sender domain alone.
     let p = policy(DIRECT);
-    let sender = p.mail_from("ceo@eu.fabrikam.com", None, Detail::Explained).sender.unwrap();
-    let d = p.rcpt(&session("203.0.113.9", Tls::None), &sender, "carol@fabrikam.com", Detail::Explained);
+    let sender = sender(&p, "ceo@eu.fabrikam.com");
+    let d = p.rcpt(&session("203.0.113.9", Tls::None), &first(&sender), "carol@fabrikam.com", Detail::Explained);
     assert_eq!(
-        d.trace.steps[3].detail,
+        d.trace.steps[5].detail,
         "partner connector \"Newsletter partner\" matched by sender domain eu.fabrikam.com (pattern *.fabrikam.com) only, not by IP or certificate"
     );
     assert_eq!(
-        d.trace.steps[5].detail,
+        d.trace.steps[7].detail,
         "sender domain eu.fabrikam.com is the tenant's own, and no connector matched by IP or certificate: direct send"
     );
 }
@@ -602,10 +602,10 @@ fn two_tenants_in_one_transaction_are_decided_independently() {
     assert_eq!(rcpt_reply(&p, &stranger, "a@example.net", "alice@contoso.com"), PARTNER_RESTRICTED);
     assert_eq!(rcpt_reply(&p, &stranger, "a@example.net", "carol@fabrikam.com"), OK);
 
-    let sender = p.mail_from("a@example.net", None, Detail::Brief).sender.unwrap();
+    let sender = sender(&p, "a@example.net");
     let gateway = session("80.66.20.13", Tls::Plain);
-    let a = p.rcpt(&gateway, &sender, "alice@contoso.com", Detail::Brief);
-    let c = p.rcpt(&gateway, &sender, "carol@fabrikam.com", Detail::Brief);
+    let a = p.rcpt(&gateway, &first(&sender), "alice@contoso.com", Detail::Brief);
+    let c = p.rcpt(&gateway, &first(&sender), "carol@fabrikam.com", Detail::Brief);
     assert_eq!(a.tenant.map(|t| p.tenant(t).name()), Some("contoso"));
     assert_eq!(a.connector.as_ref().map(|c| &*c.name), Some("Inbound only from Antispamrelay"));
     assert_eq!(c.tenant.map(|t| p.tenant(t).name()), Some("fabrikam"));
@@ -615,24 +615,25 @@ fn two_tenants_in_one_transaction_are_decided_independently() {
 #[test]
 fn the_trace_shows_every_step_in_spec_order() {
     let p = example();
-    let sender = p.mail_from("news@example.net", None, Detail::Explained).sender.unwrap();
-    let d = p.rcpt(&session("80.66.20.13", Tls::Plain), &sender, "alice@contoso.com", Detail::Explained);
+    let sender = sender(&p, "news@example.net");
+    let cx = first(&sender);
+    let d = p.rcpt(&session("80.66.20.13", Tls::Plain), &cx, "alice@contoso.com", Detail::Explained);
     let checks: Vec<Check> = d.trace.steps.iter().map(|s| s.check).collect();
     assert_eq!(checks, Check::RCPT_ORDER);
     assert!(d.trace.steps.iter().all(|s| !s.detail.is_empty()));
     assert_eq!(
-        d.trace.steps[3].detail,
+        d.trace.steps[5].detail,
         "partner connector \"Inbound only from Antispamrelay\" matched by client IP 80.66.20.13 in 80.66.20.0/28"
     );
 
-    let d = p.rcpt(&session("203.0.113.9", Tls::None), &sender, "alice@contoso.com", Detail::Explained);
+    let d = p.rcpt(&session("203.0.113.9", Tls::None), &cx, "alice@contoso.com", Detail::Explained);
     let last = d.trace.last().unwrap();
     assert_eq!((last.check, last.outcome), (Check::ConnectorAttribution, Outcome::Reject));
     assert_eq!(last.reply.as_ref().unwrap().to_string(), PARTNER_RESTRICTED);
-    assert_eq!(d.trace.steps.len(), 4, "nothing after the reject is evaluated");
+    assert_eq!(d.trace.steps.len(), 6, "nothing after the reject is evaluated");
 
     // A brief trace decides the same, without sentences.
-    let brief = p.rcpt(&session("203.0.113.9", Tls::None), &sender, "alice@contoso.com", Detail::Brief);
+    let brief = p.rcpt(&session("203.0.113.9", Tls::None), &cx, "alice@contoso.com", Detail::Brief);
     assert_eq!(brief.reply, d.reply);
     assert!(brief.trace.steps.iter().all(|s| s.detail.is_empty()));
 }

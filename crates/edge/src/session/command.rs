@@ -30,6 +30,13 @@ pub struct MailParams {
     pub smtputf8: bool,
 }
 
+impl MailParams {
+    /// The parameters the policy decides on.
+    pub fn policy(&self) -> doorman_policy::MailParams {
+        doorman_policy::MailParams { size: self.size, smtputf8: self.smtputf8 }
+    }
+}
+
 /// Parses a line; a syntax error comes back as the reply to send.
 pub fn parse(line: &[u8]) -> Result<Command, Reply> {
     let line = std::str::from_utf8(line).map_err(|_| replies::not_utf8())?;
@@ -43,11 +50,8 @@ pub fn parse(line: &[u8]) -> Result<Command, Reply> {
     };
     match verb.as_str() {
         "EHLO" | "HELO" => {
-            let name = rest.trim();
-            if name.is_empty() {
-                return Err(syntax(501, format!("Syntax: {verb} hostname")));
-            }
-            let name = name.split_whitespace().next().unwrap_or_default().to_string();
+            // An empty name is passed on: whether it is acceptable is the policy's decision.
+            let name = rest.split_whitespace().next().unwrap_or_default().to_string();
             Ok(if verb == "EHLO" { Command::Ehlo(name) } else { Command::Helo(name) })
         }
         "MAIL" => {
@@ -187,7 +191,8 @@ mod tests {
         );
         assert_eq!(parse(b"BDAT x").unwrap_err().code, 501);
         assert_eq!(parse(b"DATA now").unwrap_err().code, 501);
-        assert_eq!(parse(b"EHLO").unwrap_err().to_string(), "501 5.5.4 Syntax: EHLO hostname");
+        assert_eq!(parse(b"EHLO").unwrap(), Command::Ehlo(String::new()));
+        assert_eq!(parse(b"helo  ").unwrap(), Command::Helo(String::new()));
         assert_eq!(parse(&[0xff, 0xfe]).unwrap_err().code, 500);
     }
 }

@@ -12,9 +12,6 @@ use super::{Flow, Session, Transaction, replies};
 use crate::framing::{ChunkChecker, DotReader, Flaw};
 use crate::message::{ReceivedFields, new_head, received};
 
-/// Loops are cut off at this many `Received` fields, as Postfix does at 50.
-const MAX_HOPS: usize = 50;
-
 /// The message so far, when it comes in BDAT chunks.
 pub(super) struct BdatBody {
     data: Vec<u8>,
@@ -23,12 +20,12 @@ pub(super) struct BdatBody {
 }
 
 impl Session {
-    /// Checks that a message may follow: MAIL given and a recipient accepted.
+    /// Checks that a message may follow: MAIL given, and the policy agrees (a recipient was
+    /// accepted).
     fn ready_for_message(&self) -> Result<(), Reply> {
         match &self.tx {
             None => Err(replies::need_mail()),
-            Some(tx) if tx.accepted.is_empty() => Err(Reply::no_valid_recipients()),
-            Some(_) => Ok(()),
+            Some(tx) => tx.generation.policy.data_start(tx.accepted.len()),
         }
     }
 
@@ -42,6 +39,7 @@ impl Session {
             return Flow::Continue;
         }
         self.reply(&replies::start_input());
+        // Bytes past the limit are counted, not stored: the policy will refuse the message.
         let max = self.tx.as_ref().map_or(0, |t| t.generation.config().server.limits.max_message_size);
         let mut reader = DotReader::new(max);
         let mut body = Vec::with_capacity(8192);
@@ -50,7 +48,7 @@ impl Session {
             self.end_on(e).await;
             return Flow::Close;
         }
-        self.finish_message(body, reader.flaw, reader.too_big()).await
+        self.finish_message(body, reader.flaw, reader.size).await
     }
 
     pub(super) async fn bdat(&mut self, size: u64, last: bool) -> Flow {
@@ -87,14 +85,13 @@ impl Session {
             self.end_on(e).await;
             return Flow::Close;
         }
-        let too_big = body.size > max;
-        if too_big && !last {
-            // Refused now; later chunks find no transaction and are read and dropped.
-            self.refuse_transaction(&Reply::message_too_big());
-            return Flow::Continue;
-        }
         if !last {
-            self.reply(&replies::chunk_received(size));
+            // Refused as soon as it is too big; later chunks find no transaction and are read
+            // and dropped.
+            match tx.generation.policy.message_size_refusal(body.size) {
+                Some(reply) => self.refuse_transaction(&reply),
+                None => self.reply(&replies::chunk_received(size)),
+            }
             return Flow::Continue;
         }
         let mut body = tx.bdat.take().expect("inserted above");
@@ -102,20 +99,27 @@ impl Session {
         if !body.data.is_empty() && !body.data.ends_with(b"\r\n") {
             body.data.extend_from_slice(b"\r\n");
         }
-        self.finish_message(body.data, flaw, too_big).await
+        self.finish_message(body.data, flaw, body.size).await
     }
 
-    /// The message is complete: decide, spool, reply. The transaction ends either way.
-    async fn finish_message(&mut self, body: Vec<u8>, flaw: Option<Flaw>, too_big: bool) -> Flow {
-        let refusal = if too_big { Some(Reply::message_too_big()) } else { flaw.map(replies::flawed_message) };
+    /// The message of `size` bytes is complete (`body` holds at most the limit): decide,
+    /// spool, reply. The transaction ends either way.
+    async fn finish_message(&mut self, body: Vec<u8>, flaw: Option<Flaw>, size: u64) -> Flow {
+        // Framing is the edge's to refuse, before the policy sees a message it could misread.
+        if let Some(f) = flaw {
+            self.refuse_transaction(&replies::flawed_message(f));
+            return Flow::Continue;
+        }
         let headers = MessageHeaders::parse(&body);
-        let refusal = refusal.or_else(|| (headers.values("received").count() >= MAX_HOPS).then(replies::too_many_hops));
-        if let Some(reply) = refusal {
-            self.refuse_transaction(&reply);
+        let Some(tx) = &self.tx else { return Flow::Continue };
+        let decision = tx.generation.policy.data(&self.info, &tx.sender, &tx.accepted, &headers, size, Detail::Brief);
+        if decision.is_message_refused()
+            && let Some(reply) = &decision.reply
+        {
+            self.refuse_transaction(reply);
             return Flow::Continue;
         }
         let Some(tx) = self.tx.take() else { return Flow::Continue };
-        let decision = tx.generation.policy.data(&self.info, &tx.sender, &tx.accepted, &headers, Detail::Brief);
         if let Some(reply) = &decision.reply {
             self.reply(reply);
             for copy in &decision.copies {

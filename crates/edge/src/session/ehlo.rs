@@ -10,7 +10,7 @@ use super::{Flow, Session, replies};
 impl Session {
     pub(super) fn ehlo(&mut self, name: &str, esmtp: bool) {
         self.generation = self.shared.current();
-        let decision = self.generation.policy.helo(&self.info, name, Detail::Brief);
+        let decision = self.generation.policy.helo(&self.info, name, esmtp, Detail::Brief);
         if !decision.is_accepted() {
             self.reply(&decision.reply);
             return;

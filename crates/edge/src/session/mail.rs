@@ -22,13 +22,9 @@ impl Session {
             self.reply(&replies::shutting_down(&host));
             return Flow::Close;
         }
-        if !params.smtputf8 && !path.is_ascii() {
-            self.reply(&replies::smtputf8_required());
-            return Flow::Continue;
-        }
         let generation = self.shared.current();
         self.generation = generation.clone();
-        let decision = generation.policy.mail_from(path, params.size, Detail::Brief);
+        let decision = generation.policy.mail_from(path, &params.policy(), Detail::Brief);
         self.reply(&decision.reply);
         match decision.sender {
             Some(sender) => {

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use doorman_config::address::ReversePath;
 use doorman_config::{Limits, ListenerTls};
-use doorman_policy::{AcceptedRecipient, ClientCertificate, DnsblAnswer, Reply, Session as PolicySession};
+use doorman_policy::{
+    AcceptedRecipient, ClientCertificate, ConnectInfo, Detail, DnsblAnswer, Reply, Session as PolicySession,
+};
 use doorman_tracking::{Event, Record};
 use tokio::task::JoinHandle;
 
@@ -34,6 +36,8 @@ pub struct Session {
     generation: Arc<Generation>,
     /// What the policy is told: client IP (after PROXY), TLS, HELO, DNSBL answers.
     info: PolicySession,
+    /// What the policy was told at connect.
+    connect: ConnectInfo,
     dnsbl_pending: Option<JoinHandle<Vec<DnsblAnswer>>>,
     esmtp: bool,
     errors: u32,
@@ -77,6 +81,7 @@ impl Session {
         listener_tls: ListenerTls,
         generation: Arc<Generation>,
         info: PolicySession,
+        connect: ConnectInfo,
     ) -> Session {
         let dnsbl_pending = (!generation.zones.is_empty()).then(|| {
             let (dnsbl, zones, ip) = (generation.dnsbl.clone(), generation.zones.clone(), info.client_ip);
@@ -90,6 +95,7 @@ impl Session {
             listener_tls,
             generation,
             info,
+            connect,
             dnsbl_pending,
             esmtp: false,
             errors: 0,
@@ -109,19 +115,25 @@ impl Session {
     /// Runs the session after the greeting was queued.
     pub async fn run(mut self) {
         let idle = self.limits().command_timeout.0;
-        // A client that speaks first with a PROXY header is not a trusted proxy (those were
-        // read before the greeting): a protocol error, and the connection is closed.
+        // Trusted proxies' headers were read before the greeting: one now comes from the
+        // client itself, and the policy answers it.
         match self.conn.fill(idle, &mut self.shutdown).await {
             Ok(()) if crate::proxy::looks_like_header(self.conn.unread()) => {
-                let reply = Reply::untrusted_proxy();
-                self.reply(&reply);
-                let mut r = self.record(Event::Reject);
-                r.stage = Some("connect".into());
-                r.reply = Some(reply.to_string());
-                self.shared.tracking.log(r);
-                self.shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.conn.close().await;
-                return;
+                let header = crate::proxy::parse(self.conn.unread()).into_header();
+                let info = ConnectInfo { peer_ip: self.info.client_ip, proxy: Some(header), ..self.connect.clone() };
+                let decision = self.generation.policy.connect(&info, Detail::Brief);
+                // Accepted only when the client is itself a trusted proxy: the header is late,
+                // and the bytes are refused as commands.
+                if !decision.is_accepted() {
+                    self.reply(&decision.reply);
+                    let mut r = self.record(Event::Reject);
+                    r.stage = Some("connect".into());
+                    r.reply = Some(decision.reply.to_string());
+                    self.shared.tracking.log(r);
+                    self.shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.conn.close().await;
+                    return;
+                }
             }
             Ok(()) => {}
             Err(e) => {

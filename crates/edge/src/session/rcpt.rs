@@ -1,6 +1,6 @@
-//! RCPT TO: each recipient decided by the policy on its own, in SPEC section 4's order.
+//! RCPT TO: each recipient decided by the policy, in the transaction so far.
 
-use doorman_policy::Detail;
+use doorman_policy::{Detail, RcptContext, add_accepted};
 use doorman_tracking::Event;
 
 use super::{Session, replies};
@@ -15,26 +15,16 @@ impl Session {
             self.reply(&replies::bad_sequence("RCPT not allowed during BDAT"));
             return;
         }
-        if !tx.smtputf8 && !path.is_ascii() {
-            self.reply(&replies::smtputf8_required());
-            return;
-        }
-        let max = tx.generation.config().server.limits.max_recipients as usize;
-        if tx.accepted.len() >= max {
-            self.reply(&replies::too_many_recipients());
-            return;
-        }
         self.ensure_dnsbl().await;
         let Some(tx) = &self.tx else { return };
         let generation = tx.generation.clone();
-        let decision = generation.policy.rcpt(&self.info, &tx.sender, path, Detail::Brief);
+        let cx = RcptContext { sender: &tx.sender, smtputf8: tx.smtputf8, accepted: tx.accepted.len() };
+        let decision = generation.policy.rcpt(&self.info, &cx, path, Detail::Brief);
         self.reply(&decision.reply);
         match decision.accepted {
             Some(accepted) => {
                 let tx = self.tx.as_mut().expect("checked above");
-                if !tx.accepted.iter().any(|a| a.mailbox == accepted.mailbox) {
-                    tx.accepted.push(accepted);
-                }
+                add_accepted(&mut tx.accepted, accepted);
             }
             None => {
                 let tenant = decision.tenant.map(|t| generation.policy.tenant(t).name().to_string());

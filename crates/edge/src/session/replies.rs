@@ -1,5 +1,6 @@
-//! The edge's own replies: protocol sequence, syntax, limits and queueing. The replies of the
-//! policy (SPEC section 4's exact texts) live in doorman-policy's `reply.rs`.
+//! The edge's own replies: protocol sequence, syntax, framing, timeouts and queueing. Every
+//! reply given for a policy reason (SPEC section 4's texts, limits, SMTPUTF8, PROXY trust)
+//! lives in doorman-policy's `reply.rs`.
 //!
 //! Every 2xx, 4xx and 5xx reply carries an RFC 3463 enhanced status code; RFC 2034 exempts
 //! only the greeting, the EHLO/HELO reply and 354.
@@ -75,14 +76,6 @@ pub fn flaw_text(f: Flaw) -> &'static str {
     }
 }
 
-pub fn smtputf8_required() -> Reply {
-    reply(553, (5, 6, 7), "Non-ASCII address requires the SMTPUTF8 parameter")
-}
-
-pub fn too_many_recipients() -> Reply {
-    reply(452, (4, 5, 3), "Too many recipients")
-}
-
 // -- TLS ----------------------------------------------------------------------------------
 
 pub fn ready_for_tls() -> Reply {
@@ -107,10 +100,6 @@ pub fn chunk_received(size: u64) -> Reply {
 pub fn flawed_message(f: Flaw) -> Reply {
     let detail = if f == Flaw::Nul { (5, 6, 0) } else { (5, 6, 11) };
     reply(550, detail, format!("Message refused: {}", flaw_text(f)))
-}
-
-pub fn too_many_hops() -> Reply {
-    reply(554, (5, 4, 6), "Too many hops: Received header count exceeded, possible mail loop")
 }
 
 /// Every kept copy is durable: one queue id per copy (none when every copy was deleted).

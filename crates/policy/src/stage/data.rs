@@ -1,5 +1,6 @@
-//! End of DATA: the message forks into one copy per tenant, as Exchange Online forks, and each
-//! copy runs its tenant's transport rules to an SCL, a disposition and the headers to set.
+//! End of DATA: the message as a whole is checked (size, hop count), then it forks into one
+//! copy per tenant, as Exchange Online forks, and each copy runs its tenant's transport rules
+//! to an SCL, a disposition and the headers to set.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -21,12 +22,25 @@ use crate::trace::{Check, Detail, Outcome, Trace};
 /// replaced, so it cannot be forged).
 pub const REPORT_HEADER: &str = "X-Doorman-Report";
 
+/// A message with this many `Received` fields is taken for a loop, as Postfix does.
+pub const MAX_HOPS: usize = 50;
+
 #[derive(Clone, Debug, Serialize)]
 pub struct DataDecision {
+    /// Empty when the message as a whole is refused (see `trace`).
     pub copies: Vec<TenantCopy>,
-    /// The in-session reply when every copy is rejected. Otherwise `None`: the edge replies
-    /// 250 once the copies are durable, and rejected copies get a DSN.
+    /// The in-session reply when the message is refused or every copy is rejected. Otherwise
+    /// `None`: the edge replies 250 once the copies are durable, and rejected copies get a DSN.
     pub reply: Option<Reply>,
+    /// The checks of the message as a whole, before it forks into copies.
+    pub trace: Trace,
+}
+
+impl DataDecision {
+    /// The message as a whole was refused, before any tenant's rules ran.
+    pub fn is_message_refused(&self) -> bool {
+        self.copies.is_empty() && self.reply.is_some()
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -90,15 +104,60 @@ pub struct HeaderField {
 }
 
 impl Policy {
-    /// Decides the end of DATA for the recipients accepted at RCPT.
+    /// Whether DATA or BDAT may start: `accepted` recipients were accepted at RCPT.
+    pub fn data_start(&self, accepted: usize) -> Result<(), Reply> {
+        if accepted == 0 { Err(Reply::no_valid_recipients()) } else { Ok(()) }
+    }
+
+    /// The refusal of a message of `size` bytes, if it is over the limit. The edge asks this
+    /// as soon as BDAT chunks go over it, so as not to read the rest first.
+    pub fn message_size_refusal(&self, size: u64) -> Option<Reply> {
+        (size > self.config().server.limits.max_message_size).then(Reply::message_too_big)
+    }
+
+    fn message_size_check(&self, size: u64, trace: &mut Trace) -> Result<(), Reply> {
+        let max = self.config().server.limits.max_message_size;
+        if let Some(reply) = self.message_size_refusal(size) {
+            return Err(trace.refuse(Check::MessageSize, reply, || {
+                format!("the message is {size} bytes, over the limit of {max} bytes")
+            }));
+        }
+        trace.step(Check::MessageSize, Outcome::Pass, || {
+            format!("the message is {size} bytes, the limit is {max} bytes")
+        });
+        Ok(())
+    }
+
+    fn hop_count_check(&self, headers: &MessageHeaders, trace: &mut Trace) -> Result<(), Reply> {
+        let hops = headers.values("received").count();
+        if hops >= MAX_HOPS {
+            return Err(trace.refuse(Check::HopCount, Reply::too_many_hops(), || {
+                format!("{hops} Received fields; {MAX_HOPS} or more mean a mail loop")
+            }));
+        }
+        trace.step(Check::HopCount, Outcome::Pass, || {
+            format!("{hops} Received field(s); {MAX_HOPS} or more mean a mail loop")
+        });
+        Ok(())
+    }
+
+    /// Decides the end of DATA for the recipients accepted at RCPT: `size` is the message's
+    /// length in bytes as received (after dot-unstuffing), `headers` its parsed header block.
     pub fn data(
         &self,
         session: &Session,
         mail_from: &ReversePath,
         recipients: &[AcceptedRecipient],
         headers: &MessageHeaders,
+        size: u64,
         detail: Detail,
     ) -> DataDecision {
+        let mut trace = Trace::new(detail);
+        let message =
+            self.message_size_check(size, &mut trace).and_then(|()| self.hop_count_check(headers, &mut trace));
+        if let Err(reply) = message {
+            return DataDecision { copies: Vec::new(), reply: Some(reply), trace };
+        }
         let mut tenants: Vec<TenantId> = Vec::new();
         for r in recipients {
             if !tenants.contains(&r.tenant) {
@@ -113,7 +172,6 @@ impl Policy {
             })
             .collect();
         let reply = match copies.first().map(|c| &c.disposition) {
-            None => Some(Reply::no_valid_recipients()),
             Some(Disposition::Reject { reply })
                 if copies.iter().all(|c| matches!(c.disposition, Disposition::Reject { .. })) =>
             {
@@ -121,7 +179,7 @@ impl Policy {
             }
             _ => None,
         };
-        DataDecision { copies, reply }
+        DataDecision { copies, reply, trace }
     }
 
     fn tenant_copy(

@@ -10,11 +10,14 @@ use crate::stage::StageDecision;
 use crate::trace::{Check, Detail, Outcome, Trace};
 
 impl Policy {
-    pub fn helo(&self, session: &Session, name: &str, detail: Detail) -> StageDecision {
+    /// `esmtp` is true for EHLO, false for HELO; the reply to a missing name names the verb.
+    pub fn helo(&self, session: &Session, name: &str, esmtp: bool, detail: Detail) -> StageDecision {
         let mut trace = Trace::new(detail);
         let name = name.trim();
         if name.is_empty() {
-            let reply = trace.refuse(Check::Helo, Reply::helo_syntax(), || "EHLO without a name".to_string());
+            let reply = trace.refuse(Check::Helo, Reply::helo_syntax(esmtp), || {
+                format!("{} without a name", if esmtp { "EHLO" } else { "HELO" })
+            });
             return StageDecision { reply, trace };
         }
         trace.step(Check::Helo, Outcome::Pass, || match parse_domain(name) {

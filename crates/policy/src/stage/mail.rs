@@ -1,5 +1,5 @@
-//! MAIL FROM: the reverse path's syntax and the declared size. Nothing tenant-specific can be
-//! decided yet; the sender domain is used at RCPT TO.
+//! MAIL FROM: SMTPUTF8, the reverse path's syntax and the declared size. Nothing
+//! tenant-specific can be decided yet; the sender domain is used at RCPT TO.
 
 use doorman_config::address::{ReversePath, parse_reverse_path};
 use serde::Serialize;
@@ -16,11 +16,22 @@ pub struct MailDecision {
     pub trace: Trace,
 }
 
+/// The MAIL FROM parameters the policy decides on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailParams {
+    /// The declared SIZE.
+    pub size: Option<u64>,
+    /// The SMTPUTF8 parameter: the transaction may use non-ASCII addresses.
+    pub smtputf8: bool,
+}
+
 impl Policy {
-    /// `path` is the reverse path as written (`<a@b>`, `<>`); `declared_size` is the SIZE
-    /// parameter.
-    pub fn mail_from(&self, path: &str, declared_size: Option<u64>, detail: Detail) -> MailDecision {
+    /// `path` is the reverse path as written (`<a@b>`, `<>`).
+    pub fn mail_from(&self, path: &str, params: &MailParams, detail: Detail) -> MailDecision {
         let mut trace = Trace::new(detail);
+        if let Err(reply) = smtputf8_check(path, params.smtputf8, &mut trace) {
+            return MailDecision { reply, sender: None, trace };
+        }
         let sender = match parse_reverse_path(path) {
             Ok(s) => s,
             Err(why) => {
@@ -34,7 +45,7 @@ impl Policy {
             ReversePath::Mailbox(m) => format!("{m} is a valid address"),
         });
         let max = self.config().server.limits.max_message_size;
-        match declared_size {
+        match params.size {
             Some(size) if size > max => {
                 let reply = trace.refuse(Check::MessageSize, Reply::message_too_big(), || {
                     format!("declared SIZE={size} is over the limit of {max} bytes")
@@ -49,4 +60,20 @@ impl Policy {
         }
         MailDecision { reply: Reply::sender_ok(), sender: Some(sender), trace }
     }
+}
+
+/// RFC 6531: a non-ASCII path only in a transaction that asked for SMTPUTF8.
+pub(crate) fn smtputf8_check(path: &str, smtputf8: bool, trace: &mut Trace) -> Result<(), Reply> {
+    match (path.is_ascii(), smtputf8) {
+        (true, _) => trace.step(Check::Smtputf8, Outcome::Pass, || "the address is ASCII".to_string()),
+        (false, true) => trace.step(Check::Smtputf8, Outcome::Pass, || {
+            format!("{path} is not ASCII, which the SMTPUTF8 parameter allows")
+        }),
+        (false, false) => {
+            return Err(trace.refuse(Check::Smtputf8, Reply::smtputf8_required(), || {
+                format!("{path} is not ASCII and MAIL FROM did not give the SMTPUTF8 parameter")
+            }));
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! RCPT TO, decided per recipient in SPEC section 4's order. The first check that refuses
-//! gives the reply; the trace holds every check up to it.
+//! RCPT TO, decided per recipient: SMTPUTF8 and the recipient limit, then SPEC section 4's
+//! order. The first check that refuses gives the reply; the trace holds every check up to it.
 
 use doorman_config::address::{Mailbox, ReversePath, parse_mailbox};
 use doorman_config::{ConnectorType, DomainType};
@@ -9,7 +9,18 @@ use crate::connector::{Attribution, ConnectorMatch, attribute_with, describe_mat
 use crate::reply::Reply;
 use crate::session::{DnsblResult, Session};
 use crate::snapshot::{Policy, TenantId, TenantView};
+use crate::stage::mail::smtputf8_check;
 use crate::trace::{Check, Detail, Outcome, Trace};
+
+/// The transaction a recipient is decided in.
+#[derive(Clone, Copy, Debug)]
+pub struct RcptContext<'a> {
+    pub sender: &'a ReversePath,
+    /// MAIL FROM gave the SMTPUTF8 parameter.
+    pub smtputf8: bool,
+    /// Distinct recipients accepted so far in the transaction (see [`add_accepted`]).
+    pub accepted: usize,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RcptDecision {
@@ -32,6 +43,14 @@ impl RcptDecision {
     }
 }
 
+/// Adds a recipient to the transaction's accepted list unless it is there already: a repeated
+/// RCPT TO is answered again but counts once, towards the limit and for delivery.
+pub fn add_accepted(accepted: &mut Vec<AcceptedRecipient>, recipient: AcceptedRecipient) {
+    if !accepted.iter().any(|a| a.mailbox == recipient.mailbox) {
+        accepted.push(recipient);
+    }
+}
+
 /// What DATA needs to know about an accepted recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AcceptedRecipient {
@@ -45,7 +64,7 @@ pub struct AcceptedRecipient {
 }
 
 impl Policy {
-    pub fn rcpt(&self, session: &Session, mail_from: &ReversePath, recipient: &str, detail: Detail) -> RcptDecision {
+    pub fn rcpt(&self, session: &Session, cx: &RcptContext<'_>, recipient: &str, detail: Detail) -> RcptDecision {
         let mut trace = Trace::new(detail);
         let mut decision = RcptDecision {
             recipient: recipient.to_string(),
@@ -55,7 +74,7 @@ impl Policy {
             accepted: None,
             trace: Trace::default(),
         };
-        match self.rcpt_checks(session, mail_from, recipient, &mut trace, &mut decision) {
+        match self.rcpt_checks(session, cx, recipient, &mut trace, &mut decision) {
             Ok(accepted) => decision.accepted = Some(accepted),
             Err(reply) => decision.reply = reply,
         }
@@ -66,12 +85,25 @@ impl Policy {
     fn rcpt_checks(
         &self,
         session: &Session,
-        mail_from: &ReversePath,
+        cx: &RcptContext<'_>,
         recipient: &str,
         trace: &mut Trace,
         out: &mut RcptDecision,
     ) -> Result<AcceptedRecipient, Reply> {
         let ip = session.client_ip;
+        let mail_from = cx.sender;
+
+        smtputf8_check(recipient, cx.smtputf8, trace)?;
+
+        let max = self.config().server.limits.max_recipients as usize;
+        if cx.accepted >= max {
+            return Err(trace.refuse(Check::RecipientLimit, Reply::too_many_recipients(), || {
+                format!("{} recipient(s) already accepted, the limit is {max}", cx.accepted)
+            }));
+        }
+        trace.step(Check::RecipientLimit, Outcome::Pass, || {
+            format!("{} recipient(s) accepted so far, the limit is {max}", cx.accepted)
+        });
 
         let mailbox = match parse_mailbox(recipient) {
             Ok(m) => m,

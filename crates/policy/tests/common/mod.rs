@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
+use doorman_config::address::ReversePath;
 use doorman_config::{load_file, load_str};
-use doorman_policy::{ClientCertificate, Detail, Policy, Session, TlsInfo};
+use doorman_policy::{ClientCertificate, Detail, MailParams, Policy, RcptContext, Session, TlsInfo};
 
 pub const OK: &str = "250 2.1.5 Recipient OK";
 pub const RELAY_DENIED: &str = "550 5.7.64 TenantAttribution; Relay Access Denied";
@@ -57,8 +58,18 @@ pub fn session(ip: &str, tls: Tls) -> Session {
     s.with_tls(TlsInfo::new("TLSv1.3", "TLS13_AES_128_GCM_SHA256", cert))
 }
 
+/// The sender MAIL FROM accepts, without parameters.
+pub fn sender(p: &Policy, from: &str) -> ReversePath {
+    p.mail_from(from, &MailParams::default(), Detail::Brief).sender.expect("a valid test sender")
+}
+
+/// The first RCPT of a transaction without SMTPUTF8.
+pub fn first(sender: &ReversePath) -> RcptContext<'_> {
+    RcptContext { sender, smtputf8: false, accepted: 0 }
+}
+
 /// The reply RCPT TO gets, as the client would read it.
 pub fn rcpt_reply(p: &Policy, s: &Session, from: &str, to: &str) -> String {
-    let sender = p.mail_from(from, None, Detail::Brief).sender.expect("a valid test sender");
-    p.rcpt(s, &sender, to, Detail::Brief).reply.to_string()
+    let sender = sender(p, from);
+    p.rcpt(s, &first(&sender), to, Detail::Brief).reply.to_string()
 }
