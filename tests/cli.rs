@@ -368,3 +368,153 @@ fn import_and_audit_an_exchange_online_export() {
     let o = doorman(&["import", "exo", "/nonexistent-export"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A config for the replies the limits, SMTPUTF8 and PROXY trust give.
+const LIMITS: &str = r#"
+[server]
+hostname = "edge.example.net"
+trusted_proxies = ["10.9.0.7"]
+[server.limits]
+max_message_size = 1000
+max_recipients = 2
+
+[[tenants]]
+name = "fabrikam"
+mx = ["self"]
+recipients = ["carol@fabrikam.com", "dave@fabrikam.com", "erin@fabrikam.com", "jörg@fabrikam.com"]
+[[tenants.accepted_domains]]
+domain = "fabrikam.com"
+"#;
+
+/// `doorman explain` on the LIMITS config, as text and as JSON; both exit with `code`.
+fn explain_limits(extra: &[&str], code: i32) -> (String, serde_json::Value) {
+    static CONFIG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let cfg = CONFIG.get_or_init(|| temp_file("limits.toml", LIMITS));
+    let mut args = vec!["explain", "--config", cfg.to_str().unwrap(), "--client-ip", "203.0.113.9"];
+    if !extra.contains(&"--mail-from") {
+        args.extend_from_slice(&["--mail-from", "a@example.net"]);
+    }
+    args.extend_from_slice(extra);
+    let text = doorman(&args);
+    assert_eq!(text.status.code(), Some(code), "{}\n{}", stdout(&text), stderr(&text));
+    args.push("--json");
+    let json = doorman(&args);
+    assert_eq!(json.status.code(), Some(code), "{}", stderr(&json));
+    (stdout(&text), serde_json::from_slice(&json.stdout).expect("valid JSON"))
+}
+
+fn checks(trace: &serde_json::Value) -> Vec<&str> {
+    trace.as_array().unwrap().iter().map(|s| s["check"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn explain_a_non_ascii_recipient_without_smtputf8() {
+    let (out, v) = explain_limits(&["--rcpt", "jörg@fabrikam.com"], 1);
+    assert!(
+        out.contains("RCPT TO:<jörg@fabrikam.com>  →  553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter"),
+        "{out}"
+    );
+    assert!(out.contains("smtputf8               REJECT    jörg@fabrikam.com is not ASCII and MAIL FROM did not give the SMTPUTF8 parameter"), "{out}");
+    assert!(out.contains("recipient_limit        -         not reached"), "{out}");
+    let r = &v["recipients"][0];
+    assert_eq!((r["reply"]["code"].as_u64(), r["reply"]["enhanced"].as_str()), (Some(553), Some("5.6.7")));
+    assert_eq!(checks(&r["trace"]), ["smtputf8"]);
+    assert_eq!(v["verdict"]["rejected"], serde_json::json!(["jörg@fabrikam.com"]));
+
+    let (out, v) = explain_limits(&["--rcpt", "jörg@fabrikam.com", "--smtputf8"], 0);
+    assert!(out.contains("RCPT TO:<jörg@fabrikam.com>  →  250 2.1.5 Recipient OK"), "{out}");
+    assert_eq!(v["recipients"][0]["trace"][0]["outcome"], "pass");
+
+    let (out, _) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--mail-from", "jörg@example.net"], 1);
+    assert!(out.contains("MAIL     553 5.6.7 Non-ASCII address requires the SMTPUTF8 parameter"), "{out}");
+}
+
+#[test]
+fn explain_more_recipients_than_max_recipients() {
+    let rcpts = ["--rcpt", "carol@fabrikam.com", "carol@fabrikam.com", "dave@fabrikam.com", "erin@fabrikam.com"];
+    let (out, v) = explain_limits(&rcpts, 1);
+    assert!(out.contains("RCPT TO:<erin@fabrikam.com>  →  452 4.5.3 Too many recipients"), "{out}");
+    assert!(out.contains("recipient_limit        DEFER     2 recipient(s) already accepted, the limit is 2"), "{out}");
+    assert!(out.contains("verdict  1 of 4 recipient(s) refused: erin@fabrikam.com"), "{out}");
+    let replies: Vec<u64> =
+        v["recipients"].as_array().unwrap().iter().map(|r| r["reply"]["code"].as_u64().unwrap()).collect();
+    assert_eq!(replies, [250, 250, 250, 452], "a repeated recipient counts once");
+    assert_eq!(checks(&v["recipients"][3]["trace"]), ["smtputf8", "recipient_limit"]);
+    assert_eq!(v["recipients"][3]["trace"][1]["outcome"], "defer");
+}
+
+#[test]
+fn explain_a_message_over_the_size_limit() {
+    let (out, v) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--message-size", "1001"], 1);
+    assert!(out.contains("DATA     552 5.3.4 Message size exceeds fixed maximum message size"), "{out}");
+    assert!(out.contains("message_size  REJECT    the message is 1001 bytes, over the limit of 1000 bytes"), "{out}");
+    assert!(out.contains("hop_count     -         not reached"), "{out}");
+    assert!(!out.contains("DATA for tenant"), "the message never forks: {out}");
+    assert!(out.contains("verdict  1 of 1 recipient(s) refused: carol@fabrikam.com"), "{out}");
+    let d = &v["data"];
+    assert_eq!(d["reply"]["code"], 552);
+    assert_eq!(d["copies"], serde_json::json!([]));
+    assert_eq!(checks(&d["trace"]), ["message_size"]);
+    assert_eq!(d["trace"][0]["outcome"], "reject");
+
+    let (out, v) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--message-size", "1000"], 0);
+    assert!(out.contains("DATA     message checks"), "{out}");
+    assert_eq!(checks(&v["data"]["trace"]), ["message_size", "hop_count"]);
+    // --size is what MAIL FROM declares.
+    let (out, _) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--size", "1001"], 1);
+    assert!(out.contains("MAIL     552 5.3.4 Message size exceeds fixed maximum message size"), "{out}");
+}
+
+#[test]
+fn explain_a_message_with_fifty_received_fields() {
+    // 50 fields are more than the config's 1000 bytes: the size is given, so the hops decide.
+    let mut args = vec!["--rcpt", "carol@fabrikam.com", "--message-size", "900"];
+    for _ in 0..50 {
+        args.extend_from_slice(&["--header", "Received: from a.example by b.example"]);
+    }
+    let (out, v) = explain_limits(&args, 1);
+    assert!(
+        out.contains("DATA     554 5.4.6 Too many hops: Received header count exceeded, possible mail loop"),
+        "{out}"
+    );
+    assert!(out.contains("hop_count     REJECT    50 Received fields; 50 or more mean a mail loop"), "{out}");
+    assert_eq!(v["data"]["reply"]["enhanced"], "5.4.6");
+    assert_eq!(checks(&v["data"]["trace"]), ["message_size", "hop_count"]);
+
+    let (_, v) = explain_limits(&args[..args.len() - 2], 0);
+    assert_eq!(v["data"]["trace"][1]["outcome"], "pass", "49 pass");
+}
+
+#[test]
+fn explain_a_proxy_peer_that_is_not_trusted() {
+    let (out, v) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--proxy-peer", "198.51.100.1"], 1);
+    assert!(
+        out.contains(
+            "connect  421 4.7.0 PROXY protocol header from a peer that is not a trusted proxy, closing connection"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("proxy_trust  DEFER     198.51.100.1 sent a PROXY header but is not in server.trusted_proxies"),
+        "{out}"
+    );
+    assert_eq!(v["connect"]["reply"]["code"], 421);
+    assert_eq!(v["connect"]["trace"][0]["check"], "proxy_trust");
+    assert!(v["mail"].is_null());
+    assert_eq!(v["verdict"]["rejected"], serde_json::json!(["carol@fabrikam.com"]));
+
+    let (_, v) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--proxy-peer", "::ffff:10.9.0.7"], 0);
+    assert_eq!(v["connect"]["reply"]["code"], 220);
+    assert_eq!(v["connect"]["client"], "203.0.113.9");
+    assert_eq!(v["connect"]["trace"][0]["detail"], "10.9.0.7 is a trusted proxy (10.9.0.7); the client is 203.0.113.9");
+}
+
+#[test]
+fn explain_an_empty_ehlo() {
+    let (out, v) = explain_limits(&["--rcpt", "carol@fabrikam.com", "--helo", ""], 1);
+    assert!(out.contains("EHLO     501 5.5.4 Syntax: EHLO hostname"), "{out}");
+    assert!(out.contains("helo   REJECT    EHLO without a name"), "{out}");
+    assert!(!out.contains("MAIL "), "{out}");
+    assert_eq!(v["helo"]["reply"]["text"], "Syntax: EHLO hostname");
+    assert!(v["mail"].is_null());
+}

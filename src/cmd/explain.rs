@@ -1,5 +1,5 @@
-//! `doorman explain`: what the edge would answer to a described session, recipient by
-//! recipient, with every check it made.
+//! `doorman explain`: what the edge would answer to a described session, stage by stage and
+//! recipient by recipient, with every check it made.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ pub struct Args {
     /// The client presented a certificate that did not verify (implies --tls).
     #[arg(long, conflicts_with = "client_cert_names")]
     unverified_cert: bool,
-    /// The EHLO/HELO name.
+    /// The EHLO name ('' for an EHLO without one).
     #[arg(long)]
     helo: Option<String>,
     /// The envelope sender; '<>' or '' for the null sender.
@@ -48,6 +48,15 @@ pub struct Args {
     /// The SIZE declared at MAIL FROM, in bytes.
     #[arg(long)]
     size: Option<u64>,
+    /// MAIL FROM gives the SMTPUTF8 parameter (needed for non-ASCII addresses).
+    #[arg(long)]
+    smtputf8: bool,
+    /// The session comes through this proxy, whose PROXY v2 header names --client-ip.
+    #[arg(long, value_name = "IP")]
+    proxy_peer: Option<IpAddr>,
+    /// The message's size at the end of DATA, in bytes; default: the size of the headers.
+    #[arg(long, value_name = "N")]
+    message_size: Option<u64>,
     /// Print JSON (schema doorman.explain/1, see docs/explain-json.md).
     #[arg(long)]
     json: bool,
@@ -82,6 +91,9 @@ pub fn run(args: Args) -> ExitCode {
     tx.recipients = args.rcpt;
     tx.headers = MessageHeaders::from_pairs(pairs);
     tx.declared_size = args.size;
+    tx.smtputf8 = args.smtputf8;
+    tx.proxy_peer = args.proxy_peer;
+    tx.message_size = args.message_size;
     tx.session.helo = args.helo;
     let cert = match (args.client_cert_names.is_empty(), args.unverified_cert) {
         (false, _) => Some(ClientCertificate::Verified { names: args.client_cert_names }),
