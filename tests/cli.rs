@@ -306,7 +306,7 @@ fn audit_exit_codes_and_formats() {
 
     let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["schema"], "doorman.audit/1");
+    assert_eq!(v["schema"], "doorman.audit/2");
     assert_eq!(v["tenants"][0]["verdict"], "SIDE_DOOR_OPEN");
     assert_eq!(v["tenants"][0]["side_doors"][0]["example"]["verdict"]["all_accepted"], true);
 

@@ -8,7 +8,8 @@ use doorman_policy::Policy;
 /// Find every side door: which senders reach each tenant's mailboxes without passing its MX.
 ///
 /// Exit status: 0 when every tenant is locked and nothing needs attention, 1 when there are
-/// findings, 2 for a usage or config error.
+/// findings (a tenant not audited among them), 2 for a usage or config error, or when a
+/// tenant's audit fails.
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file; the built-in example (examples/contoso.toml) when omitted.
@@ -24,7 +25,7 @@ pub struct Args {
     /// With --exo: the name server for the MX lookup (`ip:port`).
     #[arg(long, requires = "exo")]
     dns_server: Option<std::net::SocketAddr>,
-    /// Print the JSON report (schema doorman.audit/1, docs/audit-json.md); the same as --format json.
+    /// Print the JSON report (schema doorman.audit/2, docs/audit-json.md); the same as --format json.
     #[arg(long)]
     json: bool,
     /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).
@@ -61,7 +62,13 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let audit = doorman_audit::audit(&Policy::new(loaded.config));
+    let audit = match doorman_audit::audit(&Policy::new(loaded.config)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("doorman audit: {e}");
+            return ExitCode::from(2);
+        }
+    };
     // With an import, the notes come first: what Exchange Online does differently.
     if let (Some(imported), Format::Text, false) = (&imported, args.format, args.json) {
         let notes: String = super::import::with_notes(imported)

@@ -14,7 +14,7 @@ use doorman_policy::Policy;
 pub struct Args {
     old: PathBuf,
     new: PathBuf,
-    /// Print the JSON form (schema doorman.diff/1).
+    /// Print the JSON form (schema doorman.diff/2).
     #[arg(long)]
     json: bool,
     /// Exit 1 when any class of sender can deliver that could not before.

@@ -1,18 +1,19 @@
 //! `doorman diff`: which classes of sender change outcome between two configs, per tenant —
-//! Batfish's differential reachability, for mail. Both configs are evaluated over the union of
-//! their class boundaries, so every difference shows, exactly.
+//! Batfish's differential reachability, for mail. Both configs are evaluated over one space
+//! cut at the boundaries of both, so every difference shows, exactly.
 
 use std::collections::BTreeMap;
 
 use doorman_policy::Policy;
 use serde::Serialize;
 
-use crate::space::{
-    IpInterval, SenderClass, TlsClass, ip_entries, ip_intervals, sender_classes, summarize, tls_classes,
-};
-use crate::{SenderProbe, gateway, kind_of, merge, outcome, representative_recipient, sender_probe, session};
+use crate::classes::{DataCell, RcptCell, Table};
+use crate::doors::CopyOutcome;
+use crate::space::content::assignments;
+use crate::space::ip::{IpInterval, merge, networks, summarize};
+use crate::space::{AcceptedIndex, HeaderAtom, Space, View};
 
-pub const DIFF_SCHEMA: &str = "doorman.diff/1";
+pub const DIFF_SCHEMA: &str = "doorman.diff/2";
 
 #[derive(Debug, Serialize)]
 pub struct Diff {
@@ -21,7 +22,7 @@ pub struct Diff {
 }
 
 impl Diff {
-    /// Some class can now deliver that could not before.
+    /// Some class can now reach a mailbox that could not before.
     pub fn gains_access(&self) -> bool {
         self.tenants.iter().any(|t| t.added || t.changes.iter().any(|c| c.change == ChangeKind::DeliveryGained))
     }
@@ -34,6 +35,9 @@ pub struct TenantDiff {
     pub added: bool,
     /// Only in the old config.
     pub removed: bool,
+    /// Why the tenant could not be compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_compared: Option<String>,
     pub changes: Vec<Change>,
 }
 
@@ -42,6 +46,7 @@ pub struct TenantDiff {
 pub enum ChangeKind {
     DeliveryGained,
     DeliveryLost,
+    DispositionChanged,
     SclChanged,
     ConnectorChanged,
 }
@@ -51,6 +56,7 @@ impl ChangeKind {
         match self {
             ChangeKind::DeliveryGained => "delivery gained",
             ChangeKind::DeliveryLost => "delivery lost",
+            ChangeKind::DispositionChanged => "disposition changed",
             ChangeKind::SclChanged => "SCL changed",
             ChangeKind::ConnectorChanged => "connector changed",
         }
@@ -65,97 +71,167 @@ pub struct Change {
     pub summary: String,
     pub tls: String,
     pub sender: String,
-    /// `before → after` (reply, SCL or connector).
+    /// `before → after` (reply, disposition, SCL or connector).
     pub detail: String,
 }
 
 pub fn diff(old: &Policy, new: &Policy) -> Diff {
+    let (old_index, new_index) = (AcceptedIndex::new(old), AcceptedIndex::new(new));
     let mut tenants = Vec::new();
     for t in old.tenants() {
-        let name = &t.config.name;
-        let Some(n) = new.tenant_by_name(name) else {
-            tenants.push(TenantDiff { tenant: name.clone(), added: false, removed: true, changes: Vec::new() });
+        let name = t.name().to_string();
+        let Some(n) = new.tenant_by_name(&name) else {
+            tenants.push(TenantDiff {
+                tenant: name,
+                added: false,
+                removed: true,
+                not_compared: None,
+                changes: Vec::new(),
+            });
             continue;
         };
-        let (oc, nc) = (t.config, n.config);
-        let mut entries = ip_entries(oc);
-        entries.extend(ip_entries(nc));
-        entries.extend(gateway(oc).0);
-        entries.extend(gateway(nc).0);
-        let intervals = ip_intervals(&entries);
-        let mut tls = tls_classes(oc);
-        tls.extend(tls_classes(nc));
-        tls.sort();
-        tls.dedup();
-        let mut senders = sender_classes(oc);
-        senders.extend(sender_classes(nc));
-        senders.sort();
-        senders.dedup();
-        let mut domains: Vec<String> =
-            oc.accepted_domains.iter().chain(&nc.accepted_domains).map(|d| d.domain.to_string()).collect();
-        domains.sort();
-        domains.dedup();
-
-        let mut groups: BTreeMap<(ChangeKind, String, TlsClass, SenderClass, String), Vec<IpInterval>> =
-            BTreeMap::new();
-        let probes: Vec<(SenderProbe, SenderProbe)> =
-            senders.iter().map(|sc| (sender_probe(old, sc), sender_probe(new, sc))).collect();
-        for domain in &domains {
-            let rcpt_old = representative_recipient(oc, domain, kind_of(oc, domain));
-            let rcpt_new = representative_recipient(nc, domain, kind_of(nc, domain));
-            for tc in &tls {
-                for (sc, (po, pn)) in senders.iter().zip(&probes) {
-                    for iv in &intervals {
-                        let s = session(iv, tc);
-                        let a = outcome(old, &s, po, &rcpt_old);
-                        let b = outcome(new, &s, pn, &rcpt_new);
-                        let change = match (a.accepted, b.accepted) {
-                            (false, true) => Some((ChangeKind::DeliveryGained, format!("{} → accepted", a.reply))),
-                            (true, false) => Some((ChangeKind::DeliveryLost, format!("accepted → {}", b.reply))),
-                            (true, true) if a.scl != b.scl => {
-                                Some((ChangeKind::SclChanged, format!("{} → {}", scl(a.scl), scl(b.scl))))
-                            }
-                            (true, true) if a.connector != b.connector => Some((
-                                ChangeKind::ConnectorChanged,
-                                format!("{} → {}", connector(&a.connector), connector(&b.connector)),
-                            )),
-                            _ => None,
-                        };
-                        if let Some((kind, detail)) = change {
-                            groups.entry((kind, domain.clone(), tc.clone(), sc.clone(), detail)).or_default().push(*iv);
-                        }
-                    }
-                }
+        let views = || vec![View { policy: old, tenant: t.id }, View { policy: new, tenant: n.id }];
+        let indexes = [&old_index, &new_index];
+        let tables = Space::new(views(), &indexes)
+            .and_then(|s| Table::build(s, 0))
+            .and_then(|a| Ok((a, Table::build(Space::new(views(), &indexes)?, 1)?)));
+        let changes = match tables {
+            Ok((a, b)) => compare(&a, &b),
+            Err(e) => {
+                tenants.push(TenantDiff {
+                    tenant: name,
+                    added: false,
+                    removed: false,
+                    not_compared: Some(e.0),
+                    changes: Vec::new(),
+                });
+                continue;
             }
-        }
-        let changes = groups
-            .into_iter()
-            .map(|((change, domain, tc, sc, detail), ivs)| {
-                let ivs = merge(&ivs);
-                Change {
-                    change,
-                    domain,
-                    networks: ivs.iter().flat_map(|iv| iv.nets()).map(|n| n.to_string()).collect(),
-                    summary: summarize(&ivs),
-                    tls: tc.label(),
-                    sender: sc.label(),
-                    detail,
-                }
-            })
-            .collect();
-        tenants.push(TenantDiff { tenant: name.clone(), added: false, removed: false, changes });
+        };
+        tenants.push(TenantDiff { tenant: name, added: false, removed: false, not_compared: None, changes });
     }
     for n in new.tenants() {
-        if old.tenant_by_name(&n.config.name).is_none() {
+        if old.tenant_by_name(n.name()).is_none() {
             tenants.push(TenantDiff {
-                tenant: n.config.name.clone(),
+                tenant: n.name().to_string(),
                 added: true,
                 removed: false,
+                not_compared: None,
                 changes: Vec::new(),
             });
         }
     }
     Diff { schema: DIFF_SCHEMA, tenants }
+}
+
+/// What one config does with a class: refused at RCPT (the reply), or the copy's outcome.
+enum Fate<'a> {
+    Refused(String),
+    Copy(&'a CopyOutcome),
+}
+
+impl Fate<'_> {
+    fn reaches(&self) -> bool {
+        matches!(self, Fate::Copy(o) if o.door.is_some())
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Fate::Refused(r) => r.clone(),
+            Fate::Copy(o) if o.door.is_some() => format!("accepted ({})", o.disposition.name()),
+            Fate::Copy(o) => o.reject.map_or_else(|| o.disposition.name().to_string(), |r| format!("{r} after DATA")),
+        }
+    }
+}
+
+fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
+    let space = &a.space;
+    let mut groups: BTreeMap<(ChangeKind, String, usize, usize, String), Vec<IpInterval>> = BTreeMap::new();
+    for ip in 0..space.ips.intervals.len() {
+        for tls in 0..space.tls.len() {
+            for s in 0..space.senders.len() {
+                for r in 0..space.recipients.len() {
+                    let (ca, cb) = (a.rcpt(ip, tls, s, 0, r), b.rcpt(ip, tls, s, 0, r));
+                    let alone = &space.recipients.classes[r].rule_domains;
+                    for f in 0..space.froms.len() {
+                        let (da, db) = (a.data(ip, tls, s, f, alone), b.data(ip, tls, s, f, alone));
+                        for truth in content_cases(space, da, db) {
+                            let (Some(x), Some(y)) = (fate(ca, da, &truth), fate(cb, db, &truth)) else { continue };
+                            let change = match (&x, &y) {
+                                _ if !x.reaches() && y.reaches() => Some(ChangeKind::DeliveryGained),
+                                _ if x.reaches() && !y.reaches() => Some(ChangeKind::DeliveryLost),
+                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.disposition != q.disposition => {
+                                    Some(ChangeKind::DispositionChanged)
+                                }
+                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.scl != q.scl => {
+                                    Some(ChangeKind::SclChanged)
+                                }
+                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.connector != q.connector => {
+                                    Some(ChangeKind::ConnectorChanged)
+                                }
+                                _ => None,
+                            };
+                            let Some(kind) = change else { continue };
+                            let detail = match (kind, &x, &y) {
+                                (ChangeKind::SclChanged, Fate::Copy(p), Fate::Copy(q)) => {
+                                    format!("{} → {}", scl(p.scl), scl(q.scl))
+                                }
+                                (ChangeKind::ConnectorChanged, Fate::Copy(p), Fate::Copy(q)) => {
+                                    format!("{} → {}", connector(&p.connector), connector(&q.connector))
+                                }
+                                _ => format!("{} → {}", x.describe(), y.describe()),
+                            };
+                            groups
+                                .entry((kind, space.recipients.classes[r].domain.clone(), tls, s, detail))
+                                .or_default()
+                                .push(space.ips.intervals[ip]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((change, domain, tls, s, detail), ivs)| {
+            let ivs = merge(&ivs);
+            Change {
+                change,
+                domain,
+                networks: networks(&ivs),
+                summary: summarize(&ivs),
+                tls: space.tls.classes[tls].label(),
+                sender: space.senders.classes[s].label.clone(),
+                detail,
+            }
+        })
+        .collect()
+}
+
+fn fate<'a>(cell: &RcptCell, data: Option<&'a DataCell>, truth: &[bool]) -> Option<Fate<'a>> {
+    match &cell.accepted {
+        None => Some(Fate::Refused(cell.reply.to_string())),
+        Some(_) => data.and_then(|d| d.outcome(truth)).map(Fate::Copy),
+    }
+}
+
+/// Every realisable assignment of the content atoms either config's copy class reads, as
+/// truth over all of the space's atoms.
+fn content_cases(space: &Space<'_>, a: Option<&DataCell>, b: Option<&DataCell>) -> Vec<Vec<bool>> {
+    let mut atoms: Vec<usize> = a.iter().chain(b.iter()).flat_map(|c| c.atoms.iter().copied()).collect();
+    atoms.sort_unstable();
+    atoms.dedup();
+    let refs: Vec<&HeaderAtom> = atoms.iter().map(|&i| &space.atoms[i]).collect();
+    assignments(&refs)
+        .into_iter()
+        .map(|a| {
+            let mut all = vec![false; space.atoms.len()];
+            for (i, t) in atoms.iter().zip(a.truth) {
+                all[*i] = t;
+            }
+            all
+        })
+        .collect()
 }
 
 fn scl(s: Option<i8>) -> String {
@@ -175,6 +251,10 @@ pub fn render(d: &Diff) -> String {
         }
         if t.removed {
             out.push_str(&format!("tenant {}: removed\n", t.tenant));
+            continue;
+        }
+        if let Some(why) = &t.not_compared {
+            out.push_str(&format!("tenant {}: NOT COMPARED: {why}\n", t.tenant));
             continue;
         }
         if t.changes.is_empty() {

@@ -1,6 +1,6 @@
 //! The audit as a readable report.
 
-use crate::{Audit, Door, Severity};
+use crate::{Audit, DispositionKind, Door, Severity};
 
 pub fn text(audit: &Audit) -> String {
     let mut out = String::new();
@@ -12,6 +12,10 @@ pub fn text(audit: &Audit) -> String {
             t.verdict.label(),
             t.classes
         ));
+        if let Some(why) = &t.not_audited {
+            out.push_str(&format!("  not audited: {why}\n\n"));
+            continue;
+        }
         if !t.gateway.is_empty() {
             let how = if t.gateway_source == "inferred" {
                 " (inferred from connectors and SCL -1 rules; give mx addresses to be sure)"
@@ -27,9 +31,27 @@ pub fn text(audit: &Audit) -> String {
             door(&mut out, "front door", d, false);
         }
         for r in &t.refused {
+            let when = r.dnsbl.map_or(String::new(), |l| format!("; when {l}"));
+            let stage = if r.stage == "data" { " after DATA" } else { "" };
             out.push_str(&format!(
-                "  refused: {} from {}; {}; {} → {}\n",
-                r.domain, r.summary, r.tls, r.sender, r.reply
+                "  refused{stage}: {} from {}; {}; {}{}{when} → {}\n",
+                r.domain,
+                r.summary,
+                r.tls,
+                r.sender,
+                extras(r.from.as_deref(), r.with.as_deref(), &r.content),
+                r.reply
+            ));
+        }
+        for d in &t.deleted {
+            out.push_str(&format!(
+                "  deleted: {} from {}; {}; {}{} (rules {})\n",
+                d.domain,
+                d.summary,
+                d.tls,
+                d.sender,
+                extras(d.from.as_deref(), d.with.as_deref(), &d.content),
+                d.rules.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")
             ));
         }
         for f in &t.findings {
@@ -51,21 +73,46 @@ pub fn text(audit: &Audit) -> String {
     out
 }
 
+/// `; From: header in x; with a recipient in y; depends on message content (rules "z")`.
+fn extras(from: Option<&str>, with: Option<&str>, content: &[String]) -> String {
+    let mut out = String::new();
+    for part in [from, with].into_iter().flatten() {
+        out.push_str("; ");
+        out.push_str(part);
+    }
+    if !content.is_empty() {
+        let rules: Vec<String> = content.iter().map(|r| format!("{r:?}")).collect();
+        out.push_str(&format!("; depends on message content (rules {})", rules.join(", ")));
+    }
+    out
+}
+
 fn door(out: &mut String, kind: &str, d: &Door, with_example: bool) {
     let via = d.connector.as_deref().map_or("no connector".to_string(), |c| format!("connector {c:?}"));
     let scl = d.scl.map_or(String::new(), |s| format!(", SCL {s}"));
+    let disposition = match d.disposition {
+        DispositionKind::Deliver => String::new(),
+        DispositionKind::Quarantine => ", held in quarantine (an administrator can release it)".to_string(),
+        other => format!(", {}", other.name()),
+    };
     let crit = if d.critical { "  ← spam filtering skipped too" } else { "" };
     out.push_str(&format!("  {kind}: {} from {}\n", d.domain, d.summary));
-    out.push_str(&format!("      {}; {}; {via}{scl}{crit}\n", d.tls, d.sender));
+    out.push_str(&format!(
+        "      {}; {}{}; {via}{scl}{disposition}{crit}\n",
+        d.tls,
+        d.sender,
+        extras(d.from.as_deref(), d.with.as_deref(), &d.content)
+    ));
     if let (true, Some(e)) = (with_example, &d.example) {
+        let rcpts: Vec<String> = e.recipients.iter().map(|r| format!("RCPT TO:<{}>", r.decision.recipient)).collect();
         out.push_str(&format!(
-            "      example: {} MAIL FROM:{} RCPT TO:<{}>\n",
+            "      example: {} MAIL FROM:{} {}\n",
             doorman_policy::render::describe_session(&e.session),
             e.mail
                 .as_ref()
                 .and_then(|m| m.sender.as_ref())
                 .map_or("<>".to_string(), |s| format!("<{s}>").replace("<<>>", "<>")),
-            e.recipients.first().map_or("", |r| r.decision.recipient.as_str())
+            rcpts.join(" ")
         ));
         if let Some(r) = e.recipients.first() {
             out.push_str(&doorman_policy::render::trace_table(&r.decision.trace, None, "      "));

@@ -42,7 +42,7 @@ fn the_seed_tenant_before_the_fix_imports_and_shows_its_side_door() {
     assert!(has(NoteKind::Unsupported, "DirectoryBasedEdgeBlockMode"));
     assert!(has(NoteKind::Assumption, "postmaster@"));
 
-    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
+    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config)).unwrap();
     assert_eq!(audit.tenants[0].verdict, doorman_audit::Verdict::SideDoorOpen);
     assert!(audit.tenants[0].side_doors.iter().any(|d| d.summary.starts_with("all IPv4 except")));
 }
@@ -83,7 +83,7 @@ fn scubagear_provider_exports_are_read_too() {
         doorman_config::load_str("imported.toml", &imported.toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(loaded.config.tenants[0].accepted_domains[0].domain.as_str(), "contoso.com");
     assert!(imported.notes.iter().any(|n| n.kind == NoteKind::Assumption && n.what.contains("no inbound connectors")));
-    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
+    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config)).unwrap();
     assert_eq!(audit.tenants[0].verdict, doorman_audit::Verdict::SideDoorOpen);
 }
 
@@ -94,7 +94,7 @@ fn the_seed_tenant_after_the_fix_is_locked() {
     let imported = import(&export, &["mx.contoso-gateway.net".into()]);
     let loaded =
         doorman_config::load_str("imported.toml", &imported.toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
-    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config));
+    let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config)).unwrap();
     assert_eq!(
         audit.tenants[0].verdict,
         doorman_audit::Verdict::Locked,

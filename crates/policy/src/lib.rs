@@ -12,6 +12,7 @@
 //! - The caller supplies what needs I/O: the PROXY header as read, TLS state and verified
 //!   certificate names ([`Session`]), DNSBL answers, the parsed headers and the message size.
 
+mod boundary;
 mod connector;
 mod domains;
 mod headers;
@@ -25,10 +26,12 @@ mod stage;
 mod trace;
 mod transaction;
 
+pub use boundary::{Boundaries, Fact};
 pub use connector::{Attribution, ConnectorMatch, MatchedBy, attribute};
 pub use domains::DomainRef;
 pub use headers::MessageHeaders;
 pub use reply::Reply;
+pub use rules::{header_contains_holds, header_contains_match};
 pub use session::{ClientCertificate, DnsblAnswer, DnsblResult, Session, TlsInfo};
 pub use snapshot::{Policy, TenantId, TenantView};
 pub use stage::StageDecision;
@@ -37,7 +40,7 @@ pub use stage::data::{
     DataDecision, Disposition, HeaderField, MAX_HOPS, REPORT_HEADER, RuleHit, TenantCopy, report_value,
 };
 pub use stage::mail::{MailDecision, MailParams};
-pub use stage::rcpt::{AcceptedRecipient, RcptContext, RcptDecision, add_accepted};
+pub use stage::rcpt::{AcceptedRecipient, DnsblHit, RcptContext, RcptDecision, add_accepted, dnsbl_hit};
 pub use trace::{Check, Detail, Outcome, Step, Trace};
 pub use transaction::{EXPLAIN_SCHEMA, Evaluation, RcptReport, Transaction, Verdict};
 

@@ -432,6 +432,39 @@ pub fn sessions(cfg: &GenConfig, count: Range<usize>) -> impl Strategy<Value = V
     vec(draw(), count).prop_map(move |draws| draws.iter().map(|d| d.resolve(&targets)).collect())
 }
 
+impl GenSession {
+    /// The session as the engine is told it after MAIL FROM's parameters: what `doorman
+    /// explain` runs for [`GenSession::explain_args`], and what the edge sees on the wire.
+    pub fn transaction(&self) -> doorman_policy::Transaction {
+        use doorman_policy::{ClientCertificate, DnsblAnswer, DnsblResult, MessageHeaders, TlsInfo, Transaction};
+        let rcpts: Vec<&str> = self.rcpts.iter().map(String::as_str).collect();
+        let mut tx = Transaction::new(self.client_ip, self.mail_from.clone(), &rcpts);
+        tx.smtputf8 = self.smtputf8;
+        tx.session.helo = Some(self.helo.clone());
+        let cert = match &self.tls {
+            GenTls::None => None,
+            GenTls::NoCertificate => Some(ClientCertificate::None),
+            GenTls::Unverified => Some(ClientCertificate::Unverified),
+            GenTls::Verified(names) => Some(ClientCertificate::Verified { names: names.clone() }),
+        };
+        tx.session.tls = cert.map(|c| TlsInfo::new("TLSv1.3", "TLS13_AES_256_GCM_SHA384", c));
+        tx.session.dnsbl = self
+            .dnsbl
+            .iter()
+            .map(|(zone, a)| DnsblAnswer {
+                zone: zone.clone(),
+                result: match a {
+                    GenDnsbl::Listed => DnsblResult::Listed("127.0.0.2".into()),
+                    GenDnsbl::NotListed => DnsblResult::NotListed,
+                    GenDnsbl::Failed => DnsblResult::Failed("no answer".into()),
+                },
+            })
+            .collect();
+        tx.headers = MessageHeaders::from_pairs(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        tx
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

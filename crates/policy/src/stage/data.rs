@@ -6,13 +6,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use doorman_config::address::{Mailbox, ReversePath};
-use doorman_config::{RuleMode, Scl};
+use doorman_config::{HeaderContains, RuleMode, Scl};
 use serde::Serialize;
 
 use crate::connector::ConnectorMatch;
 use crate::headers::MessageHeaders;
 use crate::reply::Reply;
-use crate::rules::{Facts, describe_actions, evaluate};
+use crate::rules::{Facts, content_in_play, describe_actions, evaluate};
 use crate::session::Session;
 use crate::snapshot::{Policy, TenantId};
 use crate::stage::rcpt::{AcceptedRecipient, in_organization};
@@ -182,6 +182,34 @@ impl Policy {
         DataDecision { copies, reply, trace }
     }
 
+    /// The `header_contains` conditions that can still change the outcome of the copy of
+    /// `recipients`' tenant once every other fact is known (the rest are decided by the
+    /// session, the sender and the `From:` domain alone). The audit enumerates these.
+    pub fn content_in_play(
+        &self,
+        session: &Session,
+        mail_from: &ReversePath,
+        recipients: &[AcceptedRecipient],
+        headers: &MessageHeaders,
+    ) -> Vec<&HeaderContains> {
+        let Some(id) = recipients.first().map(|r| r.tenant) else { return Vec::new() };
+        let mine: Vec<&AcceptedRecipient> = recipients.iter().filter(|r| r.tenant == id).collect();
+        let (mailboxes, connector) = copy_parts(&mine);
+        let facts = Facts {
+            session,
+            mail_from,
+            recipients: &mailboxes,
+            connector: connector.as_ref(),
+            in_organization: in_organization(self, id, mail_from, connector.as_ref()),
+            headers,
+        };
+        self.tenant(id)
+            .rules_in_order()
+            .filter(|(_, r)| r.enabled)
+            .flat_map(|(_, r)| content_in_play(&r.conditions, &r.exceptions, r.sender_address_location, &facts))
+            .collect()
+    }
+
     fn tenant_copy(
         &self,
         session: &Session,
@@ -193,9 +221,7 @@ impl Policy {
     ) -> TenantCopy {
         let tenant = self.tenant(id);
         let mut trace = Trace::new(detail);
-        let mailboxes: Vec<Mailbox> = recipients.iter().map(|r| r.mailbox.clone()).collect();
-        // Every recipient of one tenant was attributed under the same session and sender.
-        let connector = recipients.first().and_then(|r| r.connector.clone());
+        let (mailboxes, connector) = copy_parts(recipients);
         let facts = Facts {
             session,
             mail_from,
@@ -221,14 +247,22 @@ impl Policy {
             let conditions = evaluate(&rule.conditions, rule.sender_address_location, &facts);
             if let Some(failed) = conditions.iter().find(|c| !c.holds) {
                 trace.step(Check::TransportRule, Outcome::NoMatch, || {
-                    format!("rule {name:?}: condition {} does not hold: {}", failed.name, failed.detail)
+                    format!(
+                        "rule {name:?}: condition {} does not hold: {}",
+                        failed.name(),
+                        failed.predicate.detail(&facts)
+                    )
                 });
                 continue;
             }
             let exceptions = evaluate(&rule.exceptions, rule.sender_address_location, &facts);
             if let Some(exc) = exceptions.iter().find(|c| c.holds) {
                 trace.step(Check::TransportRule, Outcome::NoMatch, || {
-                    format!("rule {name:?}: the conditions hold, but exception {} does too: {}", exc.name, exc.detail)
+                    format!(
+                        "rule {name:?}: the conditions hold, but exception {} does too: {}",
+                        exc.name(),
+                        exc.predicate.detail(&facts)
+                    )
                 });
                 continue;
             }
@@ -237,7 +271,11 @@ impl Policy {
                 if conditions.is_empty() {
                     "no conditions (every message)".to_string()
                 } else {
-                    conditions.iter().map(|c| format!("{}: {}", c.name, c.detail)).collect::<Vec<_>>().join("; ")
+                    conditions
+                        .iter()
+                        .map(|c| format!("{}: {}", c.name(), c.predicate.detail(&facts)))
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 }
             };
             hits.push(RuleHit { name: name.clone(), mode: rule.mode, actions: actions.clone() });
@@ -327,6 +365,13 @@ impl Policy {
             trace,
         }
     }
+}
+
+/// The mailboxes of one tenant's copy, and the connector that took them: every recipient of
+/// one tenant was attributed under the same session and sender.
+fn copy_parts(recipients: &[&AcceptedRecipient]) -> (Vec<Mailbox>, Option<ConnectorMatch>) {
+    let mailboxes = recipients.iter().map(|r| r.mailbox.clone()).collect();
+    (mailboxes, recipients.first().and_then(|r| r.connector.clone()))
 }
 
 /// `tenant=contoso; connector=Inbound only from Antispamrelay; cip=80.66.20.13; scl=-1; rules=…`

@@ -2,12 +2,13 @@
 //! order. The first check that refuses gives the reply; the trace holds every check up to it.
 
 use doorman_config::address::{Mailbox, ReversePath, parse_mailbox};
+use doorman_config::names::DomainName;
 use doorman_config::{ConnectorType, DomainType};
 use serde::Serialize;
 
 use crate::connector::{Attribution, ConnectorMatch, attribute_with, describe_match, describe_restriction, kind_name};
 use crate::reply::Reply;
-use crate::session::{DnsblResult, Session};
+use crate::session::{DnsblAnswer, DnsblResult, Session};
 use crate::snapshot::{Policy, TenantId, TenantView};
 use crate::stage::mail::smtputf8_check;
 use crate::trace::{Check, Detail, Outcome, Trace};
@@ -288,22 +289,22 @@ impl Policy {
             trace.step(Check::Dnsbl, Outcome::Skip, || "no DNSBL zones are configured".to_string());
             return Ok(());
         }
-        let answer = |zone: &str| session.dnsbl.iter().find(|a| a.zone.eq_ignore_ascii_case(zone)).map(|a| &a.result);
-        for zone in zones {
-            match answer(zone.as_str()) {
-                Some(DnsblResult::Listed(code)) => {
-                    return Err(trace.refuse(Check::Dnsbl, Reply::dnsbl_listed(ip, zone.as_str()), || {
-                        format!("{ip} is listed in {zone} ({code})")
-                    }));
-                }
-                Some(DnsblResult::Failed(why)) => {
-                    return Err(trace.refuse(Check::Dnsbl, Reply::dnsbl_unavailable(ip, zone.as_str()), || {
-                        format!("{zone} could not be asked ({why}); deferring rather than accepting a client that may be listed")
-                    }));
-                }
-                Some(DnsblResult::NotListed) | None => {}
+        match dnsbl_hit(zones, &session.dnsbl) {
+            Some(DnsblHit::Listed { zone, code }) => {
+                return Err(trace.refuse(Check::Dnsbl, Reply::dnsbl_listed(ip, zone.as_str()), || {
+                    format!("{ip} is listed in {zone} ({code})")
+                }));
             }
+            Some(DnsblHit::Failed { zone, why }) => {
+                return Err(trace.refuse(Check::Dnsbl, Reply::dnsbl_unavailable(ip, zone.as_str()), || {
+                    format!(
+                        "{zone} could not be asked ({why}); deferring rather than accepting a client that may be listed"
+                    )
+                }));
+            }
+            None => {}
         }
+        let answer = |zone: &str| session.dnsbl.iter().find(|a| a.zone.eq_ignore_ascii_case(zone)).map(|a| &a.result);
         trace.step(Check::Dnsbl, Outcome::Pass, || {
             let each: Vec<String> = zones
                 .iter()
@@ -316,6 +317,24 @@ impl Policy {
         });
         Ok(())
     }
+}
+
+/// The DNSBL answer that refuses a client: the first zone, in the configured order, that
+/// lists it or cannot be asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DnsblHit<'a> {
+    Listed { zone: &'a DomainName, code: &'a str },
+    Failed { zone: &'a DomainName, why: &'a str },
+}
+
+pub fn dnsbl_hit<'a>(zones: &'a [DomainName], answers: &'a [DnsblAnswer]) -> Option<DnsblHit<'a>> {
+    zones.iter().find_map(|zone| {
+        match answers.iter().find(|a| a.zone.eq_ignore_ascii_case(zone.as_str())).map(|a| &a.result)? {
+            DnsblResult::Listed(code) => Some(DnsblHit::Listed { zone, code }),
+            DnsblResult::Failed(why) => Some(DnsblHit::Failed { zone, why }),
+            DnsblResult::NotListed => None,
+        }
+    })
 }
 
 /// Whether the message counts as "in the organization" for `from_scope`: the envelope sender

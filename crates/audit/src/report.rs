@@ -1,0 +1,862 @@
+//! The report of one tenant: its doors, the classes refused or deleted, the verdict, the
+//! findings and the fixes, all read off the class table ([`crate::classes`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use doorman_config::{ConnectorType, RuleMode, Tenant};
+use std::net::IpAddr;
+
+use doorman_policy::{Detail, Evaluation, MessageHeaders, Policy, TenantView, Transaction};
+use serde::Serialize;
+
+use crate::classes::{DataCell, Table};
+use crate::doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, ReplyCode};
+use crate::space::ip::{IpInterval, merge, networks, summarize};
+use crate::space::{AcceptedIndex, Space, View};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// No class of sender reaches a mailbox but by the front door.
+    Locked,
+    SideDoorOpen,
+    /// Mail for a domain no tenant accepts was accepted.
+    OpenRelay,
+    /// Nothing could be judged: no accepted domain, no MX, or more to enumerate than the
+    /// audit does. Never read as locked.
+    NotAudited,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Locked => "LOCKED",
+            Verdict::SideDoorOpen => "SIDE DOOR OPEN",
+            Verdict::OpenRelay => "OPEN RELAY",
+            Verdict::NotAudited => "NOT AUDITED",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantAudit {
+    pub tenant: String,
+    pub mx: Vec<String>,
+    /// The networks the gateway delivers from: mail from them is the front door.
+    pub gateway: Vec<String>,
+    /// `mx` (given with the MX hosts), `inferred` (from connectors and SCL -1 rules), `none`.
+    pub gateway_source: &'static str,
+    /// The certificate name an enabled connector expects, which the gateway presents.
+    pub gateway_certificate: Option<String>,
+    pub verdict: Verdict,
+    /// Why the tenant was not audited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_audited: Option<String>,
+    /// Evaluations made: one RCPT per class of client, TLS, sender, DNSBL answer and
+    /// recipient; one DATA per copy class and content assignment.
+    pub classes: usize,
+    /// Classes that reach a mailbox by the front door, grouped as side doors are.
+    pub front_doors: Vec<Door>,
+    pub side_doors: Vec<Door>,
+    /// Classes refused, at RCPT or by a rule after DATA, with the reply they get.
+    pub refused: Vec<Refused>,
+    /// Classes accepted and then deleted by a rule: they reach nobody.
+    pub deleted: Vec<Deleted>,
+    pub findings: Vec<Finding>,
+    pub fixes: Vec<Fix>,
+}
+
+/// What a group of classes shares, apart from client networks and TLS.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Shared {
+    domain: String,
+    sender: String,
+    from: Option<String>,
+    with: Option<String>,
+    content: Vec<String>,
+}
+
+/// Classes that reach a mailbox and share recipient domain, sender class, connector, SCL and
+/// disposition; their client addresses as the fewest CIDRs.
+#[derive(Debug, Serialize)]
+pub struct Door {
+    pub domain: String,
+    /// Every client network of the door, exactly.
+    pub networks: Vec<String>,
+    /// The same for people: `all IPv4 except 80.66.20.0/28`.
+    pub summary: String,
+    /// TLS states, joined: `any TLS state` when it makes no difference.
+    pub tls: String,
+    pub sender: String,
+    /// The `From:` header's domain, when a rule looks at it and it matters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Other recipients in the same transaction, when they change the outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    /// The connector that took the mail, if any.
+    pub connector: Option<String>,
+    pub scl: Option<i8>,
+    pub disposition: DispositionKind,
+    /// Rules on message content whose match decides this outcome: the door "depends on
+    /// message content", which the sender writes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<String>,
+    /// A side door through which spam filtering is skipped too (SCL -1).
+    pub critical: bool,
+    /// For a side door: one session of the class, as a client opens it ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Example>,
+    /// ... and evaluated with the full trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Box<Evaluation>>,
+}
+
+/// Refused classes sharing recipient domain, sender class and reply.
+#[derive(Debug, Serialize)]
+pub struct Refused {
+    pub domain: String,
+    pub summary: String,
+    pub tls: String,
+    pub sender: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<String>,
+    /// `rcpt`, or `data` for a rule's reject.
+    pub stage: &'static str,
+    /// When the refusal comes from a DNSBL answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnsbl: Option<&'static str>,
+    pub code: ReplyCode,
+    /// The reply, as one client of the class gets it.
+    pub reply: String,
+}
+
+/// Classes accepted and then deleted by a rule.
+#[derive(Debug, Serialize)]
+pub struct Deleted {
+    pub domain: String,
+    pub summary: String,
+    pub tls: String,
+    pub sender: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub content: Vec<String>,
+    pub rules: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier, e.g. `side_door`, `scl_bypass_by_sender_domain`.
+    pub code: &'static str,
+    pub message: String,
+    /// The rule, connector or list entry the finding is about, when it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// A session the finding holds for, when it is about something that happens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<Example>,
+}
+
+/// A session of a class, as a client would open it (and as `doorman explain` takes it).
+#[derive(Clone, Debug, Serialize)]
+pub struct Example {
+    pub client_ip: IpAddr,
+    /// Present when the client uses TLS: the names on its verified certificate, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Vec<String>>,
+    pub mail_from: String,
+    pub rcpts: Vec<String>,
+    /// Header fields, in order.
+    pub headers: Vec<(String, String)>,
+    /// Set when the client's address is itself a trusted proxy: the session then comes
+    /// through it, as the edge only takes a PROXY header from such a peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_peer: Option<IpAddr>,
+}
+
+impl Example {
+    pub fn transaction(&self) -> Transaction {
+        let rcpts: Vec<&str> = self.rcpts.iter().map(String::as_str).collect();
+        let mut tx = Transaction::new(self.client_ip, self.mail_from.clone(), &rcpts);
+        tx.session.tls = crate::space::TlsClass { names: self.tls.clone() }.tls_info();
+        tx.headers = MessageHeaders::from_pairs(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        tx.proxy_peer = self.proxy_peer;
+        tx
+    }
+}
+
+/// A config change, as TOML to paste into the tenant's section.
+#[derive(Debug, Serialize)]
+pub struct Fix {
+    pub title: String,
+    pub toml: String,
+}
+
+/// One class, as an example session is made from it.
+#[derive(Clone, Debug)]
+struct ClassRef {
+    ip: usize,
+    tls: usize,
+    sender: usize,
+    recipients: Vec<usize>,
+    from: usize,
+    fields: crate::space::content::Fields,
+}
+
+impl ClassRef {
+    /// A session of the class with real headers: a `From:` field in the class's domain, then
+    /// the fields that realise its content.
+    fn example(&self, policy: &Policy, space: &Space<'_>) -> Example {
+        let ip = space.client_ip(self.ip);
+        let envelope = &space.senders.classes[self.sender].path;
+        let address = match (&space.froms.classes[self.from].domain, envelope) {
+            (Some(d), _) => Some(format!("sender@{d}")),
+            // The envelope sender's own address, when rules on the header take it alike.
+            (None, doorman_config::address::ReversePath::Mailbox(m))
+                if space.from_class(m.domain_name()) == Some(self.from) =>
+            {
+                Some(m.to_string())
+            }
+            _ => None,
+        };
+        // A message has one From field: words a rule looks for in it go in its display name.
+        let (words, others): (Vec<_>, Vec<_>) =
+            self.fields.iter().cloned().partition(|(n, _)| n.eq_ignore_ascii_case("from"));
+        let phrase: Vec<String> = words.into_iter().map(|(_, w)| w).collect();
+        let from = match (phrase.is_empty(), address) {
+            (true, Some(a)) => Some(a),
+            (false, Some(a)) => Some(format!("\"{}\" <{a}>", phrase.join(" ").replace(['"', '\\'], ""))),
+            (false, None) => Some(phrase.join(" ")),
+            (true, None) => None,
+        };
+        let mut headers: Vec<(String, String)> = from.map(|f| ("From".to_string(), f)).into_iter().collect();
+        headers.extend(others);
+        Example {
+            client_ip: ip,
+            tls: space.tls.classes[self.tls].names.clone(),
+            mail_from: space.senders.classes[self.sender].address.clone(),
+            rcpts: self.recipients.iter().map(|&r| space.recipients.classes[r].address.clone()).collect(),
+            headers,
+            proxy_peer: policy.is_trusted_proxy(ip).then_some(ip),
+        }
+    }
+}
+
+/// Groups of classes by what they share, collecting client intervals per TLS class.
+struct Groups<K: Ord> {
+    by_tls: BTreeMap<(K, usize), (Vec<IpInterval>, ClassRef)>,
+}
+
+impl<K: Ord + Clone> Groups<K> {
+    fn new() -> Self {
+        Groups { by_tls: BTreeMap::new() }
+    }
+
+    fn add(&mut self, key: K, iv: IpInterval, class: &ClassRef) {
+        let e = self.by_tls.entry((key, class.tls)).or_insert_with(|| (Vec::new(), class.clone()));
+        e.0.push(iv);
+    }
+
+    /// Groups that differ only in TLS state are one group.
+    fn joined(self) -> Vec<(K, Vec<IpInterval>, Vec<usize>, ClassRef)> {
+        let mut joined: BTreeMap<(K, Vec<IpInterval>), (Vec<usize>, ClassRef)> = BTreeMap::new();
+        for ((key, tls), (ivs, class)) in self.by_tls {
+            joined.entry((key, merge(&ivs))).or_insert_with(|| (Vec::new(), class)).0.push(tls);
+        }
+        joined.into_iter().map(|((k, ivs), (tls, class))| (k, ivs, tls, class)).collect()
+    }
+}
+
+fn tls_label(space: &Space<'_>, tls: &[usize]) -> String {
+    if tls.len() == space.tls.len() {
+        "any TLS state".to_string()
+    } else {
+        tls.iter().map(|&t| space.tls.classes[t].label()).collect::<Vec<_>>().join(" or ")
+    }
+}
+
+type DoorKey = (bool, Shared, Option<String>, Option<i8>, DispositionKind);
+
+pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -> TenantAudit {
+    let cfg = t.config;
+    let gateway = Gateway::of(cfg);
+    let mut audit = TenantAudit {
+        tenant: cfg.name.clone(),
+        mx: cfg.mx.iter().map(|m| m.host.clone()).collect(),
+        gateway: gateway.networks.iter().map(|e| e.to_string()).collect(),
+        gateway_source: gateway.source,
+        gateway_certificate: gateway_certificate(cfg),
+        verdict: Verdict::NotAudited,
+        not_audited: None,
+        classes: 0,
+        front_doors: Vec::new(),
+        side_doors: Vec::new(),
+        refused: Vec::new(),
+        deleted: Vec::new(),
+        findings: Vec::new(),
+        fixes: Vec::new(),
+    };
+    let not_audited = |mut a: TenantAudit, why: String| {
+        a.findings.push(Finding {
+            severity: Severity::Warning,
+            code: "not_audited",
+            message: format!("not audited: {why}"),
+            subject: None,
+            example: None,
+        });
+        a.not_audited = Some(why);
+        a
+    };
+    if cfg.accepted_domains.is_empty() {
+        return not_audited(audit, "the tenant has no accepted domain, so no recipient is attributed to it".into());
+    }
+    if cfg.mx.is_empty() {
+        return not_audited(
+            audit,
+            "the tenant's mx is not set, so the front door is unknown (give mx = [\"self\"] or the gateway's host and addresses)"
+                .into(),
+        );
+    }
+    let space = match Space::new(vec![View { policy, tenant: t.id }], &[index]) {
+        Ok(s) => s,
+        Err(e) => return not_audited(audit, e.0),
+    };
+    if space.recipients.is_empty() {
+        return not_audited(audit, "none of its accepted domains is attributed to it".into());
+    }
+    let table = match Table::build(space, 0) {
+        Ok(t) => t,
+        Err(e) => return not_audited(audit, e.0),
+    };
+    fill(policy, cfg, &table, &mut audit);
+    audit
+}
+
+/// Everything a report says, read off `table`.
+fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) {
+    let space = &table.space;
+    audit.classes = table.evaluations;
+    let mut doors: Groups<DoorKey> = Groups::new();
+    let mut refused: Groups<(Shared, &'static str, Option<&'static str>, ReplyCode)> = Groups::new();
+    let mut refused_text: BTreeMap<ReplyCode, String> = BTreeMap::new();
+    let mut deleted: Groups<(Shared, Vec<String>)> = Groups::new();
+    let mut connectors_seen: BTreeSet<String> = BTreeSet::new();
+    let mut direct_send_open = false;
+    let mut scl_rules: BTreeMap<String, ClassRef> = BTreeMap::new();
+
+    let (ni, nt, ns, nd, nr, nf) = (
+        space.ips.intervals.len(),
+        space.tls.len(),
+        space.senders.len(),
+        space.dnsbl.len(),
+        space.recipients.len(),
+        space.froms.len(),
+    );
+    for ip in 0..ni {
+        let iv = space.ips.intervals[ip];
+        for tls in 0..nt {
+            for s in 0..ns {
+                let sender = &space.senders.classes[s];
+                for d in 0..nd {
+                    for r in 0..nr {
+                        let cell = table.rcpt(ip, tls, s, d, r);
+                        if let Some(c) = &cell.connector {
+                            connectors_seen.insert(c.name.to_string());
+                        }
+                        let rclass = &space.recipients.classes[r];
+                        let shared = |from: Option<String>, with: Option<String>, content: Vec<String>| Shared {
+                            domain: rclass.domain.clone(),
+                            sender: sender.label.clone(),
+                            from,
+                            with,
+                            content,
+                        };
+                        let mut class =
+                            ClassRef { ip, tls, sender: s, recipients: vec![r], from: 0, fields: Vec::new() };
+                        let Some(_) = &cell.accepted else {
+                            let code = ReplyCode::of(&cell.reply);
+                            refused_text.entry(code).or_insert_with(|| cell.reply.to_string());
+                            let dnsbl = (d != 0).then_some(space.dnsbl.classes[d].label);
+                            refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), iv, &class);
+                            continue;
+                        };
+                        // DATA does not read DNSBL answers, and they only refuse: the doors
+                        // of a listed client are among those of an unlisted one.
+                        if d != 0 {
+                            continue;
+                        }
+                        let alone = &rclass.rule_domains;
+                        let alone_cells: Vec<&DataCell> =
+                            (0..nf).filter_map(|f| table.data(ip, tls, s, f, alone)).collect();
+                        for combo in &table.combos_with(ip, tls, s, r) {
+                            let is_alone = combo.vector == *alone;
+                            let cells: Vec<&DataCell> =
+                                (0..nf).filter_map(|f| table.data(ip, tls, s, f, &combo.vector)).collect();
+                            let from_matters = cells.windows(2).any(|w| outcome_set(w[0]) != outcome_set(w[1]));
+                            let with = (!is_alone).then(|| {
+                                let others: Vec<String> = combo
+                                    .members
+                                    .iter()
+                                    .filter(|&&m| m != r)
+                                    .map(|&m| space.recipients.classes[m].domain.clone())
+                                    .collect();
+                                format!("with a recipient in {}", dedup_join(others))
+                            });
+                            class.recipients = combo.members.clone();
+                            for (f, cell) in cells.iter().enumerate().take(if from_matters { nf } else { 1 }) {
+                                let from = from_matters.then(|| space.froms.classes[f].label.clone()).flatten();
+                                let content = varying_rules(cell);
+                                let mut seen: Vec<&CopyOutcome> = Vec::new();
+                                for co in &cell.outcomes {
+                                    let o = &co.outcome;
+                                    if seen.contains(&o) {
+                                        continue;
+                                    }
+                                    seen.push(o);
+                                    if !is_alone
+                                        && alone_cells
+                                            .get(f)
+                                            .is_some_and(|a| a.outcomes.iter().any(|x| x.outcome == *o))
+                                    {
+                                        continue;
+                                    }
+                                    class.from = f;
+                                    class.fields = co.content.fields.clone();
+                                    let shared = shared(from.clone(), with.clone(), content.clone());
+                                    match (o.door, o.disposition) {
+                                        (Some(side), _) => {
+                                            let front = side == DoorSide::Front;
+                                            if sender.own && cell_connector_is_none(o) && !cfg.reject_direct_send {
+                                                direct_send_open = true;
+                                            }
+                                            if o.scl == Some(-1) {
+                                                for rule in &o.rules {
+                                                    scl_rules.entry(rule.clone()).or_insert_with(|| class.clone());
+                                                }
+                                            }
+                                            doors.add(
+                                                (front, shared, o.connector.clone(), o.scl, o.disposition),
+                                                iv,
+                                                &class,
+                                            );
+                                        }
+                                        (None, DispositionKind::Reject) => {
+                                            let code = o.reject.expect("a rejected copy has the rule's reply");
+                                            refused_text.entry(code).or_insert_with(|| rule_reply_text(cfg, o));
+                                            refused.add((shared, "data", None, code), iv, &class);
+                                        }
+                                        (None, _) => deleted.add((shared, o.rules.clone()), iv, &class),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    for ((front, shared, connector, scl, disposition), ivs, tls, class) in doors.joined() {
+        let session = (!front).then(|| class.example(policy, space));
+        let example = session.as_ref().map(|s| Box::new(policy.evaluate(&s.transaction(), Detail::Explained)));
+        let door = Door {
+            domain: shared.domain,
+            networks: networks(&ivs),
+            summary: summarize(&ivs),
+            tls: tls_label(space, &tls),
+            sender: shared.sender,
+            from: shared.from,
+            with: shared.with,
+            connector,
+            scl,
+            disposition,
+            content: shared.content,
+            critical: !front && scl == Some(-1),
+            session,
+            example,
+        };
+        if front { audit.front_doors.push(door) } else { audit.side_doors.push(door) }
+    }
+    for ((shared, stage, dnsbl, code), ivs, tls, _) in refused.joined() {
+        audit.refused.push(Refused {
+            domain: shared.domain,
+            summary: summarize(&ivs),
+            tls: tls_label(space, &tls),
+            sender: shared.sender,
+            from: shared.from,
+            with: shared.with,
+            content: shared.content,
+            stage,
+            dnsbl,
+            code,
+            reply: refused_text.get(&code).cloned().unwrap_or_else(|| code.to_string()),
+        });
+    }
+    for ((shared, rules), ivs, tls, _) in deleted.joined() {
+        audit.deleted.push(Deleted {
+            domain: shared.domain,
+            summary: summarize(&ivs),
+            tls: tls_label(space, &tls),
+            sender: shared.sender,
+            from: shared.from,
+            with: shared.with,
+            content: shared.content,
+            rules,
+        });
+    }
+
+    let open_relay = relay_findings(policy, table, &mut audit.findings);
+    audit.verdict = if open_relay {
+        Verdict::OpenRelay
+    } else if audit.side_doors.is_empty() {
+        Verdict::Locked
+    } else {
+        Verdict::SideDoorOpen
+    };
+    side_door_findings(cfg, table, audit);
+    unused_findings(cfg, table, &connectors_seen, &mut audit.findings);
+    if direct_send_open {
+        audit.findings.push(Finding {
+            subject: None,
+            severity: Severity::Warning,
+            code: "direct_send_open",
+            message:
+                "reject_direct_send is off, and anonymous senders using the tenant's own domains reach its mailboxes"
+                    .into(),
+            example: None,
+        });
+        audit.fixes.push(Fix {
+            title: "Refuse direct send (Set-OrganizationConfig -RejectDirectSend $true)".into(),
+            toml: "reject_direct_send = true\n".into(),
+        });
+    }
+    scl_bypass_findings(policy, cfg, space, &scl_rules, &mut audit.findings);
+    block_list_findings(cfg, space, &mut audit.findings);
+    content_findings(table, &mut audit.findings);
+}
+
+fn cell_connector_is_none(o: &CopyOutcome) -> bool {
+    o.connector.is_none()
+}
+
+fn dedup_join(mut items: Vec<String>) -> String {
+    items.sort();
+    items.dedup();
+    items.join(" and ")
+}
+
+/// The distinct outcomes of a copy class, whatever the content.
+fn outcome_set(cell: &DataCell) -> Vec<&CopyOutcome> {
+    let mut v: Vec<&CopyOutcome> = cell.outcomes.iter().map(|o| &o.outcome).collect();
+    v.sort_by_key(|o| format!("{o:?}"));
+    v.dedup();
+    v
+}
+
+/// Rules that match for some content and not for other: what a content-dependent outcome
+/// depends on.
+fn varying_rules(cell: &DataCell) -> Vec<String> {
+    if !cell.varies() {
+        return Vec::new();
+    }
+    let all: BTreeSet<&String> = cell.outcomes.iter().flat_map(|o| &o.outcome.rules).collect();
+    all.into_iter().filter(|r| !cell.outcomes.iter().all(|o| o.outcome.rules.contains(r))).cloned().collect()
+}
+
+fn rule_reply_text(cfg: &Tenant, o: &CopyOutcome) -> String {
+    let rule = o.rules.iter().rev().find_map(|n| {
+        cfg.transport_rules.iter().find(|r| &r.name == n && r.mode == RuleMode::Enforce && r.actions.reject.is_some())
+    });
+    match rule.and_then(|r| r.actions.reject.as_ref()) {
+        Some(r) => format!("550 {} {}", r.enhanced_status_code, r.text),
+        None => o.reject.map_or_else(String::new, |c| c.to_string()),
+    }
+}
+
+/// No class may relay to a domain no tenant accepts. Attribution comes first and reads the
+/// recipient alone; it is tried from every class of client, TLS and sender all the same.
+fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut Vec<Finding>) -> bool {
+    let space = &table.space;
+    let probes = relay_probes(policy, table);
+    let (mut refused, mut accepted) = (0usize, None);
+    for ip in 0..space.ips.intervals.len() {
+        for tls in 0..space.tls.len() {
+            let session = space.session(ip, tls, 0);
+            for s in &space.senders.classes {
+                let cx = doorman_policy::RcptContext { sender: &s.path, smtputf8: false, accepted: 0 };
+                for probe in &probes {
+                    if policy.rcpt(&session, &cx, probe, Detail::Brief).is_accepted() {
+                        accepted.get_or_insert_with(|| (session.client_ip, s.address.clone(), probe.clone()));
+                    } else {
+                        refused += 1;
+                    }
+                }
+            }
+        }
+    }
+    match accepted {
+        Some((ip, from, to)) => {
+            findings.push(Finding {
+                subject: None,
+                severity: Severity::Critical,
+                code: "open_relay",
+                message: format!(
+                    "mail for a domain no tenant accepts was accepted: from {ip}, MAIL FROM:{from} RCPT TO:{to}"
+                ),
+                example: None,
+            });
+            true
+        }
+        None => {
+            findings.push(Finding {
+                subject: None,
+                severity: Severity::Info,
+                code: "no_open_relay",
+                message: format!(
+                    "no open relay: all {refused} classes were refused for a domain no tenant accepts, an address literal and a source route"
+                ),
+                example: None,
+            });
+            false
+        }
+    }
+}
+
+/// A recipient in a domain nobody accepts, an address literal, and a percent-hack route
+/// through one of the tenant's domains.
+fn relay_probes(policy: &Policy, table: &Table<'_>) -> Vec<String> {
+    let foreign = (0..)
+        .map(|n| format!("relay-probe@relay{n}.doorman-audit.invalid"))
+        .find(|a| a.rsplit_once('@').is_some_and(|(_, d)| policy.domain_owner(d).is_none()))
+        .expect("some domain is accepted by nobody");
+    let mut probes = vec![foreign.clone(), "relay-probe@[192.0.2.1]".into()];
+    if let Some(r) = table.space.recipients.classes.first()
+        && let Some(d) = r.mailbox.domain_name()
+    {
+        probes.push(format!("{}%{}@{d}", "relay-probe", foreign.rsplit_once('@').map_or("", |(_, d)| d)));
+    }
+    probes
+}
+
+fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) {
+    let side = &audit.side_doors;
+    if side.is_empty() {
+        return;
+    }
+    let mx = cfg.mx.iter().map(|m| m.host.as_str()).collect::<Vec<_>>().join(", ");
+    audit.findings.push(Finding {
+        subject: None,
+        severity: Severity::Critical,
+        code: "side_door",
+        message: format!(
+            "{} class(es) of sender reach {}'s mailboxes without passing its MX ({mx})",
+            side.len(),
+            cfg.name
+        ),
+        example: side.iter().find_map(|d| d.session.clone()),
+    });
+    if let Some(d) = side.iter().find(|d| d.critical) {
+        audit.findings.push(Finding {
+            subject: None,
+            severity: Severity::Critical,
+            code: "side_door_skips_spam_filtering",
+            message: "an SCL -1 rule matches a side-door class: that mail skips spam filtering as well as the gateway"
+                .into(),
+            example: d.session.clone(),
+        });
+    }
+    let v6 = |n: &String| n.contains(':');
+    let v4_open = side.iter().any(|d| d.networks.iter().any(|n| !v6(n)));
+    let v6_open = side.iter().any(|d| d.networks.iter().any(v6));
+    if v6_open && !v4_open {
+        audit.findings.push(Finding {
+            subject: None,
+            severity: Severity::Critical,
+            code: "ipv6_open",
+            message: "IPv4 is restricted, but IPv6 clients reach the mailboxes past the gateway".into(),
+            example: None,
+        });
+    }
+    let _ = table;
+    audit.fixes.insert(0, gateway_fix(cfg, &Gateway::of(cfg)));
+}
+
+/// Rules no class triggers (at any content), and connectors no class is attributed to: both
+/// are exact over the partition.
+fn unused_findings(cfg: &Tenant, table: &Table<'_>, connectors_seen: &BTreeSet<String>, findings: &mut Vec<Finding>) {
+    let hit: BTreeSet<&str> =
+        table.data_cells().flat_map(|c| &c.outcomes).flat_map(|o| o.outcome.rules.iter().map(String::as_str)).collect();
+    for r in cfg.transport_rules.iter().filter(|r| r.enabled) {
+        if hit.contains(r.name.as_str()) {
+            continue;
+        }
+        findings.push(Finding {
+            subject: Some(r.name.clone()),
+            severity: Severity::Warning,
+            code: "rule_never_matches",
+            message: format!(
+                "rule {:?} matches no accepted class of sender, whatever the message says: its conditions can never hold together, or an earlier rule stops processing first",
+                r.name
+            ),
+            example: None,
+        });
+    }
+    for c in cfg.inbound_connectors.iter().filter(|c| c.enabled) {
+        if !connectors_seen.contains(c.name.as_str()) {
+            findings.push(Finding {
+                subject: Some(c.name.clone()),
+                severity: Severity::Warning,
+                code: "connector_shadowed",
+                message: format!(
+                    "connector {:?} is never the one a sender is attributed to: another connector always wins, or nothing can match it",
+                    c.name
+                ),
+                example: None,
+            });
+        }
+    }
+}
+
+/// SCL -1 rules keyed on sender domains alone, which some accepted class reaches: anyone who
+/// writes that domain skips spam filtering.
+fn scl_bypass_findings(
+    policy: &Policy,
+    cfg: &Tenant,
+    space: &Space<'_>,
+    reached: &BTreeMap<String, ClassRef>,
+    findings: &mut Vec<Finding>,
+) {
+    for r in &cfg.transport_rules {
+        let c = &r.conditions;
+        let keyed_on_domain = r.enabled
+            && r.mode == RuleMode::Enforce
+            && r.actions.set_scl.is_some_and(|s| s.0 == -1)
+            && !c.sender_domain_is.is_empty()
+            && c.sender_ip_ranges.is_empty()
+            && c.inbound_connector.is_empty()
+            && c.tls_certificate_name.is_empty();
+        let Some(class) = reached.get(&r.name).filter(|_| keyed_on_domain) else { continue };
+        findings.push(Finding {
+            subject: Some(r.name.clone()),
+            severity: Severity::Critical,
+            code: "scl_bypass_by_sender_domain",
+            message: format!(
+                "rule {:?} skips spam filtering (SCL -1) for sender domains only; anyone can forge them. Key it on the gateway's IPs or connector",
+                r.name
+            ),
+            example: Some(class.example(policy, space)),
+        });
+    }
+}
+
+/// Block-list entries every address of which the allow list holds too: allow beats block.
+/// The space's intervals are cut at every entry, so checking one address each is exact.
+fn block_list_findings(cfg: &Tenant, space: &Space<'_>, findings: &mut Vec<Finding>) {
+    let filter = &cfg.connection_filter;
+    for b in &filter.ip_block_list {
+        let inside: Vec<&IpInterval> =
+            space.ips.intervals.iter().filter(|iv| b.contains(iv.representative())).collect();
+        let dead = !inside.is_empty()
+            && inside.iter().all(|iv| filter.ip_allow_list.iter().any(|a| a.contains(iv.representative())));
+        if dead {
+            findings.push(Finding {
+                subject: Some(b.to_string()),
+                severity: Severity::Warning,
+                code: "block_entry_dead",
+                message: format!(
+                    "block-list entry {} is on the allow list too; allow beats block, so it blocks nothing",
+                    b.label()
+                ),
+                example: None,
+            });
+        }
+    }
+}
+
+/// Outcomes that the message's headers decide.
+fn content_findings(table: &Table<'_>, findings: &mut Vec<Finding>) {
+    let rules: BTreeSet<String> = table.data_cells().flat_map(varying_rules).collect();
+    if rules.is_empty() {
+        return;
+    }
+    findings.push(Finding {
+        subject: None,
+        severity: Severity::Info,
+        code: "depends_on_content",
+        message: format!(
+            "some outcomes depend on message content, which the sender writes: rules {} match on headers; every realisable combination was evaluated",
+            rules.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")
+        ),
+        example: None,
+    });
+}
+
+fn gateway_certificate(cfg: &Tenant) -> Option<String> {
+    cfg.inbound_connectors
+        .iter()
+        .filter(|c| c.enabled)
+        .find_map(|c| c.tls_sender_certificate_name.as_ref().map(|p| p.to_string()))
+}
+
+/// The smallest change that closes the side door: restrict a Partner connector for every
+/// sender domain to what the gateway is known by.
+fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
+    let existing = cfg.inbound_connectors.iter().find(|c| {
+        c.enabled
+            && c.kind == ConnectorType::Partner
+            && c.sender_domains.iter().any(|p| p.to_string() == "*")
+            && !c.restricts()
+            && (!c.sender_ip_addresses.is_empty() || c.tls_sender_certificate_name.is_some())
+    });
+    if let Some(c) = existing {
+        let key = if c.sender_ip_addresses.is_empty() {
+            "restrict_domains_to_certificate"
+        } else {
+            "restrict_domains_to_ip_addresses"
+        };
+        return Fix {
+            title: format!("Restrict the existing Partner connector {:?} to its gateway", c.name),
+            toml: format!("# in [[tenants.inbound_connectors]] name = {:?}\n{key} = true\n", c.name),
+        };
+    }
+    let mut ips: Vec<String> = gateway.networks.iter().map(|e| e.to_string()).collect();
+    ips.sort();
+    ips.dedup();
+    let cert = gateway_certificate(cfg);
+    let mut toml = String::from(
+        "[[tenants.inbound_connectors]]\nname = \"Inbound only from the gateway\"\ntype = \"partner\"\nsender_domains = [\"*\"]\n",
+    );
+    match (ips.is_empty(), &cert) {
+        (false, _) => {
+            let list: Vec<String> = ips.iter().map(|i| format!("{i:?}")).collect();
+            toml.push_str(&format!(
+                "sender_ip_addresses = [{}]\nrestrict_domains_to_ip_addresses = true\n",
+                list.join(", ")
+            ));
+        }
+        (true, Some(name)) => {
+            toml.push_str(&format!("tls_sender_certificate_name = {name:?}\nrestrict_domains_to_certificate = true\n"));
+        }
+        (true, None) => {
+            toml.push_str("sender_ip_addresses = [\"GATEWAY-NETWORK/PREFIX\"]  # your gateway's outbound addresses\nrestrict_domains_to_ip_addresses = true\n");
+        }
+    }
+    toml.push_str("require_tls = true\n");
+    Fix { title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(), toml }
+}

@@ -1,0 +1,278 @@
+//! Client addresses as the engine sees them, cut into intervals no boundary crosses.
+//!
+//! The edge folds IPv4-mapped IPv6 (`::ffff:a.b.c.d`) into IPv4 before any decision, so the
+//! address space a decision can see is all of IPv4 and all of IPv6 except `::ffff:0:0/96`.
+//! The intervals cover exactly that space: an IPv6 interval never reaches into the mapped
+//! block, and every representative is an address the engine can be handed unchanged.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use doorman_config::net::canonical_ip;
+use ipnet::IpNet;
+
+/// `::ffff:0:0/96`, which the engine never sees as IPv6.
+const MAPPED: (u128, u128) = (0xffff_0000_0000, 0xffff_ffff_ffff);
+const V4_MAX: u128 = u32::MAX as u128;
+
+/// A run of client addresses of one family that every boundary leaves whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpInterval {
+    pub v6: bool,
+    pub first: u128,
+    pub last: u128,
+}
+
+impl IpInterval {
+    /// The interval's first address; canonical, so the engine decides it as it stands.
+    pub fn representative(&self) -> IpAddr {
+        to_ip(self.v6, self.first)
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let (v6, n) = from_ip(canonical_ip(ip));
+        v6 == self.v6 && self.first <= n && n <= self.last
+    }
+
+    /// The interval as the fewest CIDRs.
+    pub fn nets(&self) -> Vec<IpNet> {
+        cover(self.v6, self.first, self.last)
+    }
+}
+
+fn to_ip(v6: bool, n: u128) -> IpAddr {
+    if v6 { IpAddr::V6(Ipv6Addr::from(n)) } else { IpAddr::V4(Ipv4Addr::from(n as u32)) }
+}
+
+fn from_ip(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(a) => (false, u32::from(a) as u128),
+        IpAddr::V6(a) => (true, u128::from(a)),
+    }
+}
+
+fn bounds(net: &IpNet) -> (bool, u128, u128) {
+    match net {
+        IpNet::V4(n) => (false, u32::from(n.network()) as u128, u32::from(n.broadcast()) as u128),
+        IpNet::V6(n) => (true, u128::from(n.network()), u128::from(n.broadcast())),
+    }
+}
+
+/// The canonical address space cut at every boundary of `nets`, sorted: IPv4 first.
+#[derive(Clone, Debug)]
+pub struct IpSpace {
+    pub intervals: Vec<IpInterval>,
+}
+
+impl IpSpace {
+    pub fn new(nets: &[IpNet]) -> IpSpace {
+        let mut intervals = Vec::new();
+        for (v6, max) in [(false, V4_MAX), (true, u128::MAX)] {
+            let mut cuts: Vec<u128> = vec![0];
+            if v6 {
+                cuts.extend([MAPPED.0, MAPPED.1 + 1]);
+            }
+            for net in nets {
+                let (is6, first, last) = bounds(net);
+                if is6 == v6 {
+                    cuts.push(first);
+                    if last < max {
+                        cuts.push(last + 1);
+                    }
+                }
+            }
+            cuts.sort_unstable();
+            cuts.dedup();
+            for (i, &first) in cuts.iter().enumerate() {
+                let last = cuts.get(i + 1).map_or(max, |next| next - 1);
+                if v6 && first >= MAPPED.0 && last <= MAPPED.1 {
+                    continue;
+                }
+                intervals.push(IpInterval { v6, first, last });
+            }
+        }
+        IpSpace { intervals }
+    }
+
+    /// The index of the interval holding `ip`, after the edge's folding.
+    pub fn locate(&self, ip: IpAddr) -> usize {
+        let (v6, n) = from_ip(canonical_ip(ip));
+        let key = (v6, n);
+        self.intervals.partition_point(|iv| (iv.v6, iv.first) <= key) - 1
+    }
+}
+
+/// Adjacent intervals joined.
+pub fn merge(ivs: &[IpInterval]) -> Vec<IpInterval> {
+    let mut sorted = ivs.to_vec();
+    sorted.sort();
+    let mut out: Vec<IpInterval> = Vec::new();
+    for iv in sorted {
+        match out.last_mut() {
+            Some(last) if last.v6 == iv.v6 && last.last.checked_add(1) == Some(iv.first) => last.last = iv.last,
+            _ => out.push(iv),
+        }
+    }
+    out
+}
+
+/// Every network of `ivs`, exactly, as the fewest CIDRs.
+pub fn networks(ivs: &[IpInterval]) -> Vec<String> {
+    merge(ivs).iter().flat_map(|iv| iv.nets()).map(|n| n.to_string()).collect()
+}
+
+/// The intervals for people: each family as its CIDRs, or as `all IPv4 except …` when that
+/// is shorter. In the exceptions the mapped block may be left in or out, whichever reads
+/// shorter: no IPv6 client is ever in it.
+pub fn summarize(ivs: &[IpInterval]) -> String {
+    let merged = merge(ivs);
+    let mut parts = Vec::new();
+    for (v6, name) in [(false, "IPv4"), (true, "IPv6")] {
+        let mine: Vec<IpInterval> = merged.iter().filter(|i| i.v6 == v6).copied().collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let direct: Vec<String> = mine.iter().flat_map(|i| i.nets()).map(|n| n.to_string()).collect();
+        let max = if v6 { u128::MAX } else { V4_MAX };
+        let full = gaps(&mine, v6, max);
+        let mut excluded = cidrs(&full, v6);
+        if v6 {
+            let canonical: Vec<(u128, u128)> = full.iter().flat_map(|&g| without_mapped(g)).collect();
+            let shorter = cidrs(&canonical, v6);
+            if shorter.len() <= excluded.len() {
+                excluded = shorter;
+            }
+        }
+        parts.push(if excluded.is_empty() {
+            format!("all {name}")
+        } else if excluded.len() < direct.len() {
+            format!("all {name} except {}", excluded.join(", "))
+        } else {
+            direct.join(", ")
+        });
+    }
+    parts.join("; ")
+}
+
+/// The addresses of one family in none of `mine` (sorted, merged).
+fn gaps(mine: &[IpInterval], v6: bool, max: u128) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    let mut next = Some(0u128);
+    for i in mine.iter().filter(|i| i.v6 == v6) {
+        if let Some(n) = next
+            && i.first > n
+        {
+            out.push((n, i.first - 1));
+        }
+        next = i.last.checked_add(1).filter(|_| i.last < max);
+    }
+    if let Some(n) = next {
+        out.push((n, max));
+    }
+    out
+}
+
+/// The parts of `a..=b` outside the mapped block.
+fn without_mapped((a, b): (u128, u128)) -> Vec<(u128, u128)> {
+    let mut out = Vec::new();
+    if a < MAPPED.0 {
+        out.push((a, b.min(MAPPED.0 - 1)));
+    }
+    if b > MAPPED.1 {
+        out.push((a.max(MAPPED.1 + 1), b));
+    }
+    out
+}
+
+fn cidrs(ranges: &[(u128, u128)], v6: bool) -> Vec<String> {
+    ranges.iter().flat_map(|&(a, b)| cover(v6, a, b)).map(|n| n.to_string()).collect()
+}
+
+/// The fewest CIDRs covering `first..=last` of one family, taken as written (the config's
+/// `range_to_nets` folds mapped addresses, which a gap of the summary may contain).
+fn cover(v6: bool, first: u128, last: u128) -> Vec<IpNet> {
+    let bits: u32 = if v6 { 128 } else { 32 };
+    let mut out = Vec::new();
+    let mut cur = first;
+    // The last address of the block of 2^size addresses starting at `cur`.
+    let block_end = |cur: u128, size: u32| -> Option<u128> {
+        if size >= 128 { (cur == 0).then_some(u128::MAX) } else { cur.checked_add((1u128 << size) - 1) }
+    };
+    loop {
+        // The largest block aligned at `cur` that ends at or before `last`.
+        let mut size = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
+        while size > 0 && block_end(cur, size).is_none_or(|e| e > last) {
+            size -= 1;
+        }
+        let end = block_end(cur, size).expect("one address is a block");
+        let prefix = (bits - size) as u8;
+        out.push(match v6 {
+            false => IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(cur as u32), prefix).expect("a valid prefix")),
+            true => IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(cur), prefix).expect("a valid prefix")),
+        });
+        if end >= last {
+            return out;
+        }
+        cur = end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn intervals_cut_at_every_boundary() {
+        let space = IpSpace::new(&[net("80.66.20.0/28"), net("80.66.20.8/32")]);
+        let v4: Vec<String> = space
+            .intervals
+            .iter()
+            .filter(|i| !i.v6)
+            .map(|i| format!("{}-{}", to_ip(false, i.first), to_ip(false, i.last)))
+            .collect();
+        assert_eq!(
+            v4,
+            [
+                "0.0.0.0-80.66.19.255",
+                "80.66.20.0-80.66.20.7",
+                "80.66.20.8-80.66.20.8",
+                "80.66.20.9-80.66.20.15",
+                "80.66.20.16-255.255.255.255"
+            ]
+        );
+        assert_eq!(space.intervals[1].nets(), [net("80.66.20.0/29")]);
+    }
+
+    #[test]
+    fn the_mapped_block_is_no_ipv6_interval() {
+        let space = IpSpace::new(&[net("::/81")]);
+        for iv in &space.intervals {
+            let rep = iv.representative();
+            assert_eq!(canonical_ip(rep), rep, "{iv:?}");
+            assert!(!(iv.v6 && iv.first <= MAPPED.1 && iv.last >= MAPPED.0), "{iv:?} reaches into ::ffff:0:0/96");
+        }
+        // A mapped client is located by its IPv4 address.
+        let i = space.locate("::ffff:203.0.113.9".parse().unwrap());
+        assert!(!space.intervals[i].v6);
+        let j = space.locate("::1:0:0:0".parse().unwrap());
+        assert_eq!(space.intervals[j].first, MAPPED.1 + 1);
+        assert_eq!(summarize(&space.intervals[j..]), "all IPv6 except ::/80");
+        let all6: Vec<IpInterval> = space.intervals.iter().filter(|i| i.v6).copied().collect();
+        assert_eq!(summarize(&all6), "all IPv6");
+        assert_eq!(networks(&space.intervals[..1]), ["0.0.0.0/0"]);
+    }
+
+    #[test]
+    fn summaries_pick_the_shorter_form() {
+        let space = IpSpace::new(&[net("80.66.20.0/28")]);
+        let outside: Vec<IpInterval> =
+            space.intervals.iter().filter(|i| !i.v6 && !i.contains("80.66.20.1".parse().unwrap())).copied().collect();
+        assert_eq!(summarize(&outside), "all IPv4 except 80.66.20.0/28");
+        let inside: Vec<IpInterval> =
+            space.intervals.iter().filter(|i| i.contains("80.66.20.1".parse().unwrap())).copied().collect();
+        assert_eq!(summarize(&inside), "80.66.20.0/28");
+    }
+}
