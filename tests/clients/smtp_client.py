@@ -8,7 +8,9 @@ Reads a JSON plan on stdin and prints what the server answered, as JSON, on stdo
                         "message": "Subject: hi\r\n\r\nbody\r\n"}]}]}
 
 A session may carry "proxy": a PROXY v2 header naming that client is sent before anything
-else, as a load balancer would.
+else, as a load balancer would. A transaction with "raw": true sends its MAIL FROM and RCPT TO
+paths exactly as given (smtplib would otherwise re-quote them), in UTF-8 when its options
+hold SMTPUTF8.
 """
 import ipaddress
 import json
@@ -67,12 +69,21 @@ def run_session(port, s):
         for t in s.get("transactions", []):
             tr = {"rcpts": []}
             out["transactions"].append(tr)
-            tr["mail"] = reply(c.mail(t["mail_from"], t.get("options", [])))
+            options = t.get("options", [])
+            if t.get("raw"):
+                c.command_encoding = "utf-8" if "SMTPUTF8" in options else "ascii"
+                args = " ".join(["FROM:" + t["mail_from"]] + options)
+                tr["mail"] = reply(c.docmd("MAIL", args))
+            else:
+                tr["mail"] = reply(c.mail(t["mail_from"], options))
             if tr["mail"][0] != 250:
                 c.rset()
                 continue
             for r in t["rcpts"]:
-                tr["rcpts"].append(reply(c.rcpt(r)))
+                tr["rcpts"].append(reply(c.docmd("RCPT", "TO:" + r) if t.get("raw") else c.rcpt(r)))
+            if t.get("data_if_accepted") and not any(code < 300 for code, _ in tr["rcpts"]):
+                c.rset()
+                continue
             if t.get("message") is not None:
                 try:
                     tr["data"] = reply(c.data(t["message"].encode()))

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod certificates;
 mod delivery;
 mod exo;

@@ -296,13 +296,19 @@ impl TestCa {
 
     /// A client certificate for `name`; gives the certificate and key files.
     pub fn issue(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let stem = format!("{name}-by-{}", self.pem.file_stem().unwrap().to_string_lossy());
+        self.issue_names(dir, &stem, &[name])
+    }
+
+    /// A client certificate naming every one of `names` (the first also as the subject CN),
+    /// written to `dir/stem.crt` and `dir/stem.key`.
+    pub fn issue_names(&self, dir: &Path, stem: &str, names: &[&str]) -> (PathBuf, PathBuf) {
         use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
-        let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, names[0]);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth, ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let stem = format!("{name}-by-{}", self.pem.file_stem().unwrap().to_string_lossy());
         let (c, k) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
         std::fs::write(&c, cert.pem()).unwrap();
         std::fs::write(&k, key.serialize_pem()).unwrap();

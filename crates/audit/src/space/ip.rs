@@ -126,12 +126,13 @@ pub fn networks(ivs: &[IpInterval]) -> Vec<String> {
 pub fn summarize(ivs: &[IpInterval]) -> String {
     let merged = merge(ivs);
     let mut parts = Vec::new();
+    let join = |nets: &[IpNet]| nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
     for (v6, name) in [(false, "IPv4"), (true, "IPv6")] {
         let mine: Vec<IpInterval> = merged.iter().filter(|i| i.v6 == v6).copied().collect();
         if mine.is_empty() {
             continue;
         }
-        let direct: Vec<String> = mine.iter().flat_map(|i| i.nets()).map(|n| n.to_string()).collect();
+        let direct: Vec<IpNet> = mine.iter().flat_map(|i| i.nets()).collect();
         let max = if v6 { u128::MAX } else { V4_MAX };
         let full = gaps(&mine, v6, max);
         let mut excluded = cidrs(&full, v6);
@@ -145,9 +146,9 @@ pub fn summarize(ivs: &[IpInterval]) -> String {
         parts.push(if excluded.is_empty() {
             format!("all {name}")
         } else if excluded.len() < direct.len() {
-            format!("all {name} except {}", excluded.join(", "))
+            format!("all {name} except {}", join(&excluded))
         } else {
-            direct.join(", ")
+            join(&direct)
         });
     }
     parts.join("; ")
@@ -183,8 +184,8 @@ fn without_mapped((a, b): (u128, u128)) -> Vec<(u128, u128)> {
     out
 }
 
-fn cidrs(ranges: &[(u128, u128)], v6: bool) -> Vec<String> {
-    ranges.iter().flat_map(|&(a, b)| cover(v6, a, b)).map(|n| n.to_string()).collect()
+fn cidrs(ranges: &[(u128, u128)], v6: bool) -> Vec<IpNet> {
+    ranges.iter().flat_map(|&(a, b)| cover(v6, a, b)).collect()
 }
 
 /// The fewest CIDRs covering `first..=last` of one family, taken as written (the config's
