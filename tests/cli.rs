@@ -518,3 +518,25 @@ fn explain_an_empty_ehlo() {
     assert_eq!(v["helo"]["reply"]["text"], "Syntax: EHLO hostname");
     assert!(v["mail"].is_null());
 }
+
+#[test]
+fn audit_says_not_audited_and_exits_1_when_there_is_nothing_to_audit() {
+    let config = temp_file(
+        "audit-not-audited.toml",
+        &format!("[[tenants]]\nname = \"empty\"\nmx = [\"mx.contoso-gateway.net\"]\n{SEED_BEFORE}"),
+    );
+    let o = doorman(&["audit", "--config", config.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "never clean: {}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("tenant empty  (MX mx.contoso-gateway.net)  NOT AUDITED"), "{out}");
+    assert!(
+        out.contains("  not audited: the tenant has no accepted domain, so no recipient is attributed to it"),
+        "{out}"
+    );
+    assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  SIDE DOOR OPEN"), "{out}");
+    let o = doorman(&["audit", "--config", config.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["tenants"][0]["verdict"], "NOT_AUDITED");
+    assert!(v["tenants"][0]["not_audited"].as_str().unwrap().starts_with("the tenant has no accepted domain"));
+    assert_eq!(v["tenants"][0]["findings"][0]["code"], "not_audited");
+}

@@ -28,12 +28,27 @@ use std::net::IpAddr;
 use doorman_config::address::{Mailbox, ReversePath, parse_mailbox};
 use doorman_config::names::{CertNamePattern, DomainName, SenderDomainPattern, is_same_or_subdomain};
 use doorman_policy::{
-    Boundaries, ClientCertificate, DnsblAnswer, DnsblHit, DnsblResult, MessageHeaders, Policy, Session, TenantId,
+    Boundaries, ClientCertificate, DnsblAnswer, DnsblHit, DnsblResult, Fact, MessageHeaders, Policy, Session, TenantId,
     TlsInfo, dnsbl_hit, header_contains_holds,
 };
 
 pub use content::HeaderAtom;
 pub use ip::{IpInterval, IpSpace};
+
+/// The dimension of the space that enumerates each fact the engine's predicates read; a
+/// fact added to the engine does not compile here until it has one.
+pub fn dimension(fact: Fact) -> &'static str {
+    match fact {
+        Fact::ClientIp => "client IP intervals",
+        Fact::Tls | Fact::CertificateName => "TLS classes",
+        Fact::EnvelopeSender | Fact::OwnDomain => "envelope sender classes",
+        Fact::FromHeader => "From: classes",
+        Fact::Recipient | Fact::Directory => "recipient classes",
+        Fact::Connector => "none of its own: the connector follows from the IP, TLS and sender classes",
+        Fact::HeaderContent => "content assignments",
+        Fact::Dnsbl => "DNSBL classes",
+    }
+}
 
 /// One config's tenant, as the space sees it.
 #[derive(Clone, Copy)]
@@ -578,5 +593,44 @@ impl<'p> Space<'p> {
 
     pub fn client_ip(&self, ip: usize) -> IpAddr {
         self.ips.intervals[ip].representative()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fact the engine can read has a dimension, and a config that uses every kind of
+    /// predicate makes the engine report every fact.
+    #[test]
+    fn every_fact_the_engine_reads_has_a_dimension() {
+        let toml = r#"
+[server]
+dnsbl_zones = ["bl.test"]
+[[tenants]]
+name = "t"
+mx = ["self"]
+accepted_domains = [{ domain = "contoso.test" }]
+[[tenants.inbound_connectors]]
+name = "c"
+type = "on_premises"
+sender_ip_addresses = ["192.0.2.0/24"]
+tls_sender_certificate_name = "*.gw.test"
+require_tls = true
+[[tenants.transport_rules]]
+name = "r"
+sender_address_location = "header_or_envelope"
+conditions.sender_domain_is = ["partner.test"]
+conditions.recipient_domain_is = ["contoso.test"]
+conditions.header_contains = [{ header = "Subject", words = ["x"] }]
+conditions.inbound_connector = ["c"]
+actions.set_scl = 1
+"#;
+        let p = Policy::new(doorman_config::load_str("t.toml", toml, std::path::Path::new(".")).unwrap().config);
+        let facts = p.boundaries(TenantId(0)).facts;
+        for f in Fact::ALL {
+            assert!(!dimension(f).is_empty());
+            assert!(facts.contains(&f), "{f:?} is never reported");
+        }
     }
 }

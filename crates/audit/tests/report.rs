@@ -1,0 +1,162 @@
+//! What the report says of each class: its disposition, and whether it depends on what the
+//! message says; checked against the engine for sessions of those classes.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use doorman_audit::predict::{Classes, Prediction};
+use doorman_audit::{Audit, DispositionKind, Verdict};
+use doorman_policy::{Detail, MessageHeaders, Policy, Transaction};
+
+fn load(toml: &str) -> Policy {
+    let loaded = doorman_config::load_str("report.toml", toml, Path::new(".")).unwrap_or_else(|d| panic!("{d}"));
+    Policy::new(loaded.config)
+}
+
+fn session(ip: &str, headers: &[(&str, &str)]) -> Transaction {
+    let ip: IpAddr = ip.parse().unwrap();
+    let mut tx = Transaction::new(ip, "<s@example.net>", &["alice@contoso.com"]);
+    tx.headers = MessageHeaders::from_pairs(headers.iter().copied());
+    tx
+}
+
+#[track_caller]
+fn assert_predicts(policy: &Policy, tx: &Transaction) -> Prediction {
+    let engine = Prediction::observed(policy, &policy.evaluate(tx, Detail::Brief));
+    assert_eq!(Classes::of(policy).predict(tx).expect("a class"), engine, "{tx:#?}");
+    engine
+}
+
+fn run(policy: &Policy) -> Audit {
+    doorman_audit::audit(policy).expect("the audit runs")
+}
+
+const GATEWAY: &str = r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com", "boss@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+"#;
+
+#[test]
+fn a_door_that_message_content_opens_is_a_side_door_that_names_its_rule() {
+    // Everything not from the gateway is deleted, unless it carries a header anyone can write.
+    let policy = load(&format!(
+        r#"{GATEWAY}
+[[tenants.transport_rules]]
+name = "Only the gateway"
+exceptions.sender_ip_ranges = ["80.66.20.0/28"]
+exceptions.header_contains = [{{ header = "X-Relay-Token", words = ["s3cret"] }}]
+actions.delete = true
+"#
+    ));
+    let with = assert_predicts(&policy, &session("203.0.113.9", &[("X-Relay-Token", "S3CRET")]));
+    assert_eq!(with.copies[0].disposition, DispositionKind::Deliver);
+    let without = assert_predicts(&policy, &session("203.0.113.9", &[("Subject", "hello")]));
+    assert_eq!(without.copies[0].disposition, DispositionKind::Delete);
+
+    let a = run(&policy);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::SideDoorOpen, "never locked by omission");
+    let door = t.side_doors.iter().find(|d| d.summary == "all IPv4 except 80.66.20.0/28; all IPv6").expect("the door");
+    assert_eq!(door.content, ["Only the gateway"]);
+    assert_eq!(door.disposition, DispositionKind::Deliver);
+    let example = door.session.as_ref().unwrap();
+    assert!(example.headers.iter().any(|(n, v)| n == "x-relay-token" && v == "s3cret"), "{example:?}");
+    assert!(t.deleted.iter().any(|d| d.content == ["Only the gateway"] && d.rules == ["Only the gateway"]));
+    let text = doorman_audit::render::text(&a);
+    assert!(text.contains("depends on message content (rules \"Only the gateway\")"), "{text}");
+    assert!(t.findings.iter().any(|f| f.code == "depends_on_content" && f.message.contains("\"Only the gateway\"")));
+}
+
+#[test]
+fn content_that_only_refuses_leaves_a_locked_tenant_locked() {
+    let policy = load(&format!(
+        r#"{GATEWAY}
+[[tenants.inbound_connectors]]
+name = "Inbound only from Antispamrelay"
+type = "partner"
+sender_ip_addresses = ["80.66.20.0/28"]
+restrict_domains_to_ip_addresses = true
+
+[[tenants.transport_rules]]
+name = "No spam"
+conditions.header_contains = [{{ header = "Subject", words = ["[SPAM]"] }}]
+actions.reject = {{ enhanced_status_code = "5.7.1", text = "Spam refused" }}
+"#
+    ));
+    let p = assert_predicts(&policy, &session("80.66.20.1", &[("Subject", "[spam] buy now")]));
+    assert_eq!(p.data.map(|c| c.to_string()).as_deref(), Some("550 5.7.1"));
+    let a = run(&policy);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::Locked);
+    let refused = t.refused.iter().find(|r| r.stage == "data").expect("refused after DATA");
+    assert_eq!(
+        (refused.reply.as_str(), refused.content.as_slice()),
+        ("550 5.7.1 Spam refused", &["No spam".to_string()][..])
+    );
+    assert!(t.front_doors.iter().all(|d| d.content == ["No spam"]), "the gateway's mail depends on its subject");
+}
+
+#[test]
+fn each_class_reports_its_disposition() {
+    let policy = load(
+        r#"
+[[tenants]]
+name = "contoso"
+mx = ["self"]
+recipients = ["alice@contoso.com", "boss@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+
+[[tenants.transport_rules]]
+name = "Hold"
+conditions.sender_ip_ranges = ["192.0.2.0/24"]
+actions.quarantine = true
+
+[[tenants.transport_rules]]
+name = "Drop"
+conditions.sender_ip_ranges = ["198.51.100.0/24"]
+actions.delete = true
+
+[[tenants.transport_rules]]
+name = "To the boss"
+conditions.sender_ip_ranges = ["203.0.113.0/24"]
+actions.redirect_to = ["boss@contoso.com"]
+
+[[tenants.transport_rules]]
+name = "Refuse"
+conditions.sender_ip_ranges = ["100.64.0.0/10"]
+actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
+"#,
+    );
+    for (ip, want) in [
+        ("192.0.2.1", DispositionKind::Quarantine),
+        ("198.51.100.1", DispositionKind::Delete),
+        ("203.0.113.1", DispositionKind::Redirect),
+        ("100.64.0.1", DispositionKind::Reject),
+        ("10.0.0.1", DispositionKind::Deliver),
+    ] {
+        assert_eq!(assert_predicts(&policy, &session(ip, &[])).copies[0].disposition, want, "{ip}");
+    }
+    let a = run(&policy);
+    let t = &a.tenants[0];
+    assert_eq!(t.verdict, Verdict::Locked, "doorman is the MX: every door is the front door");
+    let door =
+        |d: DispositionKind| t.front_doors.iter().filter(move |x| x.disposition == d).map(|x| x.summary.as_str());
+    assert!(door(DispositionKind::Quarantine).any(|s| s == "192.0.2.0/24"));
+    assert!(door(DispositionKind::Redirect).any(|s| s == "203.0.113.0/24"));
+    assert!(door(DispositionKind::Deliver).count() > 0);
+    assert!(t.deleted.iter().any(|d| d.summary == "198.51.100.0/24" && d.rules == ["Drop"]));
+    let refused = t.refused.iter().find(|r| r.stage == "data").expect("a rule's reject");
+    assert_eq!((refused.summary.as_str(), refused.reply.as_str()), ("100.64.0.0/10", "550 5.7.1 Not from you"));
+    let json = serde_json::to_value(&a).unwrap();
+    let dispositions: Vec<&str> = json["tenants"][0]["front_doors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["disposition"].as_str().unwrap())
+        .collect();
+    assert!(dispositions.contains(&"quarantine") && dispositions.contains(&"redirect"), "{dispositions:?}");
+}
