@@ -2,15 +2,14 @@
 //! Batfish's differential reachability, for mail. Both configs are evaluated over one space
 //! cut at the boundaries of both, so every difference shows, exactly.
 
-use std::collections::BTreeMap;
-
 use doorman_policy::Policy;
 use serde::Serialize;
 
 use crate::classes::{DataCell, RcptCell, Table};
 use crate::doors::CopyOutcome;
+use crate::groups::{Groups, sender_label, tls_label};
 use crate::space::content::assignments;
-use crate::space::ip::{IpInterval, merge, networks, summarize};
+use crate::space::ip::{networks, summarize};
 use crate::space::{AcceptedIndex, HeaderAtom, Space, View};
 
 pub const DIFF_SCHEMA: &str = "doorman.diff/2";
@@ -146,7 +145,7 @@ impl Fate<'_> {
 
 fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
     let space = &a.space;
-    let mut groups: BTreeMap<(ChangeKind, String, usize, usize, String), Vec<IpInterval>> = BTreeMap::new();
+    let mut groups: Groups<(ChangeKind, String, String), ()> = Groups::new();
     for ip in 0..space.ips.intervals.len() {
         for tls in 0..space.tls.len() {
             for s in 0..space.senders.len() {
@@ -181,10 +180,8 @@ fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
                                 }
                                 _ => format!("{} → {}", x.describe(), y.describe()),
                             };
-                            groups
-                                .entry((kind, space.recipients.classes[r].domain.clone(), tls, s, detail))
-                                .or_default()
-                                .push(space.ips.intervals[ip]);
+                            let key = (kind, space.recipients.classes[r].domain.clone(), detail);
+                            groups.add(key, s, tls, space.ips.intervals[ip], || ());
                         }
                     }
                 }
@@ -192,16 +189,17 @@ fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
         }
     }
     groups
+        .joined()
         .into_iter()
-        .map(|((change, domain, tls, s, detail), ivs)| {
-            let ivs = merge(&ivs);
+        .map(|g| {
+            let (change, domain, detail) = g.key;
             Change {
                 change,
                 domain,
-                networks: networks(&ivs),
-                summary: summarize(&ivs),
-                tls: space.tls.classes[tls].label(),
-                sender: space.senders.classes[s].label.clone(),
+                networks: networks(&g.intervals),
+                summary: summarize(&g.intervals),
+                tls: tls_label(space, &g.tls),
+                sender: sender_label(space, &g.senders),
                 detail,
             }
         })

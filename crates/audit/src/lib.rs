@@ -16,6 +16,7 @@
 pub mod classes;
 pub mod diff;
 pub mod doors;
+mod groups;
 pub mod predict;
 pub mod render;
 pub mod report;

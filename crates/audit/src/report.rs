@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::classes::{DataCell, Table};
 use crate::doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, ReplyCode};
-use crate::space::ip::{IpInterval, merge, networks, summarize};
+use crate::groups::{Groups, sender_label, tls_label};
+use crate::space::ip::{IpInterval, networks, summarize};
 use crate::space::{AcceptedIndex, Space, View};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -70,7 +71,6 @@ pub struct TenantAudit {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Shared {
     domain: String,
-    sender: String,
     from: Option<String>,
     with: Option<String>,
     content: Vec<String>,
@@ -258,39 +258,6 @@ impl ClassRef {
     }
 }
 
-/// Groups of classes by what they share, collecting client intervals per TLS class.
-struct Groups<K: Ord> {
-    by_tls: BTreeMap<(K, usize), (Vec<IpInterval>, ClassRef)>,
-}
-
-impl<K: Ord + Clone> Groups<K> {
-    fn new() -> Self {
-        Groups { by_tls: BTreeMap::new() }
-    }
-
-    fn add(&mut self, key: K, iv: IpInterval, class: &ClassRef) {
-        let e = self.by_tls.entry((key, class.tls)).or_insert_with(|| (Vec::new(), class.clone()));
-        e.0.push(iv);
-    }
-
-    /// Groups that differ only in TLS state are one group.
-    fn joined(self) -> Vec<(K, Vec<IpInterval>, Vec<usize>, ClassRef)> {
-        let mut joined: BTreeMap<(K, Vec<IpInterval>), (Vec<usize>, ClassRef)> = BTreeMap::new();
-        for ((key, tls), (ivs, class)) in self.by_tls {
-            joined.entry((key, merge(&ivs))).or_insert_with(|| (Vec::new(), class)).0.push(tls);
-        }
-        joined.into_iter().map(|((k, ivs), (tls, class))| (k, ivs, tls, class)).collect()
-    }
-}
-
-fn tls_label(space: &Space<'_>, tls: &[usize]) -> String {
-    if tls.len() == space.tls.len() {
-        "any TLS state".to_string()
-    } else {
-        tls.iter().map(|&t| space.tls.classes[t].label()).collect::<Vec<_>>().join(" or ")
-    }
-}
-
 type DoorKey = (bool, Shared, Option<String>, Option<i8>, DispositionKind);
 
 pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -> TenantAudit {
@@ -352,10 +319,10 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
 fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) {
     let space = &table.space;
     audit.classes = table.evaluations;
-    let mut doors: Groups<DoorKey> = Groups::new();
-    let mut refused: Groups<(Shared, &'static str, Option<&'static str>, ReplyCode)> = Groups::new();
+    let mut doors: Groups<DoorKey, ClassRef> = Groups::new();
+    let mut refused: Groups<(Shared, &'static str, Option<&'static str>, ReplyCode), ()> = Groups::new();
     let mut refused_text: BTreeMap<ReplyCode, String> = BTreeMap::new();
-    let mut deleted: Groups<(Shared, Vec<String>)> = Groups::new();
+    let mut deleted: Groups<(Shared, Vec<String>), ()> = Groups::new();
     let mut connectors_seen: BTreeSet<String> = BTreeSet::new();
     let mut direct_send_open = false;
     let mut scl_rules: BTreeMap<String, ClassRef> = BTreeMap::new();
@@ -382,7 +349,6 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
                         let rclass = &space.recipients.classes[r];
                         let shared = |from: Option<String>, with: Option<String>, content: Vec<String>| Shared {
                             domain: rclass.domain.clone(),
-                            sender: sender.label.clone(),
                             from,
                             with,
                             content,
@@ -393,7 +359,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
                             let code = ReplyCode::of(&cell.reply);
                             refused_text.entry(code).or_insert_with(|| cell.reply.to_string());
                             let dnsbl = (d != 0).then_some(space.dnsbl.classes[d].label);
-                            refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), iv, &class);
+                            refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), s, tls, iv, || ());
                             continue;
                         };
                         // DATA does not read DNSBL answers, and they only refuse: the doors
@@ -452,16 +418,18 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
                                             }
                                             doors.add(
                                                 (front, shared, o.connector.clone(), o.scl, o.disposition),
+                                                s,
+                                                tls,
                                                 iv,
-                                                &class,
+                                                || class.clone(),
                                             );
                                         }
                                         (None, DispositionKind::Reject) => {
                                             let code = o.reject.expect("a rejected copy has the rule's reply");
                                             refused_text.entry(code).or_insert_with(|| rule_reply_text(cfg, o));
-                                            refused.add((shared, "data", None, code), iv, &class);
+                                            refused.add((shared, "data", None, code), s, tls, iv, || ());
                                         }
-                                        (None, _) => deleted.add((shared, o.rules.clone()), iv, &class),
+                                        (None, _) => deleted.add((shared, o.rules.clone()), s, tls, iv, || ()),
                                     }
                                 }
                             }
@@ -472,15 +440,16 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         }
     }
 
-    for ((front, shared, connector, scl, disposition), ivs, tls, class) in doors.joined() {
+    for g in doors.joined() {
+        let ((front, shared, connector, scl, disposition), ivs, class) = (g.key, g.intervals, g.first);
         let session = (!front).then(|| class.example(policy, space));
         let example = session.as_ref().map(|s| Box::new(policy.evaluate(&s.transaction(), Detail::Explained)));
         let door = Door {
             domain: shared.domain,
             networks: networks(&ivs),
             summary: summarize(&ivs),
-            tls: tls_label(space, &tls),
-            sender: shared.sender,
+            tls: tls_label(space, &g.tls),
+            sender: sender_label(space, &g.senders),
             from: shared.from,
             with: shared.with,
             connector,
@@ -493,12 +462,13 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         };
         if front { audit.front_doors.push(door) } else { audit.side_doors.push(door) }
     }
-    for ((shared, stage, dnsbl, code), ivs, tls, _) in refused.joined() {
+    for g in refused.joined() {
+        let (shared, stage, dnsbl, code) = g.key;
         audit.refused.push(Refused {
             domain: shared.domain,
-            summary: summarize(&ivs),
-            tls: tls_label(space, &tls),
-            sender: shared.sender,
+            summary: summarize(&g.intervals),
+            tls: tls_label(space, &g.tls),
+            sender: sender_label(space, &g.senders),
             from: shared.from,
             with: shared.with,
             content: shared.content,
@@ -508,12 +478,13 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
             reply: refused_text.get(&code).cloned().unwrap_or_else(|| code.to_string()),
         });
     }
-    for ((shared, rules), ivs, tls, _) in deleted.joined() {
+    for g in deleted.joined() {
+        let (shared, rules) = g.key;
         audit.deleted.push(Deleted {
             domain: shared.domain,
-            summary: summarize(&ivs),
-            tls: tls_label(space, &tls),
-            sender: shared.sender,
+            summary: summarize(&g.intervals),
+            tls: tls_label(space, &g.tls),
+            sender: sender_label(space, &g.senders),
             from: shared.from,
             with: shared.with,
             content: shared.content,

@@ -106,6 +106,7 @@ pub fn merge(ivs: &[IpInterval]) -> Vec<IpInterval> {
     let mut sorted = ivs.to_vec();
     sorted.sort();
     let mut out: Vec<IpInterval> = Vec::new();
+    sorted.dedup();
     for iv in sorted {
         match out.last_mut() {
             Some(last) if last.v6 == iv.v6 && last.last.checked_add(1) == Some(iv.first) => last.last = iv.last,

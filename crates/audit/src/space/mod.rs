@@ -488,7 +488,7 @@ impl<'p> Space<'p> {
                     })
                 });
             if let Some(a) = nobody {
-                candidates.push((a, shown));
+                candidates.push((a, format!("{shown} (not in the directory)")));
             }
         }
         for v in &self.views {
