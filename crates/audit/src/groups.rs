@@ -11,6 +11,9 @@ pub struct Groups<K: Ord, P> {
     cells: BTreeMap<(K, usize, usize), (Vec<IpInterval>, P)>,
 }
 
+/// The classes (TLS or sender indexes) joined so far, and the first one's payload.
+type Joined<P> = (Vec<usize>, P);
+
 pub struct Group<K, P> {
     pub key: K,
     pub intervals: Vec<IpInterval>,
@@ -31,11 +34,11 @@ impl<K: Ord + Clone, P> Groups<K, P> {
     /// Joined across TLS states that reach the same networks, then across sender classes
     /// that share networks and TLS states.
     pub fn joined(self) -> Vec<Group<K, P>> {
-        let mut by_tls: BTreeMap<(K, usize, Vec<IpInterval>), (Vec<usize>, P)> = BTreeMap::new();
+        let mut by_tls: BTreeMap<(K, usize, Vec<IpInterval>), Joined<P>> = BTreeMap::new();
         for ((key, sender, tls), (ivs, p)) in self.cells {
             by_tls.entry((key, sender, merge(&ivs))).or_insert_with(|| (Vec::new(), p)).0.push(tls);
         }
-        let mut by_sender: BTreeMap<(K, Vec<IpInterval>, Vec<usize>), (Vec<usize>, P)> = BTreeMap::new();
+        let mut by_sender: BTreeMap<(K, Vec<IpInterval>, Vec<usize>), Joined<P>> = BTreeMap::new();
         for ((key, sender, ivs), (tls, p)) in by_tls {
             by_sender.entry((key, ivs, tls)).or_insert_with(|| (Vec::new(), p)).0.push(sender);
         }
