@@ -23,7 +23,7 @@ verdicts = {}
 for x in t:
     verdicts[x["verdict"]] = verdicts.get(x["verdict"], 0) + 1
 classes = sum(x["classes"] for x in t)
-print(f"audited {len(t)} tenants, {classes} classes of sender, in {float(sys.argv[2]):.2f} s; "
+print(f"audited {len(t)} tenants ({classes} RCPT and DATA evaluations) in {float(sys.argv[2]):.2f} s; "
       f"peak RSS {int(sys.argv[3]) / 1024:.0f} MiB; verdicts {verdicts}")
 PY
 rm -f "$OUT" "$OUT.time"

@@ -324,7 +324,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
     let mut refused_text: BTreeMap<ReplyCode, String> = BTreeMap::new();
     let mut deleted: Groups<(Shared, Vec<String>), ()> = Groups::new();
     let mut connectors_seen: BTreeSet<String> = BTreeSet::new();
-    let mut direct_send_open = false;
+    let mut direct_send_open: Option<ClassRef> = None;
     let mut scl_rules: BTreeMap<String, ClassRef> = BTreeMap::new();
 
     let (ni, nt, ns, nd, nr, nf) = (
@@ -408,8 +408,8 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
                                     match (o.door, o.disposition) {
                                         (Some(side), _) => {
                                             let front = side == DoorSide::Front;
-                                            if sender.own && cell_connector_is_none(o) && !cfg.reject_direct_send {
-                                                direct_send_open = true;
+                                            if sender.own && o.connector.is_none() && !cfg.reject_direct_send {
+                                                direct_send_open.get_or_insert_with(|| class.clone());
                                             }
                                             if o.scl == Some(-1) {
                                                 for rule in &o.rules {
@@ -502,7 +502,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
     };
     side_door_findings(cfg, table, audit);
     unused_findings(cfg, table, &connectors_seen, &mut audit.findings);
-    if direct_send_open {
+    if let Some(class) = direct_send_open {
         audit.findings.push(Finding {
             subject: None,
             severity: Severity::Warning,
@@ -510,7 +510,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
             message:
                 "reject_direct_send is off, and anonymous senders using the tenant's own domains reach its mailboxes"
                     .into(),
-            example: None,
+            example: Some(class.example(policy, space)),
         });
         audit.fixes.push(Fix {
             title: "Refuse direct send (Set-OrganizationConfig -RejectDirectSend $true)".into(),
@@ -520,10 +520,6 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
     scl_bypass_findings(policy, cfg, space, &scl_rules, &mut audit.findings);
     block_list_findings(cfg, space, &mut audit.findings);
     content_findings(table, &mut audit.findings);
-}
-
-fn cell_connector_is_none(o: &CopyOutcome) -> bool {
-    o.connector.is_none()
 }
 
 fn dedup_join(mut items: Vec<String>) -> String {
@@ -555,7 +551,7 @@ fn rule_reply_text(cfg: &Tenant, o: &CopyOutcome) -> String {
         cfg.transport_rules.iter().find(|r| &r.name == n && r.mode == RuleMode::Enforce && r.actions.reject.is_some())
     });
     match rule.and_then(|r| r.actions.reject.as_ref()) {
-        Some(r) => format!("550 {} {}", r.enhanced_status_code, r.text),
+        Some(r) => doorman_policy::Reply::rule_reject(r.enhanced_status_code, &r.text).to_string(),
         None => o.reject.map_or_else(String::new, |c| c.to_string()),
     }
 }
@@ -666,8 +662,7 @@ fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) 
             example: None,
         });
     }
-    let _ = table;
-    audit.fixes.insert(0, gateway_fix(cfg, &Gateway::of(cfg)));
+    audit.fixes.insert(0, gateway_fix(cfg, &table.gateway));
 }
 
 /// Rules no class triggers (at any content), and connectors no class is attributed to: both

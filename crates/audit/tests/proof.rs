@@ -137,6 +137,13 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
                 "side_door_skips_spam_filtering" => {
                     copy.is_some_and(|c| c.door == Some(DoorSide::Side) && c.scl == Some(-1))
                 }
+                "direct_send_open" => copy.is_some_and(|c| {
+                    let own =
+                        e.mail.as_ref().and_then(|m| m.sender.as_ref()).and_then(|s| s.domain()).is_some_and(|d| {
+                            policy.tenant_by_name(&t.tenant).is_some_and(|v| policy.is_own_domain(v.id, d))
+                        });
+                    own && c.door.is_some() && c.connector.is_none()
+                }),
                 "scl_bypass_by_sender_domain" => copy.is_some_and(|c| {
                     c.scl == Some(-1) && c.door.is_some() && c.rules.iter().any(|r| Some(r) == f.subject.as_ref())
                 }),
