@@ -22,7 +22,7 @@ t = audit["tenants"]
 verdicts = {}
 for x in t:
     verdicts[x["verdict"]] = verdicts.get(x["verdict"], 0) + 1
-classes = sum(x["classes"] for x in t)
+classes = sum(x["evaluations"] for x in t)
 print(f"audited {len(t)} tenants ({classes} RCPT and DATA evaluations) in {float(sys.argv[2]):.2f} s; "
       f"peak RSS {int(sys.argv[3]) / 1024:.0f} MiB; verdicts {verdicts}")
 PY

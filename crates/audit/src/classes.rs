@@ -10,10 +10,10 @@
 
 use std::collections::HashMap;
 
-use doorman_policy::{AcceptedRecipient, ConnectorMatch, Detail, RcptContext, Reply, Session};
+use doorman_policy::{AcceptedRecipient, ConnectorMatch, Detail, MessageHeaders, RcptContext, Reply, Session};
 
 use crate::doors::{CopyOutcome, Gateway};
-use crate::space::content::{Assignment, assignments};
+use crate::space::content::{Assignment, Fields, assignments};
 use crate::space::{HeaderAtom, MAX_CONTENT_ATOMS, Space, TooLarge};
 
 /// RCPT for one class.
@@ -69,8 +69,6 @@ pub struct Table<'p> {
     pub view: usize,
     pub gateway: Gateway,
     rcpt: Vec<RcptCell>,
-    /// Per (IP, TLS, sender), the combinations a copy can hold.
-    combos: Vec<Vec<Combo>>,
     data: HashMap<DataKey, DataCell>,
     /// RCPT and DATA evaluations made.
     pub evaluations: usize,
@@ -90,15 +88,17 @@ impl<'p> Table<'p> {
             space.froms.len(),
         );
         let mut rcpt = Vec::with_capacity(ni * nt * ns * nd * nr);
-        let mut combos = Vec::with_capacity(ni * nt * ns);
         let mut data = HashMap::new();
         let mut evaluations = 0;
+        let mut blocks = Blocks::default();
         for ip in 0..ni {
             for tls in 0..nt {
                 let sessions: Vec<Session> = (0..nd).map(|d| space.session(ip, tls, d)).collect();
                 for s in 0..ns {
                     let sender = &space.senders.classes[s].path;
-                    let cx = RcptContext { sender, smtputf8: false, accepted: 0 };
+                    // Any client may give SMTPUTF8; without it a non-ASCII recipient is refused
+                    // before any tenant's check, which predictions take from the engine.
+                    let cx = RcptContext { sender, smtputf8: true, accepted: 0 };
                     let first = rcpt.len();
                     for session in &sessions {
                         for r in &space.recipients.classes {
@@ -115,13 +115,17 @@ impl<'p> Table<'p> {
                         let members: Vec<AcceptedRecipient> =
                             combo.members.iter().filter_map(|&r| clean[r].accepted.clone()).collect();
                         for f in 0..nf {
-                            let base = space.headers(f, Vec::new());
+                            let Some((_, base)) = blocks.get(&space, f, &[], &Assignment::default()) else { continue };
                             let mut atoms: Vec<usize> = policy
                                 .content_in_play(&sessions[0], sender, &members, &base)
                                 .into_iter()
-                                .filter_map(|h| {
+                                .map(|h| {
                                     let a = HeaderAtom::of(h);
-                                    space.atoms.iter().position(|x| *x == a)
+                                    space
+                                        .atoms
+                                        .iter()
+                                        .position(|x| *x == a)
+                                        .expect("every condition is an atom of the space")
                                 })
                                 .collect();
                             atoms.sort_unstable();
@@ -135,21 +139,33 @@ impl<'p> Table<'p> {
                             let refs: Vec<&HeaderAtom> = atoms.iter().map(|&a| &space.atoms[a]).collect();
                             let mut outcomes = Vec::new();
                             for content in assignments(&refs) {
-                                let headers = space.headers(f, content.fields.clone());
-                                let d = policy.data(&sessions[0], sender, &members, &headers, 0, Detail::Brief);
+                                let Some((fields, headers)) = blocks.get(&space, f, &atoms, &content) else { continue };
+                                let d = policy.data(
+                                    &sessions[0],
+                                    sender,
+                                    &members,
+                                    &headers,
+                                    headers.block_size(),
+                                    Detail::Brief,
+                                );
                                 evaluations += 1;
-                                let copy = d.copies.first().expect("accepted recipients make a copy");
-                                let outcome = CopyOutcome::of(&gateway, sessions[0].client_ip, copy);
-                                outcomes.push(ContentOutcome { content, outcome });
+                                let outcome = match d.copies.first() {
+                                    Some(copy) => CopyOutcome::of(&gateway, sessions[0].client_ip, copy),
+                                    // Even the smallest message is over the size limit.
+                                    None => CopyOutcome::refused(policy.tenant(v.tenant).name(), d.reply.as_ref()),
+                                };
+                                outcomes.push(ContentOutcome {
+                                    content: Assignment { truth: content.truth, fields },
+                                    outcome,
+                                });
                             }
                             data.insert((ip, tls, s, f, combo.vector.clone()), DataCell { atoms, outcomes });
                         }
                     }
-                    combos.push(mine);
                 }
             }
         }
-        Ok(Table { space, view, gateway, rcpt, combos, data, evaluations })
+        Ok(Table { space, view, gateway, rcpt, data, evaluations })
     }
 
     fn index(&self, ip: usize, tls: usize, sender: usize, dnsbl: usize, recipient: usize) -> usize {
@@ -159,10 +175,6 @@ impl<'p> Table<'p> {
 
     pub fn rcpt(&self, ip: usize, tls: usize, sender: usize, dnsbl: usize, recipient: usize) -> &RcptCell {
         &self.rcpt[self.index(ip, tls, sender, dnsbl, recipient)]
-    }
-
-    pub fn combos(&self, ip: usize, tls: usize, sender: usize) -> &[Combo] {
-        &self.combos[(ip * self.space.tls.len() + tls) * self.space.senders.len() + sender]
     }
 
     /// The combinations a copy holding `recipient` can make, in a transaction the recipient
@@ -181,6 +193,31 @@ impl<'p> Table<'p> {
     /// Every copy class evaluated.
     pub fn data_cells(&self) -> impl Iterator<Item = &DataCell> {
         self.data.values()
+    }
+}
+
+/// Header blocks, made once per From class and content assignment (they do not depend on
+/// the client or the sender).
+#[derive(Default)]
+struct Blocks {
+    made: HashMap<(usize, Vec<usize>, Vec<bool>), Option<Block>>,
+}
+
+/// A header block's fields, and the headers the engine parses from them.
+type Block = (Fields, MessageHeaders);
+
+impl Blocks {
+    fn get(
+        &mut self,
+        space: &Space<'_>,
+        from: usize,
+        atoms: &[usize],
+        content: &Assignment,
+    ) -> Option<(Fields, MessageHeaders)> {
+        self.made
+            .entry((from, atoms.to_vec(), content.truth.clone()))
+            .or_insert_with(|| space.header_block(from, atoms, content))
+            .clone()
     }
 }
 

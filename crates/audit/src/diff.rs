@@ -6,7 +6,7 @@ use doorman_policy::Policy;
 use serde::Serialize;
 
 use crate::classes::{DataCell, RcptCell, Table};
-use crate::doors::CopyOutcome;
+use crate::doors::{CopyOutcome, ReplyCode};
 use crate::groups::{Groups, sender_label, tls_label};
 use crate::space::content::assignments;
 use crate::space::ip::{networks, summarize};
@@ -70,6 +70,9 @@ pub struct Change {
     pub summary: String,
     pub tls: String,
     pub sender: String,
+    /// When only a client listed in a DNSBL sees the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnsbl: Option<String>,
     /// `before → after` (reply, disposition, SCL or connector).
     pub detail: String,
 }
@@ -95,7 +98,11 @@ pub fn diff(old: &Policy, new: &Policy) -> Diff {
             .and_then(|s| Table::build(s, 0))
             .and_then(|a| Ok((a, Table::build(Space::new(views(), &indexes)?, 1)?)));
         let changes = match tables {
-            Ok((a, b)) => compare(&a, &b),
+            Ok((a, b)) => {
+                // Built twice from the same views, the spaces are the same.
+                debug_assert_eq!(a.space.recipients.len(), b.space.recipients.len());
+                compare(&a, &b)
+            }
             Err(e) => {
                 tenants.push(TenantDiff {
                     tenant: name,
@@ -145,42 +152,22 @@ impl Fate<'_> {
 
 fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
     let space = &a.space;
-    let mut groups: Groups<(ChangeKind, String, String), ()> = Groups::new();
+    let mut groups: Groups<(ChangeKind, String, Option<String>, String), ()> = Groups::new();
     for ip in 0..space.ips.intervals.len() {
         for tls in 0..space.tls.len() {
             for s in 0..space.senders.len() {
                 for r in 0..space.recipients.len() {
-                    let (ca, cb) = (a.rcpt(ip, tls, s, 0, r), b.rcpt(ip, tls, s, 0, r));
-                    let alone = &space.recipients.classes[r].rule_domains;
-                    for f in 0..space.froms.len() {
-                        let (da, db) = (a.data(ip, tls, s, f, alone), b.data(ip, tls, s, f, alone));
-                        for truth in content_cases(space, da, db) {
-                            let (Some(x), Some(y)) = (fate(ca, da, &truth), fate(cb, db, &truth)) else { continue };
-                            let change = match (&x, &y) {
-                                _ if !x.reaches() && y.reaches() => Some(ChangeKind::DeliveryGained),
-                                _ if x.reaches() && !y.reaches() => Some(ChangeKind::DeliveryLost),
-                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.disposition != q.disposition => {
-                                    Some(ChangeKind::DispositionChanged)
-                                }
-                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.scl != q.scl => {
-                                    Some(ChangeKind::SclChanged)
-                                }
-                                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.connector != q.connector => {
-                                    Some(ChangeKind::ConnectorChanged)
-                                }
-                                _ => None,
-                            };
-                            let Some(kind) = change else { continue };
-                            let detail = match (kind, &x, &y) {
-                                (ChangeKind::SclChanged, Fate::Copy(p), Fate::Copy(q)) => {
-                                    format!("{} → {}", scl(p.scl), scl(q.scl))
-                                }
-                                (ChangeKind::ConnectorChanged, Fate::Copy(p), Fate::Copy(q)) => {
-                                    format!("{} → {}", connector(&p.connector), connector(&q.connector))
-                                }
-                                _ => format!("{} → {}", x.describe(), y.describe()),
-                            };
-                            let key = (kind, space.recipients.classes[r].domain.clone(), detail);
+                    let unlisted = changes(a, b, ip, tls, s, 0, r);
+                    for d in 0..space.dnsbl.len() {
+                        let found = if d == 0 { unlisted.clone() } else { changes(a, b, ip, tls, s, d, r) };
+                        for change in found {
+                            // A listed client's change that an unlisted one has too is that one.
+                            if d != 0 && unlisted.contains(&change) {
+                                continue;
+                            }
+                            let dnsbl = (d != 0).then(|| space.dnsbl.classes[d].label.clone());
+                            let (kind, detail) = change;
+                            let key = (kind, space.recipients.classes[r].domain.clone(), dnsbl, detail);
                             groups.add(key, s, tls, space.ips.intervals[ip], || ());
                         }
                     }
@@ -192,7 +179,7 @@ fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
         .joined()
         .into_iter()
         .map(|g| {
-            let (change, domain, detail) = g.key;
+            let (change, domain, dnsbl, detail) = g.key;
             Change {
                 change,
                 domain,
@@ -200,15 +187,62 @@ fn compare(a: &Table<'_>, b: &Table<'_>) -> Vec<Change> {
                 summary: summarize(&g.intervals),
                 tls: tls_label(space, &g.tls),
                 sender: sender_label(space, &g.senders),
+                dnsbl,
                 detail,
             }
         })
         .collect()
 }
 
+/// How one class's outcome changes, for each `From:` class and content assignment.
+fn changes(
+    a: &Table<'_>,
+    b: &Table<'_>,
+    ip: usize,
+    tls: usize,
+    s: usize,
+    d: usize,
+    r: usize,
+) -> Vec<(ChangeKind, String)> {
+    let space = &a.space;
+    let (ca, cb) = (a.rcpt(ip, tls, s, d, r), b.rcpt(ip, tls, s, d, r));
+    let alone = &space.recipients.classes[r].rule_domains;
+    let mut out = Vec::new();
+    for f in 0..space.froms.len() {
+        let (da, db) = (a.data(ip, tls, s, f, alone), b.data(ip, tls, s, f, alone));
+        for truth in content_cases(space, da, db) {
+            let (Some(x), Some(y)) = (fate(ca, da, &truth), fate(cb, db, &truth)) else { continue };
+            let change = match (&x, &y) {
+                _ if !x.reaches() && y.reaches() => Some(ChangeKind::DeliveryGained),
+                _ if x.reaches() && !y.reaches() => Some(ChangeKind::DeliveryLost),
+                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.disposition != q.disposition => {
+                    Some(ChangeKind::DispositionChanged)
+                }
+                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.scl != q.scl => Some(ChangeKind::SclChanged),
+                (Fate::Copy(p), Fate::Copy(q)) if x.reaches() && p.connector != q.connector => {
+                    Some(ChangeKind::ConnectorChanged)
+                }
+                _ => None,
+            };
+            let Some(kind) = change else { continue };
+            let detail = match (kind, &x, &y) {
+                (ChangeKind::SclChanged, Fate::Copy(p), Fate::Copy(q)) => format!("{} → {}", scl(p.scl), scl(q.scl)),
+                (ChangeKind::ConnectorChanged, Fate::Copy(p), Fate::Copy(q)) => {
+                    format!("{} → {}", connector(&p.connector), connector(&q.connector))
+                }
+                _ => format!("{} → {}", x.describe(), y.describe()),
+            };
+            if !out.contains(&(kind, detail.clone())) {
+                out.push((kind, detail));
+            }
+        }
+    }
+    out
+}
+
 fn fate<'a>(cell: &RcptCell, data: Option<&'a DataCell>, truth: &[bool]) -> Option<Fate<'a>> {
     match &cell.accepted {
-        None => Some(Fate::Refused(cell.reply.to_string())),
+        None => Some(Fate::Refused(ReplyCode::of(&cell.reply).to_string())),
         Some(_) => data.and_then(|d| d.outcome(truth)).map(Fate::Copy),
     }
 }
@@ -261,8 +295,9 @@ pub fn render(d: &Diff) -> String {
         }
         out.push_str(&format!("tenant {}: {} change(s)\n", t.tenant, t.changes.len()));
         for c in &t.changes {
+            let when = c.dnsbl.as_ref().map_or(String::new(), |l| format!("; when {l}"));
             out.push_str(&format!(
-                "  {}: {} from {}\n      {}; {}; {}\n",
+                "  {}: {} from {}\n      {}; {}{when}; {}\n",
                 c.change.label(),
                 c.domain,
                 c.summary,

@@ -146,6 +146,19 @@ pub struct CopyOutcome {
 }
 
 impl CopyOutcome {
+    /// A tenant's copy when the message as a whole is refused before any rule runs.
+    pub fn refused(tenant: &str, reply: Option<&Reply>) -> CopyOutcome {
+        CopyOutcome {
+            tenant: tenant.to_string(),
+            connector: None,
+            scl: None,
+            disposition: DispositionKind::Reject,
+            reject: reply.map(ReplyCode::of),
+            rules: Vec::new(),
+            door: None,
+        }
+    }
+
     pub fn of(gateway: &Gateway, client: IpAddr, copy: &TenantCopy) -> CopyOutcome {
         let disposition = DispositionKind::of(&copy.disposition);
         let front = gateway.front(client, copy.connector.as_ref());

@@ -148,8 +148,10 @@ impl<'p> Classes<'p> {
         Ok(Prediction { recipients, data, copies })
     }
 
-    /// RCPT for one recipient: the classes every tenant shares (limits, syntax, relay), then
-    /// the recipient's tenant's classes.
+    /// RCPT for one recipient. The checks before tenant attribution (SMTPUTF8, the
+    /// recipient limit, syntax, relay) read only the recipient and the transaction, so the
+    /// engine decides them with any session; a recipient they let through belongs to a
+    /// tenant, whose classes decide the rest.
     #[allow(clippy::type_complexity)]
     fn rcpt(
         &self,
@@ -160,27 +162,14 @@ impl<'p> Classes<'p> {
         recipient: &str,
     ) -> Result<(RcptOutcome, Option<(Mailbox, TenantId, usize)>), Unclassified> {
         let policy = self.policy;
-        let shared = |probe: &str, smtputf8: bool, accepted: usize| {
-            // One representative decides for every session: these checks come before any
-            // tenant's and read only the recipient and the transaction.
-            let cx = RcptContext { sender: &ReversePath::Null, smtputf8, accepted };
-            let d = policy.rcpt(&Session::new([0, 0, 0, 0].into()), &cx, probe, Detail::Brief);
-            RcptOutcome { reply: ReplyCode::of(&d.reply), tenant: None, connector: None }
+        let cx = RcptContext { sender, smtputf8, accepted };
+        let anyone = policy.rcpt(&Session::new([0, 0, 0, 0].into()), &cx, recipient, Detail::Brief);
+        let Some(tenant) = anyone.tenant else {
+            return Ok((RcptOutcome { reply: ReplyCode::of(&anyone.reply), tenant: None, connector: None }, None));
         };
-        let max = policy.config().server.limits.max_recipients as usize;
-        if !smtputf8 && !recipient.is_ascii() {
-            return Ok((shared("<jörg@doorman-audit.invalid>", false, 0), None));
-        }
-        if accepted >= max {
-            return Ok((shared("<x@doorman-audit.invalid>", false, max), None));
-        }
-        let Ok(mailbox) = parse_mailbox(recipient) else {
-            return Ok((shared("<not an address>", false, 0), None));
-        };
-        let owner = policy.attribute_recipient(&mailbox).filter(|_| !mailbox.has_route_syntax());
-        let Some((owner, _)) = owner else {
-            return Ok((shared("<x@relay.doorman-audit.invalid>", false, 0), None));
-        };
+        let mailbox = parse_mailbox(recipient).map_err(|e| Unclassified(format!("recipient {recipient}: {e}")))?;
+        let owner = policy.attribute_recipient(&mailbox).map(|(r, _)| r).filter(|r| r.tenant == tenant);
+        let owner = owner.ok_or_else(|| Unclassified(format!("recipient {recipient} has no owner")))?;
         let table = self.table(owner.tenant)?;
         let space = &table.space;
         let at = space.locate(session, sender, &MessageHeaders::default())?;

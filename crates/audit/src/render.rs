@@ -6,11 +6,11 @@ pub fn text(audit: &Audit) -> String {
     let mut out = String::new();
     for t in &audit.tenants {
         out.push_str(&format!(
-            "tenant {}  (MX {})  {}  — {} classes of sender evaluated\n",
+            "tenant {}  (MX {})  {}  — {} sessions evaluated\n",
             t.tenant,
             if t.mx.is_empty() { "unset".to_string() } else { t.mx.join(", ") },
             t.verdict.label(),
-            t.classes
+            t.evaluations
         ));
         if let Some(why) = &t.not_audited {
             out.push_str(&format!("  not audited: {why}\n\n"));
@@ -31,7 +31,7 @@ pub fn text(audit: &Audit) -> String {
             door(&mut out, "front door", d, false);
         }
         for r in &t.refused {
-            let when = r.dnsbl.map_or(String::new(), |l| format!("; when {l}"));
+            let when = r.dnsbl.as_ref().map_or(String::new(), |l| format!("; when {l}"));
             let stage = if r.stage == "data" { " after DATA" } else { "" };
             out.push_str(&format!(
                 "  refused{stage}: {} from {}; {}; {}{}{when} → {}\n",
@@ -135,7 +135,7 @@ pub fn dot(audit: &Audit) -> String {
             q(&format!("{}\n{}", t.tenant, t.verdict.label()))
         ));
         out.push_str(&format!("  doorman -> {mailbox};\n"));
-        if t.gateway.is_empty() && !t.mx.is_empty() && t.mx.iter().all(|m| m.eq_ignore_ascii_case("self")) {
+        if t.gateway.is_empty() && t.mx.iter().any(|m| m.eq_ignore_ascii_case("self")) {
             out.push_str(&format!("  internet -> doorman [label={}];\n", q(&format!("MX of {}", t.tenant))));
         } else {
             let gw = format!("gateway_{i}");

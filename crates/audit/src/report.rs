@@ -55,7 +55,7 @@ pub struct TenantAudit {
     pub not_audited: Option<String>,
     /// Evaluations made: one RCPT per class of client, TLS, sender, DNSBL answer and
     /// recipient; one DATA per copy class and content assignment.
-    pub classes: usize,
+    pub evaluations: usize,
     /// Classes that reach a mailbox by the front door, grouped as side doors are.
     pub front_doors: Vec<Door>,
     pub side_doors: Vec<Door>,
@@ -129,7 +129,7 @@ pub struct Refused {
     pub stage: &'static str,
     /// When the refusal comes from a DNSBL answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dnsbl: Option<&'static str>,
+    pub dnsbl: Option<String>,
     pub code: ReplyCode,
     /// The reply, as one client of the class gets it.
     pub reply: String,
@@ -184,6 +184,8 @@ pub struct Example {
     pub rcpts: Vec<String>,
     /// Header fields, in order.
     pub headers: Vec<(String, String)>,
+    /// MAIL FROM gives SMTPUTF8: an address is not ASCII.
+    pub smtputf8: bool,
     /// Set when the client's address is itself a trusted proxy: the session then comes
     /// through it, as the edge only takes a PROXY header from such a peer.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,6 +199,7 @@ impl Example {
         tx.session.tls = crate::space::TlsClass { names: self.tls.clone() }.tls_info();
         tx.headers = MessageHeaders::from_pairs(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         tx.proxy_peer = self.proxy_peer;
+        tx.smtputf8 = self.smtputf8;
         tx
     }
 }
@@ -220,39 +223,18 @@ struct ClassRef {
 }
 
 impl ClassRef {
-    /// A session of the class with real headers: a `From:` field in the class's domain, then
-    /// the fields that realise its content.
+    /// A session of the class, with the header block its DATA was evaluated with.
     fn example(&self, policy: &Policy, space: &Space<'_>) -> Example {
         let ip = space.client_ip(self.ip);
-        let envelope = &space.senders.classes[self.sender].path;
-        let address = match (&space.froms.classes[self.from].domain, envelope) {
-            (Some(d), _) => Some(format!("sender@{d}")),
-            // The envelope sender's own address, when rules on the header take it alike.
-            (None, doorman_config::address::ReversePath::Mailbox(m))
-                if space.from_class(m.domain_name()) == Some(self.from) =>
-            {
-                Some(m.to_string())
-            }
-            _ => None,
-        };
-        // A message has one From field: words a rule looks for in it go in its display name.
-        let (words, others): (Vec<_>, Vec<_>) =
-            self.fields.iter().cloned().partition(|(n, _)| n.eq_ignore_ascii_case("from"));
-        let phrase: Vec<String> = words.into_iter().map(|(_, w)| w).collect();
-        let from = match (phrase.is_empty(), address) {
-            (true, Some(a)) => Some(a),
-            (false, Some(a)) => Some(format!("\"{}\" <{a}>", phrase.join(" ").replace(['"', '\\'], ""))),
-            (false, None) => Some(phrase.join(" ")),
-            (true, None) => None,
-        };
-        let mut headers: Vec<(String, String)> = from.map(|f| ("From".to_string(), f)).into_iter().collect();
-        headers.extend(others);
+        let mail_from = space.senders.classes[self.sender].address.clone();
+        let rcpts: Vec<String> = self.recipients.iter().map(|&r| space.recipients.classes[r].address.clone()).collect();
         Example {
             client_ip: ip,
             tls: space.tls.classes[self.tls].names.clone(),
-            mail_from: space.senders.classes[self.sender].address.clone(),
-            rcpts: self.recipients.iter().map(|&r| space.recipients.classes[r].address.clone()).collect(),
-            headers,
+            smtputf8: !mail_from.is_ascii() || rcpts.iter().any(|r| !r.is_ascii()),
+            mail_from,
+            rcpts,
+            headers: self.fields.clone(),
             proxy_peer: policy.is_trusted_proxy(ip).then_some(ip),
         }
     }
@@ -271,7 +253,7 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
         gateway_certificate: gateway_certificate(cfg),
         verdict: Verdict::NotAudited,
         not_audited: None,
-        classes: 0,
+        evaluations: 0,
         front_doors: Vec::new(),
         side_doors: Vec::new(),
         refused: Vec::new(),
@@ -315,130 +297,43 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
     audit
 }
 
+/// What the report collects while it walks the class table.
+struct Collect {
+    doors: Groups<DoorKey, ClassRef>,
+    /// Payload: the reply as the group's first class gets it.
+    refused: Groups<(Shared, &'static str, Option<String>, ReplyCode), String>,
+    deleted: Groups<(Shared, Vec<String>), ()>,
+    connectors_seen: BTreeSet<String>,
+    direct_send_open: Option<ClassRef>,
+    /// SCL -1 rules, each with a class that reaches a person through it.
+    scl_rules: BTreeMap<String, ClassRef>,
+}
+
 /// Everything a report says, read off `table`.
 fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) {
     let space = &table.space;
-    audit.classes = table.evaluations;
-    let mut doors: Groups<DoorKey, ClassRef> = Groups::new();
-    let mut refused: Groups<(Shared, &'static str, Option<&'static str>, ReplyCode), ()> = Groups::new();
-    let mut refused_text: BTreeMap<ReplyCode, String> = BTreeMap::new();
-    let mut deleted: Groups<(Shared, Vec<String>), ()> = Groups::new();
-    let mut connectors_seen: BTreeSet<String> = BTreeSet::new();
-    let mut direct_send_open: Option<ClassRef> = None;
-    let mut scl_rules: BTreeMap<String, ClassRef> = BTreeMap::new();
-
-    let (ni, nt, ns, nd, nr, nf) = (
-        space.ips.intervals.len(),
-        space.tls.len(),
-        space.senders.len(),
-        space.dnsbl.len(),
-        space.recipients.len(),
-        space.froms.len(),
-    );
-    for ip in 0..ni {
-        let iv = space.ips.intervals[ip];
-        for tls in 0..nt {
-            for s in 0..ns {
-                let sender = &space.senders.classes[s];
-                for d in 0..nd {
-                    for r in 0..nr {
-                        let cell = table.rcpt(ip, tls, s, d, r);
-                        if let Some(c) = &cell.connector {
-                            connectors_seen.insert(c.name.to_string());
-                        }
-                        let rclass = &space.recipients.classes[r];
-                        let shared = |from: Option<String>, with: Option<String>, content: Vec<String>| Shared {
-                            domain: rclass.domain.clone(),
-                            from,
-                            with,
-                            content,
-                        };
-                        let mut class =
-                            ClassRef { ip, tls, sender: s, recipients: vec![r], from: 0, fields: Vec::new() };
-                        let Some(_) = &cell.accepted else {
-                            let code = ReplyCode::of(&cell.reply);
-                            refused_text.entry(code).or_insert_with(|| cell.reply.to_string());
-                            let dnsbl = (d != 0).then_some(space.dnsbl.classes[d].label);
-                            refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), s, tls, iv, || ());
-                            continue;
-                        };
-                        // DATA does not read DNSBL answers, and they only refuse: the doors
-                        // of a listed client are among those of an unlisted one.
-                        if d != 0 {
-                            continue;
-                        }
-                        let alone = &rclass.rule_domains;
-                        let alone_cells: Vec<&DataCell> =
-                            (0..nf).filter_map(|f| table.data(ip, tls, s, f, alone)).collect();
-                        for combo in &table.combos_with(ip, tls, s, r) {
-                            let is_alone = combo.vector == *alone;
-                            let cells: Vec<&DataCell> =
-                                (0..nf).filter_map(|f| table.data(ip, tls, s, f, &combo.vector)).collect();
-                            let from_matters = cells.windows(2).any(|w| outcome_set(w[0]) != outcome_set(w[1]));
-                            let with = (!is_alone).then(|| {
-                                let others: Vec<String> = combo
-                                    .members
-                                    .iter()
-                                    .filter(|&&m| m != r)
-                                    .map(|&m| space.recipients.classes[m].domain.clone())
-                                    .collect();
-                                format!("with a recipient in {}", dedup_join(others))
-                            });
-                            class.recipients = combo.members.clone();
-                            for (f, cell) in cells.iter().enumerate().take(if from_matters { nf } else { 1 }) {
-                                let from = from_matters.then(|| space.froms.classes[f].label.clone()).flatten();
-                                let content = varying_rules(cell);
-                                let mut seen: Vec<&CopyOutcome> = Vec::new();
-                                for co in &cell.outcomes {
-                                    let o = &co.outcome;
-                                    if seen.contains(&o) {
-                                        continue;
-                                    }
-                                    seen.push(o);
-                                    if !is_alone
-                                        && alone_cells
-                                            .get(f)
-                                            .is_some_and(|a| a.outcomes.iter().any(|x| x.outcome == *o))
-                                    {
-                                        continue;
-                                    }
-                                    class.from = f;
-                                    class.fields = co.content.fields.clone();
-                                    let shared = shared(from.clone(), with.clone(), content.clone());
-                                    match (o.door, o.disposition) {
-                                        (Some(side), _) => {
-                                            let front = side == DoorSide::Front;
-                                            if sender.own && o.connector.is_none() && !cfg.reject_direct_send {
-                                                direct_send_open.get_or_insert_with(|| class.clone());
-                                            }
-                                            if o.scl == Some(-1) {
-                                                for rule in &o.rules {
-                                                    scl_rules.entry(rule.clone()).or_insert_with(|| class.clone());
-                                                }
-                                            }
-                                            doors.add(
-                                                (front, shared, o.connector.clone(), o.scl, o.disposition),
-                                                s,
-                                                tls,
-                                                iv,
-                                                || class.clone(),
-                                            );
-                                        }
-                                        (None, DispositionKind::Reject) => {
-                                            let code = o.reject.expect("a rejected copy has the rule's reply");
-                                            refused_text.entry(code).or_insert_with(|| rule_reply_text(cfg, o));
-                                            refused.add((shared, "data", None, code), s, tls, iv, || ());
-                                        }
-                                        (None, _) => deleted.add((shared, o.rules.clone()), s, tls, iv, || ()),
-                                    }
-                                }
-                            }
-                        }
+    audit.evaluations = table.evaluations;
+    let mut c = Collect {
+        doors: Groups::new(),
+        refused: Groups::new(),
+        deleted: Groups::new(),
+        connectors_seen: BTreeSet::new(),
+        direct_send_open: None,
+        scl_rules: BTreeMap::new(),
+    };
+    for ip in 0..space.ips.intervals.len() {
+        for tls in 0..space.tls.len() {
+            for s in 0..space.senders.len() {
+                for d in 0..space.dnsbl.len() {
+                    for r in 0..space.recipients.len() {
+                        let class = ClassRef { ip, tls, sender: s, recipients: vec![r], from: 0, fields: Vec::new() };
+                        rcpt_class(cfg, table, &class, d, &mut c);
                     }
                 }
             }
         }
     }
+    let Collect { doors, refused, deleted, connectors_seen, direct_send_open, scl_rules } = c;
 
     for g in doors.joined() {
         let ((front, shared, connector, scl, disposition), ivs, class) = (g.key, g.intervals, g.first);
@@ -463,7 +358,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         if front { audit.front_doors.push(door) } else { audit.side_doors.push(door) }
     }
     for g in refused.joined() {
-        let (shared, stage, dnsbl, code) = g.key;
+        let ((shared, stage, dnsbl, code), reply) = (g.key, g.first);
         audit.refused.push(Refused {
             domain: shared.domain,
             summary: summarize(&g.intervals),
@@ -475,7 +370,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
             stage,
             dnsbl,
             code,
-            reply: refused_text.get(&code).cloned().unwrap_or_else(|| code.to_string()),
+            reply,
         });
     }
     for g in deleted.joined() {
@@ -520,6 +415,100 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
     scl_bypass_findings(policy, cfg, space, &scl_rules, &mut audit.findings);
     block_list_findings(cfg, space, &mut audit.findings);
     content_findings(table, &mut audit.findings);
+}
+
+/// One RCPT class: refused with its reply, or accepted, and then every copy it can be in.
+fn rcpt_class(cfg: &Tenant, table: &Table<'_>, class: &ClassRef, d: usize, c: &mut Collect) {
+    let space = &table.space;
+    let (ip, tls, s, r) = (class.ip, class.tls, class.sender, class.recipients[0]);
+    let iv = space.ips.intervals[ip];
+    let cell = table.rcpt(ip, tls, s, d, r);
+    if let Some(m) = &cell.connector {
+        c.connectors_seen.insert(m.name.to_string());
+    }
+    let shared = |from: Option<String>, with: Option<String>, content: Vec<String>| Shared {
+        domain: space.recipients.classes[r].domain.clone(),
+        from,
+        with,
+        content,
+    };
+    let Some(_) = &cell.accepted else {
+        let code = ReplyCode::of(&cell.reply);
+        // A client listed in a DNSBL that gets the unlisted client's refusal is refused for
+        // another reason: only a refusal of its own is the DNSBL's.
+        let dnsbl = match d {
+            0 => None,
+            _ if ReplyCode::of(&table.rcpt(ip, tls, s, 0, r).reply) == code => return,
+            _ => Some(space.dnsbl.classes[d].label.clone()),
+        };
+        c.refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), s, tls, iv, || cell.reply.to_string());
+        return;
+    };
+    // DATA does not read DNSBL answers, and they only refuse: the doors of a listed client
+    // are among those of an unlisted one.
+    if d != 0 {
+        return;
+    }
+    let authenticated = cell.connector.as_ref().is_some_and(|m| m.by.is_authenticated());
+    let nf = space.froms.len();
+    let alone = &space.recipients.classes[r].rule_domains;
+    let alone_cells: Vec<Option<&DataCell>> = (0..nf).map(|f| table.data(ip, tls, s, f, alone)).collect();
+    for combo in &table.combos_with(ip, tls, s, r) {
+        let is_alone = combo.vector == *alone;
+        let cells: Vec<Option<&DataCell>> = (0..nf).map(|f| table.data(ip, tls, s, f, &combo.vector)).collect();
+        let sets: Vec<Vec<&CopyOutcome>> = cells.iter().flatten().map(|c| outcome_set(c)).collect();
+        let from_matters = sets.windows(2).any(|w| w[0] != w[1]);
+        let with = (!is_alone).then(|| {
+            let others: Vec<String> = combo
+                .members
+                .iter()
+                .filter(|&&m| m != r)
+                .map(|&m| space.recipients.classes[m].domain.clone())
+                .collect();
+            format!("with a recipient in {}", dedup_join(others))
+        });
+        let mut class = ClassRef { recipients: combo.members.clone(), ..class.clone() };
+        let shown_froms = if from_matters { nf } else { 1 };
+        for (f, cell) in cells.iter().enumerate().take(shown_froms) {
+            let Some(cell) = cell else { continue };
+            let from = from_matters.then(|| space.froms.classes[f].label.clone()).flatten();
+            let content = varying_rules(cell);
+            let mut seen: Vec<&CopyOutcome> = Vec::new();
+            for co in &cell.outcomes {
+                let o = &co.outcome;
+                if seen.contains(&o) {
+                    continue;
+                }
+                seen.push(o);
+                // A co-recipient matters only where it changes the outcome.
+                if !is_alone && alone_cells[f].is_some_and(|a| a.outcomes.iter().any(|x| x.outcome == *o)) {
+                    continue;
+                }
+                class.from = f;
+                class.fields = co.content.fields.clone();
+                let shared = shared(from.clone(), with.clone(), content.clone());
+                match (o.door, o.disposition) {
+                    (Some(side), _) => {
+                        if space.senders.classes[s].own && !authenticated && !cfg.reject_direct_send {
+                            c.direct_send_open.get_or_insert_with(|| class.clone());
+                        }
+                        if o.scl == Some(-1) {
+                            for rule in &o.rules {
+                                c.scl_rules.entry(rule.clone()).or_insert_with(|| class.clone());
+                            }
+                        }
+                        let key = (side == DoorSide::Front, shared, o.connector.clone(), o.scl, o.disposition);
+                        c.doors.add(key, s, tls, iv, || class.clone());
+                    }
+                    (None, DispositionKind::Reject) => {
+                        let code = o.reject.expect("a rejected copy has the rule's reply");
+                        c.refused.add((shared, "data", None, code), s, tls, iv, || rule_reply_text(cfg, o));
+                    }
+                    (None, _) => c.deleted.add((shared, o.rules.clone()), s, tls, iv, || ()),
+                }
+            }
+        }
+    }
 }
 
 fn dedup_join(mut items: Vec<String>) -> String {
@@ -568,7 +557,7 @@ fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut Vec<Finding
         for tls in 0..space.tls.len() {
             let session = space.session(ip, tls, 0);
             for s in &space.senders.classes {
-                let cx = doorman_policy::RcptContext { sender: &s.path, smtputf8: false, accepted: 0 };
+                let cx = doorman_policy::RcptContext { sender: &s.path, smtputf8: true, accepted: 0 };
                 for probe in &probes {
                     if policy.rcpt(&session, &cx, probe, Detail::Brief).is_accepted() {
                         accepted.get_or_insert_with(|| (session.client_ip, s.address.clone(), probe.clone()));
@@ -634,7 +623,7 @@ fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) 
         severity: Severity::Critical,
         code: "side_door",
         message: format!(
-            "{} class(es) of sender reach {}'s mailboxes without passing its MX ({mx})",
+            "{} side door(s): senders reach {}'s mailboxes without passing its MX ({mx})",
             side.len(),
             cfg.name
         ),
@@ -718,7 +707,8 @@ fn scl_bypass_findings(
             && !c.sender_domain_is.is_empty()
             && c.sender_ip_ranges.is_empty()
             && c.inbound_connector.is_empty()
-            && c.tls_certificate_name.is_empty();
+            && c.tls_certificate_name.is_empty()
+            && c.from_scope != Some(doorman_config::FromScope::InOrganization);
         let Some(class) = reached.get(&r.name).filter(|_| keyed_on_domain) else { continue };
         findings.push(Finding {
             subject: Some(r.name.clone()),
@@ -788,7 +778,7 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
     let existing = cfg.inbound_connectors.iter().find(|c| {
         c.enabled
             && c.kind == ConnectorType::Partner
-            && c.sender_domains.iter().any(|p| p.to_string() == "*")
+            && c.sender_domains.contains(&doorman_config::names::SenderDomainPattern::Any)
             && !c.restricts()
             && (!c.sender_ip_addresses.is_empty() || c.tls_sender_certificate_name.is_some())
     });

@@ -41,7 +41,12 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     CONFIGS.fetch_add(1, Ordering::Relaxed);
     let mut seen: Vec<(Transaction, Prediction)> = Vec::new();
     for s in &c.sessions {
-        let tx = s.transaction();
+        let mut tx = s.transaction();
+        // A trusted proxy's own address reaches RCPT only through a proxy: the edge wants
+        // its PROXY header.
+        if policy.is_trusted_proxy(tx.session.client_ip) {
+            tx.proxy_peer = Some(tx.session.client_ip);
+        }
         let e = policy.evaluate(&tx, Detail::Brief);
         if !reaches_rcpt(&e) {
             continue;
@@ -142,7 +147,11 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
                         e.mail.as_ref().and_then(|m| m.sender.as_ref()).and_then(|s| s.domain()).is_some_and(|d| {
                             policy.tenant_by_name(&t.tenant).is_some_and(|v| policy.is_own_domain(v.id, d))
                         });
-                    own && c.door.is_some() && c.connector.is_none()
+                    let authenticated = e
+                        .recipients
+                        .iter()
+                        .any(|r| r.decision.connector.as_ref().is_some_and(|m| m.by.is_authenticated()));
+                    own && c.door.is_some() && !authenticated
                 }),
                 "scl_bypass_by_sender_domain" => copy.is_some_and(|c| {
                     c.scl == Some(-1) && c.door.is_some() && c.rules.iter().any(|r| Some(r) == f.subject.as_ref())

@@ -1,6 +1,8 @@
-//! One fixture per root cause of the audit disagreeing with the engine. Each compares what
-//! the audit says of a session (the class that holds it) with what the engine decides for
-//! that very session, and checks the verdict and findings that the disagreement falsified.
+//! One fixture per way the audit's classes can disagree with the engine: mapped IPv6, own
+//! subdomains, colliding pattern representatives, rule conditions, dispositions, and tenants
+//! with nothing to audit. Each compares what the audit says of a session (the class that
+//! holds it) with what the engine decides for that very session, and checks the verdict and
+//! findings such a disagreement would falsify.
 
 use std::net::IpAddr;
 use std::path::Path;

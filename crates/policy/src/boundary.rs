@@ -145,11 +145,24 @@ impl Policy {
 }
 
 fn server(s: &Server, b: &mut Boundaries) {
-    // Only the DNSBL zones decide per session; the rest are limits the same for every sender
-    // (`max_recipients`, sizes, which the audit evaluates as classes of their own) or I/O.
-    if !s.dnsbl_zones.is_empty() {
+    let Server {
+        dnsbl_zones,
+        // Before RCPT (PROXY trust, connection counts) or the same for every sender (the
+        // limits: the engine decides them before any tenant's check), or I/O.
+        hostname: _,
+        listeners: _,
+        tls: _,
+        trusted_proxies: _,
+        limits: _,
+        spool_dir: _,
+        tracking_log: _,
+        dns: _,
+        metrics_listener: _,
+        queue: _,
+    } = s;
+    if !dnsbl_zones.is_empty() {
         b.facts.insert(Fact::Dnsbl);
-        b.dnsbl_zones.extend(s.dnsbl_zones.iter().cloned());
+        b.dnsbl_zones.extend(dnsbl_zones.iter().cloned());
     }
 }
 

@@ -55,15 +55,6 @@ impl MessageHeaders {
         MessageHeaders::parse(raw.as_bytes())
     }
 
-    /// Headers as decoded fields (name, value) and the `From:` domain, without a header
-    /// block to parse: the audit builds the headers of a class this way, so that each field
-    /// holds exactly what a rule is to find.
-    pub fn from_fields(fields: Vec<(String, String)>, from_domain: Option<String>) -> MessageHeaders {
-        let size = fields.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>() as u64 + 2;
-        let fields = fields.into_iter().map(|(n, v)| (n.to_ascii_lowercase(), v)).collect();
-        MessageHeaders { fields, from_domain, size }
-    }
-
     /// Decoded values of every header called `name` (case-insensitive).
     pub fn values<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> {
         let name = name.to_ascii_lowercase();

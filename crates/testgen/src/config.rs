@@ -274,7 +274,7 @@ fn accepted_domain() -> impl Strategy<Value = GenAcceptedDomain> {
 /// A directory entry as a local part, which of the tenant's drawn domains, and maybe a
 /// subdomain label in front; resolved in [`tenant`].
 fn directory_entry() -> impl Strategy<Value = (&'static str, Index, Option<&'static str>)> {
-    (select(LOCALS), any::<Index>(), option::weighted(0.25, select(SUB_PREFIXES)))
+    (select(DIRECTORY_LOCALS), any::<Index>(), option::weighted(0.25, select(SUB_PREFIXES)))
 }
 
 fn tenant() -> impl Strategy<Value = GenTenant> {

@@ -20,6 +20,7 @@ pub const DOMAINS: &[&str] = &[
     "gw.test",
     "contoso.test.evil.test",
     "evilcontoso.test",
+    "bücher.test",
 ];
 
 /// Sender-domain entries add hosts under the pool, so that an exact `mail.partner.test` in
@@ -62,6 +63,10 @@ pub const COMMENTS: &[&str] = &["NoSpamProxy", "generated"];
 
 /// Local parts for directory entries, senders and recipients.
 pub const LOCALS: &[&str] = &["alice", "bob", "carol", "postmaster", "info"];
+
+/// Local parts a directory may also hold: a route (`%`, `!`), which the edge refuses before
+/// it looks at the directory, and one that needs SMTPUTF8.
+pub const DIRECTORY_LOCALS: &[&str] = &["alice", "bob", "carol", "postmaster", "info", "ops%team", "a!b", "jörg"];
 
 /// Local parts that need SMTPUTF8.
 pub const UTF8_LOCALS: &[&str] = &["jörg", "用户", "δοκιμή"];

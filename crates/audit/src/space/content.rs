@@ -59,7 +59,7 @@ pub fn realise(atoms: &[&HeaderAtom], truth: &[bool]) -> Option<Fields> {
 pub type Fields = Vec<(String, String)>;
 
 /// One realisable truth of some content atoms, and header fields that make it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Assignment {
     pub truth: Vec<bool>,
     pub fields: Fields,

@@ -11,8 +11,9 @@
 //!   exactly when every predicate treats them alike;
 //! - content: the `header_contains` conditions as atoms ([`content`]).
 //!
-//! [`Space::locate`] puts any session into its class with the same functions, which is how
-//! the property test and `doorman audit`'s predictions check the classes against the engine.
+//! [`Space::locate`] puts any session into its class with the same functions: that is how
+//! predictions ([`crate::predict`]) are made, and how the tests hold the classes against the
+//! engine.
 //!
 //! A space may be built over several configs at once (`doorman diff`): every key then holds
 //! what each config's engine says, so the classes are exact for all of them.
@@ -104,7 +105,11 @@ pub struct SenderClass {
 /// The domain of the `From:` header, as far as rules keyed on it can tell.
 #[derive(Clone, Debug)]
 pub struct FromClass {
+    /// The class's first domain (`None`: no address in `From:` at all).
     pub domain: Option<String>,
+    /// Every candidate that fell into the class: a header block that must avoid some words
+    /// may need another one.
+    pub domains: Vec<Option<String>>,
     /// `None` when no rule looks at it.
     pub label: Option<String>,
 }
@@ -124,7 +129,7 @@ pub struct RecipientClass {
 #[derive(Clone, Debug)]
 pub struct DnsblClass {
     pub answers: Vec<DnsblAnswer>,
-    pub label: &'static str,
+    pub label: String,
 }
 
 /// The classes of one dimension, with the index that finds a key's class.
@@ -172,7 +177,8 @@ pub type FromKey = Box<[bool]>;
 /// Per view: the accepted domain (index) when the view's tenant owns the recipient, and
 /// whether its directory holds it; then the rule domains.
 pub type RecipientKey = (Box<[Option<(u32, bool)>]>, Box<[bool]>);
-pub type DnsblKey = Option<DnsblHitKind>;
+/// Per view: which kind of answer refuses, if any.
+pub type DnsblKey = Box<[Option<DnsblHitKind>]>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DnsblHitKind {
@@ -439,12 +445,13 @@ impl<'p> Space<'p> {
 
     fn build_froms(&mut self) {
         let key = self.header_from_key(None);
-        self.froms.add(key, || FromClass { domain: None, label: None });
+        self.froms.add(key, || FromClass { domain: None, domains: vec![None], label: None });
         let bases: Vec<&str> = self.from_domains.iter().map(DomainName::as_str).collect();
         for d in names::domain_candidates(&bases) {
             let key = self.header_from_key(Some(&d));
             let label = Some(format!("From: header in {d}"));
-            self.froms.add(key, || FromClass { domain: Some(d.clone()), label });
+            let (i, _) = self.froms.add(key, || FromClass { domain: Some(d.clone()), domains: Vec::new(), label });
+            self.froms.classes[i].domains.push(Some(d));
         }
     }
 
@@ -499,7 +506,12 @@ impl<'p> Space<'p> {
             }
         }
         for (address, shown) in candidates {
-            let Ok(mailbox) = parse_mailbox(&address) else { continue };
+            // A route in the local part is refused before any tenant's check: no class here.
+            let Ok(mailbox) =
+                parse_mailbox(&address).map_err(drop).and_then(|m| if m.has_route_syntax() { Err(()) } else { Ok(m) })
+            else {
+                continue;
+            };
             let Some(key) = self.recipient_key(&mailbox) else { continue };
             if key.0.iter().all(Option::is_none) {
                 continue;
@@ -511,27 +523,32 @@ impl<'p> Space<'p> {
 
     // -- DNSBL -------------------------------------------------------------------------------
 
+    /// Listed nowhere, and, for each zone of any view, listed there or not askable there:
+    /// only the first zone (in a view's order) with such an answer decides.
     fn build_dnsbl(&mut self, zones: &[DomainName]) {
-        self.dnsbl.add(None, || DnsblClass { answers: Vec::new(), label: "listed in no DNSBL" });
-        if let Some(zone) = zones.first() {
-            let answer = |result| vec![DnsblAnswer { zone: zone.to_string(), result }];
-            self.dnsbl.add(Some(DnsblHitKind::Listed), || DnsblClass {
-                answers: answer(DnsblResult::Listed("127.0.0.2".into())),
-                label: "listed in a DNSBL",
-            });
-            self.dnsbl.add(Some(DnsblHitKind::Failed), || DnsblClass {
-                answers: answer(DnsblResult::Failed("no answer".into())),
-                label: "a DNSBL that cannot be asked",
-            });
+        let key = self.dnsbl_key(&[]);
+        self.dnsbl.add(key, || DnsblClass { answers: Vec::new(), label: "listed in no DNSBL".into() });
+        for zone in dedup(zones.iter().cloned()) {
+            for (result, label) in [
+                (DnsblResult::Listed("127.0.0.2".into()), format!("listed in DNSBL {zone}")),
+                (DnsblResult::Failed("no answer".into()), format!("DNSBL {zone} cannot be asked")),
+            ] {
+                let answers = vec![DnsblAnswer { zone: zone.to_string(), result }];
+                let key = self.dnsbl_key(&answers);
+                self.dnsbl.add(key, || DnsblClass { answers, label });
+            }
         }
     }
 
     fn dnsbl_key(&self, answers: &[DnsblAnswer]) -> DnsblKey {
-        let zones = &self.views[0].policy.config().server.dnsbl_zones;
-        match dnsbl_hit(zones, answers)? {
-            DnsblHit::Listed { .. } => Some(DnsblHitKind::Listed),
-            DnsblHit::Failed { .. } => Some(DnsblHitKind::Failed),
-        }
+        self.views
+            .iter()
+            .map(|v| match dnsbl_hit(&v.policy.config().server.dnsbl_zones, answers) {
+                None => None,
+                Some(DnsblHit::Listed { .. }) => Some(DnsblHitKind::Listed),
+                Some(DnsblHit::Failed { .. }) => Some(DnsblHitKind::Failed),
+            })
+            .collect()
     }
 
     // -- locating a session --------------------------------------------------------------------
@@ -544,9 +561,69 @@ impl<'p> Space<'p> {
         s
     }
 
-    /// Headers realising a From class and an assignment of content atoms.
-    pub fn headers(&self, from: usize, fields: content::Fields) -> MessageHeaders {
-        MessageHeaders::from_fields(fields, self.froms.classes[from].domain.clone())
+    /// A real header block for a From class and an assignment of the content atoms `atoms`
+    /// (indexes into [`Space::atoms`]): its fields, and the headers the engine parses from
+    /// them. `None` when no block this builds realises both; the engine's own parser and
+    /// matchers check every block.
+    ///
+    /// A message has one `From:` field. It holds the class's address (with a local part and,
+    /// under a base domain, a label that avoid the words false atoms on `From` forbid) and, as
+    /// its display name, the words true atoms on `From` need.
+    pub fn header_block(
+        &self,
+        from: usize,
+        atoms: &[usize],
+        content: &content::Assignment,
+    ) -> Option<(content::Fields, MessageHeaders)> {
+        let class = &self.froms.classes[from];
+        let key = self.header_from_key(class.domain.as_deref());
+        let on_from = |n: &String| n.eq_ignore_ascii_case("from");
+        let words: Vec<&str> = content.fields.iter().filter(|(n, _)| on_from(n)).map(|(_, v)| v.as_str()).collect();
+        let others = content.fields.iter().filter(|(n, _)| !on_from(n)).cloned();
+        let forbidden: Vec<&str> = atoms
+            .iter()
+            .zip(&content.truth)
+            .filter(|(a, t)| !**t && self.atoms[**a].header == "from")
+            .flat_map(|(a, _)| self.atoms[*a].words.iter().map(String::as_str))
+            .collect();
+        let clean = |s: &str| !forbidden.iter().any(|f| s.to_lowercase().contains(f));
+        let fresh = || names::fresh_labels().filter(|l| clean(l)).take(8);
+        let mut addresses: Vec<Option<String>> = Vec::new();
+        for d in &class.domains {
+            match d {
+                None => addresses.push(None),
+                Some(d) => {
+                    let domains = std::iter::once(d.clone()).chain(fresh().map(|l| format!("{l}.{d}")));
+                    for d in domains.filter(|d| self.header_from_key(Some(d)) == key).take(4) {
+                        addresses.extend(
+                            std::iter::once("sender".to_string())
+                                .chain(fresh())
+                                .map(|l| Some(format!("{l}@{d}")))
+                                .take(4),
+                        );
+                    }
+                }
+            }
+        }
+        for address in addresses {
+            let value = match (words.is_empty(), &address) {
+                (true, Some(a)) => Some(a.clone()),
+                (false, Some(a)) => Some(format!("\"{}\" <{a}>", words.join(" "))),
+                (false, None) => Some(words.join(" ")),
+                (true, None) => None,
+            };
+            let fields: content::Fields =
+                value.map(|v| ("From".to_string(), v)).into_iter().chain(others.clone()).collect();
+            let headers = MessageHeaders::from_pairs(fields.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let holds = atoms
+                .iter()
+                .zip(&content.truth)
+                .all(|(a, t)| header_contains_holds(&self.atoms[*a].condition(), &headers) == *t);
+            if holds && self.header_from_key(headers.from_domain()) == key {
+                return Some((fields, headers));
+            }
+        }
+        None
     }
 
     /// The class of every fact of a session as the engine is handed it.
@@ -558,10 +635,7 @@ impl<'p> Space<'p> {
     ) -> Result<Location, Unclassified> {
         // Every fact of the session has a dimension here; a new one must get one too.
         let Session { client_ip, tls, helo: _, dnsbl } = session;
-        let names: Option<Vec<String>> = tls.as_ref().map(|t| match &t.client_certificate {
-            ClientCertificate::Verified { names } => names.clone(),
-            ClientCertificate::None | ClientCertificate::Unverified => Vec::new(),
-        });
+        let names: Option<Vec<String>> = tls.as_ref().map(|_| session.verified_names().to_vec());
         let miss = |what: String| Unclassified(what);
         let tls_i =
             self.tls.find(&self.tls_key(names.as_deref())).ok_or_else(|| miss(format!("TLS state {names:?}")))?;

@@ -21,14 +21,15 @@ use doorman_config::names::{CertNamePattern, is_same_or_subdomain};
 /// Labels tried for a fresh subdomain, readable ones first.
 const LABELS: [&str; 4] = ["mail", "sub", "host", "relay"];
 
+/// Labels for fresh names, readable ones first.
+pub fn fresh_labels() -> impl Iterator<Item = String> {
+    LABELS.iter().map(|l| l.to_string()).chain((1..).map(|n| format!("x{n}"))).take(1000)
+}
+
 /// `label.base` for the first label whose name is not itself a base (so it lies under `base`
 /// and is none of the bases).
 fn fresh_child(base: &str, taken: &HashSet<&str>) -> Option<String> {
-    let labels = LABELS.iter().map(|l| l.to_string()).chain((1..).map(|n| format!("x{n}")));
-    labels
-        .take(1000)
-        .map(|l| format!("{l}.{base}"))
-        .find(|d| !taken.contains(d.as_str()) && parse_domain_name(d).is_ok())
+    fresh_labels().map(|l| format!("{l}.{base}")).find(|d| !taken.contains(d.as_str()) && parse_domain_name(d).is_ok())
 }
 
 /// A domain under none of `bases`, nor equal to any.
