@@ -160,3 +160,63 @@ actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
         .collect();
     assert!(dispositions.contains(&"quarantine") && dispositions.contains(&"redirect"), "{dispositions:?}");
 }
+
+#[test]
+fn directory_entries_the_edge_refuses_first_hide_no_door() {
+    // The first directory entry is refused before the directory is read (a route; SMTPUTF8
+    // for a client that does not give it); the others stand for their class all the same.
+    for first in ["ops%team@contoso.com", "jörg@contoso.com"] {
+        let policy = load(&GATEWAY.replace(
+            "recipients = [\"alice@contoso.com\", \"boss@contoso.com\"]",
+            &format!("recipients = [\"{first}\", \"alice@contoso.com\"]"),
+        ));
+        assert_predicts(&policy, &session("203.0.113.9", &[]));
+        let a = run(&policy);
+        assert_eq!(a.tenants[0].verdict, Verdict::SideDoorOpen, "{first}: strangers reach alice");
+    }
+    // An accepted domain that is not ASCII: its recipients need SMTPUTF8, which anyone gives.
+    let policy = load(&GATEWAY.replace("contoso.com", "bücher.example"));
+    let mut tx = session("203.0.113.9", &[]);
+    tx.recipients = vec!["alice@bücher.example".into()];
+    tx.smtputf8 = true;
+    assert_eq!(assert_predicts(&policy, &tx).recipients[0].reply.code, 250);
+    tx.smtputf8 = false;
+    assert_eq!(assert_predicts(&policy, &tx).recipients[0].reply.to_string(), "553 5.6.7");
+    let a = run(&policy);
+    assert_eq!(a.tenants[0].verdict, Verdict::SideDoorOpen);
+    assert!(!a.tenants[0].findings.iter().any(|f| f.code == "connector_shadowed" || f.code == "rule_never_matches"));
+    let door = a.tenants[0].side_doors[0].session.as_ref().unwrap();
+    assert!(door.smtputf8, "the example gives SMTPUTF8 for its non-ASCII recipient");
+}
+
+#[test]
+fn a_from_header_is_one_field_that_rules_on_its_domain_and_its_words_both_read() {
+    // Every From: in partner.test carries "partner.test": the SCL -1 of the first rule never
+    // reaches anyone, since the second deletes all such mail.
+    let policy = load(&format!(
+        r#"{GATEWAY}
+[[tenants.transport_rules]]
+name = "Trust partner mail"
+priority = 0
+sender_address_location = "header"
+conditions.sender_domain_is = ["partner.test"]
+actions.set_scl = -1
+
+[[tenants.transport_rules]]
+name = "No partner mail"
+priority = 1
+conditions.header_contains = [{{ header = "From", words = ["partner.test"] }}]
+actions.delete = true
+"#
+    ));
+    let p = assert_predicts(&policy, &session("203.0.113.9", &[("From", "Partner <a@partner.test>")]));
+    assert_eq!((p.copies[0].scl, p.copies[0].disposition), (Some(-1), DispositionKind::Delete));
+    let a = run(&policy);
+    let codes: Vec<&str> = a.tenants[0].findings.iter().map(|f| f.code).collect();
+    assert!(
+        !codes.contains(&"scl_bypass_by_sender_domain") && !codes.contains(&"side_door_skips_spam_filtering"),
+        "{codes:?}"
+    );
+    assert!(a.tenants[0].side_doors.iter().all(|d| d.scl != Some(-1)));
+    assert!(a.tenants[0].deleted.iter().any(|d| d.from.as_deref() == Some("From: header in partner.test")));
+}
