@@ -194,15 +194,8 @@ impl Policy {
     ) -> Vec<&HeaderContains> {
         let Some(id) = recipients.first().map(|r| r.tenant) else { return Vec::new() };
         let mine: Vec<&AcceptedRecipient> = recipients.iter().filter(|r| r.tenant == id).collect();
-        let (mailboxes, connector) = copy_parts(&mine);
-        let facts = Facts {
-            session,
-            mail_from,
-            recipients: &mailboxes,
-            connector: connector.as_ref(),
-            in_organization: in_organization(self, id, mail_from, connector.as_ref()),
-            headers,
-        };
+        let copy = CopyParts::of(&mine);
+        let facts = copy.facts(self, id, session, mail_from, headers);
         self.tenant(id)
             .rules_in_order()
             .filter(|(_, r)| r.enabled)
@@ -221,15 +214,8 @@ impl Policy {
     ) -> TenantCopy {
         let tenant = self.tenant(id);
         let mut trace = Trace::new(detail);
-        let (mailboxes, connector) = copy_parts(recipients);
-        let facts = Facts {
-            session,
-            mail_from,
-            recipients: &mailboxes,
-            connector: connector.as_ref(),
-            in_organization: in_organization(self, id, mail_from, connector.as_ref()),
-            headers,
-        };
+        let copy = CopyParts::of(recipients);
+        let facts = copy.facts(self, id, session, mail_from, headers);
 
         let mut scl: Option<(Scl, String)> = None;
         let (mut reject, mut delete, mut quarantine) = (None, false, false);
@@ -343,6 +329,7 @@ impl Policy {
         }
 
         let scl = scl.map(|(s, _)| s);
+        let CopyParts { mailboxes, connector } = copy;
         let enforced: Vec<&str> =
             hits.iter().filter(|h| h.mode == RuleMode::Enforce).map(|h| h.name.as_str()).collect();
         // Ours comes last, so a rule cannot set it.
@@ -367,11 +354,37 @@ impl Policy {
     }
 }
 
-/// The mailboxes of one tenant's copy, and the connector that took them: every recipient of
-/// one tenant was attributed under the same session and sender.
-fn copy_parts(recipients: &[&AcceptedRecipient]) -> (Vec<Mailbox>, Option<ConnectorMatch>) {
-    let mailboxes = recipients.iter().map(|r| r.mailbox.clone()).collect();
-    (mailboxes, recipients.first().and_then(|r| r.connector.clone()))
+/// One tenant's copy before its rules run: its mailboxes, and the connector that took them
+/// (every recipient of one tenant was attributed under the same session and sender).
+struct CopyParts {
+    mailboxes: Vec<Mailbox>,
+    connector: Option<ConnectorMatch>,
+}
+
+impl CopyParts {
+    fn of(recipients: &[&AcceptedRecipient]) -> CopyParts {
+        let mailboxes = recipients.iter().map(|r| r.mailbox.clone()).collect();
+        CopyParts { mailboxes, connector: recipients.first().and_then(|r| r.connector.clone()) }
+    }
+
+    /// What the copy's rules look at.
+    fn facts<'a>(
+        &'a self,
+        policy: &Policy,
+        id: TenantId,
+        session: &'a Session,
+        mail_from: &'a ReversePath,
+        headers: &'a MessageHeaders,
+    ) -> Facts<'a> {
+        Facts {
+            session,
+            mail_from,
+            recipients: &self.mailboxes,
+            connector: self.connector.as_ref(),
+            in_organization: in_organization(policy, id, mail_from, self.connector.as_ref()),
+            headers,
+        }
+    }
 }
 
 /// `tenant=contoso; connector=Inbound only from Antispamrelay; cip=80.66.20.13; scl=-1; rules=…`
