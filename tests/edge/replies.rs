@@ -1,4 +1,4 @@
-//! Every SPEC section 4 reply on the wire: from real source addresses, and again with the
+//! Every RCPT reply of the policy on the wire: from real source addresses, and again with the
 //! client named by a PROXY v2 header from a trusted proxy. Then the policy's other replies:
 //! the empty EHLO, SMTPUTF8 and the hop count.
 

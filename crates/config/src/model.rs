@@ -1,5 +1,5 @@
 //! The configuration schema, in Exchange Online's vocabulary written in snake_case
-//! (SPEC section 3). Every struct denies unknown keys: a misspelt `restrict_domains_to_ip`
+//! as Exchange Online's cmdlets name them. Every struct denies unknown keys: a misspelt `restrict_domains_to_ip`
 //! must be an error, not a silently open side door.
 //!
 //! Values are validated as they are read (IP entries, domains, addresses, SCL, status codes),

@@ -1,4 +1,4 @@
-//! Inbound connector attribution (SPEC section 4, step 3): which of the tenant's connectors a
+//! Inbound connector attribution (RCPT TO, step 3): which of the tenant's connectors a
 //! message came through, or that a restricting Partner connector refuses it.
 //!
 //! The order follows Exchange Online:

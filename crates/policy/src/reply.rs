@@ -1,5 +1,5 @@
 //! SMTP replies, and the exact texts of the replies the policy gives. Exchange Online's
-//! wording is kept where SPEC.md quotes it, so that an administrator can search for it.
+//! wording is kept word for word, so that an administrator can search for it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -139,7 +139,7 @@ impl Reply {
         Reply::new(552, code(5, 3, 4), "Message size exceeds fixed maximum message size")
     }
 
-    // -- RCPT, in SPEC section 4's order ----------------------------------------------------
+    // -- RCPT, in the order the checks run -------------------------------------------------
 
     pub fn recipient_ok() -> Reply {
         Reply::new(250, code(2, 1, 5), "Recipient OK")

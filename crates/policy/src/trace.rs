@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::reply::Reply;
 
-/// What a step checked. The RCPT checks are in SPEC section 4's order.
+/// What a step checked. The RCPT checks are in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {

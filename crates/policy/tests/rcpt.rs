@@ -1,4 +1,4 @@
-//! RCPT TO, table-driven: every row of SPEC section 4 and the seed's scenarios, with the exact
+//! RCPT TO, table-driven: every RCPT check and the seed's scenarios, with the exact
 //! reply a client would read.
 
 mod common;

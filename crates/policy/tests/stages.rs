@@ -304,7 +304,7 @@ fn the_recipient_limit_counts_distinct_accepted_recipients() {
     assert_eq!(
         d.trace.steps.iter().map(|s| s.check).collect::<Vec<_>>(),
         Check::RCPT_ORDER[..2],
-        "SMTPUTF8, then the limit, before SPEC section 4"
+        "SMTPUTF8, then the limit, before the tenant's checks"
     );
 
     // max_recipients = 2: the third distinct recipient is one too many.

@@ -1,4 +1,4 @@
-//! doorman's message tracking log: one JSON line per decision (SPEC section 5).
+//! doorman's message tracking log: one JSON line per decision.
 //!
 //! The edge appends [`Record`]s through a [`TrackingLog`]; `doorman trace` reads them back
 //! with a [`Filter`] and prints them with [`render_table`]. Rejects are logged too: a reject is

@@ -1,5 +1,5 @@
 //! The edge's own replies: protocol sequence, syntax, framing, timeouts and queueing. Every
-//! reply given for a policy reason (SPEC section 4's texts, limits, SMTPUTF8, PROXY trust)
+//! reply given for a policy reason (Exchange Online's texts, limits, SMTPUTF8, PROXY trust)
 //! lives in doorman-policy's `reply.rs`.
 //!
 //! Every 2xx, 4xx and 5xx reply carries an RFC 3463 enhanced status code; RFC 2034 exempts

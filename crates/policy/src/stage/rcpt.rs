@@ -1,5 +1,5 @@
-//! RCPT TO, decided per recipient: SMTPUTF8 and the recipient limit, then SPEC section 4's
-//! order. The first check that refuses gives the reply; the trace holds every check up to it.
+//! RCPT TO, decided per recipient: SMTPUTF8 and the recipient limit, then tenant, block list,
+//! connector, TLS, direct send, directory and DNSBL, in that order. The first check that refuses gives the reply; the trace holds every check up to it.
 
 use doorman_config::address::{Mailbox, ReversePath, parse_mailbox};
 use doorman_config::names::DomainName;
