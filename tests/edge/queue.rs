@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Edge, Sink, TestCa, code, free_port, test_dir, wait_for};
+use crate::support::{Edge, RefusingPort, Sink, TestCa, code, test_dir, wait_for};
 
 const MESSAGE: &str = "From: Someone <someone@fabrikam.test>\r\nTo: alice@contoso.com\r\nSubject: Quarterly figures\r\nMessage-ID: <q1@fabrikam.test>\r\n\r\nSee attached.\r\n.leading dot\r\n";
 
@@ -50,25 +50,29 @@ routing = { type = "maildir", path = "mailboxes" }
 #[test]
 fn a_4xx_is_retried_until_the_next_hop_takes_the_message() {
     let dir = test_dir("queue-4xx-sink");
-    let port = free_port();
-    let tenants = format!(
-        "[[tenants]]\nname = \"contoso\"\nmx = [\"self\"]\nrecipients = [\"alice@contoso.com\"]\naccepted_domains = [{{ domain = \"contoso.com\" }}]\nrouting = {{ type = \"relay\", next_hops = [{{ host = \"127.0.0.1\", port = {port} }}] }}\n"
-    );
-    let edge = Edge::start("queue-4xx", FAST, &tenants);
-    let sink = Sink::start(&dir, port, &["-r", "rcpt"]);
+    let tenants = |port: u16| {
+        format!(
+            "[[tenants]]\nname = \"contoso\"\nmx = [\"self\"]\nrecipients = [\"alice@contoso.com\"]\naccepted_domains = [{{ domain = \"contoso.com\" }}]\nrouting = {{ type = \"relay\", next_hops = [{{ host = \"127.0.0.1\", port = {port} }}] }}\n"
+        )
+    };
+    let deferring = Sink::start(&dir, &["-r", "rcpt"]);
+    let edge = Edge::start("queue-4xx", FAST, &tenants(deferring.port));
     send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
     let defer = edge.wait_tracking(|l| l["event"] == "defer");
-    assert_eq!(defer["reply"], format!("450 4.3.0 Error: command failed (from 127.0.0.1:{port})"));
-    assert!(sink.messages().is_empty());
-    drop(sink);
-    let sink = Sink::start(&dir, port, &[]);
+    assert_eq!(defer["reply"], format!("450 4.3.0 Error: command failed (from 127.0.0.1:{})", deferring.port));
+    assert!(deferring.messages().is_empty());
+    // The route now names a next hop that takes the message; the copy is retried there.
+    let sink = Sink::start(&dir, &[]);
+    edge.rewrite_config(FAST, &tenants(sink.port));
+    edge.wait_generation(2);
     let delivered = edge.wait_tracking(|l| l["event"] == "deliver");
     assert_eq!(delivered["rcpt"], "alice@contoso.com");
-    assert_eq!(delivered["reply"], format!("250 2.0.0 Ok (from 127.0.0.1:{port})"));
+    assert_eq!(delivered["reply"], format!("250 2.0.0 Ok (from 127.0.0.1:{})", sink.port));
     let got = wait_for(Duration::from_secs(5), || sink.messages().pop()).unwrap();
     assert!(got.contains("X-Rcpt-Args: <alice@contoso.com>"), "{got}");
     assert!(got.contains("Subject: Quarterly figures"), "{got}");
     assert!(got.contains("\n\nSee attached.\n.leading dot\n"), "dot-stuffed on the wire, undone by the sink: {got}");
+    assert!(deferring.messages().is_empty(), "the deferring hop never took it");
     wait_for(Duration::from_secs(5), || edge.spool().is_empty().then_some(())).expect("the copy leaves the spool");
 }
 
@@ -160,7 +164,9 @@ tls_client_key = "{key}"
 #[test]
 fn a_dead_next_hop_does_not_stall_another_tenant_and_its_mail_expires_with_a_dsn() {
     let dir = test_dir("queue-dead-sink");
-    let (live, dead) = (free_port(), free_port());
+    let sink = Sink::start(&dir, &[]);
+    let refusing = RefusingPort::new();
+    let (live, dead) = (sink.port, refusing.port);
     let tenants = format!(
         r#"
 [[tenants]]
@@ -178,7 +184,6 @@ accepted_domains = [{{ domain = "stuck.test" }}]
 routing = {{ type = "relay", next_hops = [{{ host = "127.0.0.1", port = {dead} }}] }}
 "#
     );
-    let _sink = Sink::start(&dir, live, &[]);
     let edge = Edge::start("queue-dead", "[server.queue]\nretry_schedule = [\"1s\"]\nmax_age = \"4s\"", &tenants);
     send(&edge, "someone@alive.test", &["b@stuck.test"]);
     send(&edge, "x@example.net", &["a@alive.test"]);
@@ -200,9 +205,10 @@ routing = {{ type = "relay", next_hops = [{{ host = "127.0.0.1", port = {dead} }
 #[test]
 fn queue_and_quarantine_commands_work_while_the_server_runs() {
     let dir = test_dir("queue-admin-sink");
-    let port = free_port();
-    let tenants = format!(
-        r#"
+    let refusing = RefusingPort::new();
+    let tenants = |port: u16| {
+        format!(
+            r#"
 [[tenants]]
 name = "contoso"
 mx = ["self"]
@@ -214,8 +220,10 @@ name = "Hold invoices"
 conditions.header_contains = [{{ header = "Subject", words = ["invoice"] }}]
 actions = {{ quarantine = true, set_scl = 5 }}
 "#
-    );
-    let edge = Edge::start("queue-admin", "[server.queue]\nretry_schedule = [\"1h\"]", &tenants);
+        )
+    };
+    const HOURLY: &str = "[server.queue]\nretry_schedule = [\"1h\"]";
+    let edge = Edge::start("queue-admin", HOURLY, &tenants(refusing.port));
     let doorman = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorman"))
             .args(args)
@@ -261,9 +269,11 @@ actions = {{ quarantine = true, set_scl = 5 }}
     assert_eq!(status, Some(1));
     assert!(err.contains("is not a queue id"), "{err}");
 
-    // The next hop comes up: retry one copy and release the quarantined one, without waiting
+    // A next hop comes up: retry one copy and release the quarantined one, without waiting
     // for the hour-long schedule.
-    let sink = Sink::start(&dir, port, &[]);
+    let sink = Sink::start(&dir, &[]);
+    edge.rewrite_config(HOURLY, &tenants(sink.port));
+    edge.wait_generation(2);
     assert_eq!(doorman(&["queue", "retry", &first]).0, Some(0));
     edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == first.as_str());
     assert_eq!(doorman(&["quarantine", "release", &held]).0, Some(0));
@@ -278,13 +288,13 @@ actions = {{ quarantine = true, set_scl = 5 }}
 #[test]
 fn kill_9_during_delivery_then_restart_delivers_everything_at_least_once() {
     let dir = test_dir("queue-crash-sink");
-    let port = free_port();
+    // The sink answers DATA after a second, so ten connections to it deliver at most ten
+    // messages a second: the kill always comes with most of the queue still to go.
+    let sink = Sink::start(&dir, &["-w", "1"]);
+    let port = sink.port;
     let tenants = format!(
         "[[tenants]]\nname = \"contoso\"\nmx = [\"self\"]\nrecipients = [\"alice@contoso.com\"]\naccepted_domains = [{{ domain = \"contoso.com\" }}]\nrouting = {{ type = \"relay\", next_hops = [{{ host = \"127.0.0.1\", port = {port} }}] }}\n"
     );
-    // The sink answers DATA after a second, so ten connections to it deliver at most ten
-    // messages a second: the kill always comes with most of the queue still to go.
-    let sink = Sink::start(&dir, port, &["-w", "1"]);
     let mut edge = Edge::start("queue-crash", "[server.queue]\nhold = true\nretry_schedule = [\"1s\"]", &tenants);
     const N: usize = 100;
     let transactions: Vec<_> = (0..N)
@@ -321,7 +331,9 @@ fn kill_9_during_delivery_then_restart_delivers_everything_at_least_once() {
 #[test]
 fn next_hops_are_tried_in_priority_order_and_a_dead_one_is_skipped() {
     let dir = test_dir("queue-failover-sink");
-    let (dead, backup) = (free_port(), free_port());
+    let sink = Sink::start(&dir, &[]);
+    let refusing = RefusingPort::new();
+    let (dead, backup) = (refusing.port, sink.port);
     let tenants = format!(
         r#"
 [[tenants]]
@@ -334,7 +346,6 @@ type = "relay"
 next_hops = [{{ host = "127.0.0.1", port = {backup}, priority = 20 }}, {{ host = "127.0.0.1", port = {dead}, priority = 10 }}]
 "#
     );
-    let sink = Sink::start(&dir, backup, &[]);
     let edge = Edge::start("queue-failover", FAST, &tenants);
     send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
     let line = edge.wait_tracking(|l| l["event"] == "deliver");

@@ -3,7 +3,7 @@
 //! a real DNS server (dnsmasq) on loopback.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,8 +11,34 @@ use std::time::{Duration, Instant};
 use doorman_spool::{Spool, SpoolFile};
 use serde_json::{Value, json};
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// A TCP port on 127.0.0.1 that refuses every connection for as long as this lives: the socket
+/// is bound (so nothing else can take the port) but never listens. This is a dead next hop.
+pub struct RefusingPort {
+    _socket: socket2::Socket,
+    pub port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> RefusingPort {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+        let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+        RefusingPort { _socket: socket, port }
+    }
+}
+
+/// Ports for helpers that cannot bind port 0 and report what they got (smtp-sink, dnsmasq):
+/// drawn below the kernel's ephemeral range, so no port-0 bind and no outgoing connection can
+/// hold them. A helper that finds its port taken exits, and the caller draws another; each one
+/// proves it holds its port before a test uses it.
+fn helper_port(attempt: u32) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let mix = (std::process::id().wrapping_mul(2_654_435_761)) ^ nanos ^ n.wrapping_mul(40_503) ^ attempt;
+    10_000 + (mix % 22_000) as u16
 }
 
 pub fn test_dir(name: &str) -> PathBuf {
@@ -36,19 +62,20 @@ impl Edge {
     /// Starts the edge with `server_keys` (TOML keys and tables under `[server]`) and
     /// `tenants` (TOML `[[tenants]]` blocks). Listeners: STARTTLS on `port`, implicit TLS on
     /// `tls_port`, both on 127.0.0.1.
+    /// Every listener is configured on port 0; the ports the edge got are read from its log,
+    /// anew on every start.
     pub fn start(name: &str, server_keys: &str, tenants: &str) -> Edge {
         let dir = test_dir(name);
-        let (port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
         let config = dir.join("doorman.toml");
-        std::fs::write(&config, render_config(&dir, port, tls_port, metrics_port, server_keys, tenants)).unwrap();
-        let mut edge = Edge { child: None, dir, config, port, tls_port, metrics_port };
+        std::fs::write(&config, render_config(&dir, server_keys, tenants)).unwrap();
+        let mut edge = Edge { child: None, dir, config, port: 0, tls_port: 0, metrics_port: 0 };
         edge.spawn();
         edge
     }
 
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("serve.log")).unwrap();
-        let before = self.log().matches("listening on").count();
+        let before = self.log().len();
         let child = Command::new(env!("CARGO_BIN_EXE_doorman"))
             .args(["serve", "--config"])
             .arg(&self.config)
@@ -58,13 +85,36 @@ impl Edge {
             .spawn()
             .unwrap();
         self.child = Some(child);
-        wait_for(Duration::from_secs(20), || (self.log().matches("listening on").count() >= before + 2).then_some(()))
-            .unwrap_or_else(|| panic!("the edge did not start:\n{}", self.log()));
+        let bound = |log: &str, before: &str, after: &str| -> Option<u16> {
+            let line = log.lines().find(|l| l.contains(before) && l.contains(after))?;
+            let rest = &line[line.find(before)? + before.len()..];
+            let addr: SocketAddr = rest[..rest.find(after)?].parse().ok()?;
+            Some(addr.port())
+        };
+        let ports = wait_for(Duration::from_secs(20), || {
+            if self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+                return Some(None);
+            }
+            let log = self.log();
+            let new = log.get(before..)?;
+            Some(Some((
+                bound(new, "listening on ", " (Starttls)")?,
+                bound(new, "listening on ", " (Implicit)")?,
+                bound(new, "metrics on http://", "/metrics")?,
+            )))
+        });
+        (self.port, self.tls_port, self.metrics_port) =
+            ports.flatten().unwrap_or_else(|| panic!("the edge did not start:\n{}", self.log()));
     }
 
     pub fn rewrite_config(&self, server_keys: &str, tenants: &str) {
-        let text = render_config(&self.dir, self.port, self.tls_port, self.metrics_port, server_keys, tenants);
-        write_atomically(&self.config, &text);
+        write_atomically(&self.config, &render_config(&self.dir, server_keys, tenants));
+    }
+
+    /// Waits (up to 10 s) until the edge has loaded configuration generation `n`.
+    pub fn wait_generation(&self, n: u32) {
+        wait_for(Duration::from_secs(10), || self.log().contains(&format!(": generation {n}")).then_some(()))
+            .unwrap_or_else(|| panic!("generation {n} never loaded:\n{}", self.log()));
     }
 
     pub fn log(&self) -> String {
@@ -151,7 +201,7 @@ impl Drop for Edge {
     }
 }
 
-fn render_config(dir: &Path, port: u16, tls_port: u16, metrics_port: u16, server_keys: &str, tenants: &str) -> String {
+fn render_config(dir: &Path, server_keys: &str, tenants: &str) -> String {
     // The spool is what most tests read, so delivery is held unless a test configures it.
     let hold = if server_keys.contains("[server.queue]") { "" } else { "\n[server.queue]\nhold = true" };
     format!(
@@ -159,15 +209,15 @@ fn render_config(dir: &Path, port: u16, tls_port: u16, metrics_port: u16, server
 hostname = "edge.test"
 spool_dir = "{dir}/spool"
 tracking_log = "{dir}/tracking.jsonl"
-metrics_listener = "127.0.0.1:{metrics_port}"
+metrics_listener = "127.0.0.1:0"
 {server_keys}{hold}
 
 [[server.listeners]]
-address = "127.0.0.1:{port}"
+address = "127.0.0.1:0"
 tls = "starttls"
 
 [[server.listeners]]
-address = "127.0.0.1:{tls_port}"
+address = "127.0.0.1:0"
 tls = "implicit"
 
 {tenants}
@@ -331,29 +381,39 @@ impl Dns {
 
     /// dnsmasq with these options besides the fixed ones (e.g. `--mx-host=…`).
     pub fn start_with(dir: &Path, extra: &[String]) -> Dns {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_path = dir.join("dnsmasq.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new("dnsmasq");
-        cmd.args([
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            &format!("--port={port}"),
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-            "--no-resolv",
-            "--no-hosts",
-            "--log-facility=-",
-            "--pid-file=",
-            "--local=/bl.test/",
-        ]);
-        cmd.args(extra);
-        let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("dnsmasq (apt-get install dnsmasq)");
-        wait_for(Duration::from_secs(10), || {
-            std::fs::read_to_string(&log_path).unwrap_or_default().contains("started").then_some(())
-        })
-        .unwrap_or_else(|| panic!("dnsmasq did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default()));
-        Dns { child, port }
+        for attempt in 0..20 {
+            let port = helper_port(attempt);
+            let log = std::fs::File::create(&log_path).unwrap();
+            let mut cmd = Command::new("dnsmasq");
+            cmd.args([
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                &format!("--port={port}"),
+                "--listen-address=127.0.0.1",
+                "--bind-interfaces",
+                "--no-resolv",
+                "--no-hosts",
+                "--log-facility=-",
+                "--pid-file=",
+                "--local=/bl.test/",
+            ]);
+            cmd.args(extra);
+            let mut child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("dnsmasq (apt-get install dnsmasq)");
+            // dnsmasq binds before it says "started", and exits when the port is taken.
+            let started = wait_for(Duration::from_secs(10), || {
+                if std::fs::read_to_string(&log_path).unwrap_or_default().contains("started") {
+                    return Some(true);
+                }
+                child.try_wait().ok().flatten().map(|_| false)
+            });
+            match started {
+                Some(true) => return Dns { child, port },
+                Some(false) => continue,
+                None => break,
+            }
+        }
+        panic!("dnsmasq did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default())
     }
 }
 
@@ -379,22 +439,47 @@ pub fn text(v: &Value) -> String {
 pub struct Sink {
     child: Child,
     pub dump: PathBuf,
+    pub port: u16,
 }
 
 impl Sink {
-    pub fn start(dir: &Path, port: u16, extra: &[&str]) -> Sink {
+    pub fn start(dir: &Path, extra: &[&str]) -> Sink {
         use std::os::unix::fs::PermissionsExt;
-        let dump = dir.join("sink");
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static SINKS: AtomicU32 = AtomicU32::new(0);
+        let name = format!("sink{}-{}.test", std::process::id(), SINKS.fetch_add(1, Ordering::Relaxed));
+        let dump = dir.join(&name);
         std::fs::create_dir_all(&dump).unwrap();
         // smtp-sink drops to nobody when started as root.
         std::fs::set_permissions(&dump, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let mut cmd = Command::new("smtp-sink");
-        cmd.args(["-u", "nobody", "-d"]).arg(format!("{}/%M.", dump.display())).args(extra);
-        cmd.arg(format!("127.0.0.1:{port}")).arg("10");
-        let child =
-            cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("smtp-sink (apt-get install postfix)");
-        wait_for(Duration::from_secs(10), || TcpStream::connect(("127.0.0.1", port)).ok()).expect("smtp-sink listens");
-        Sink { child, dump }
+        for attempt in 0..20 {
+            let port = helper_port(attempt);
+            let mut cmd = Command::new("smtp-sink");
+            cmd.args(["-u", "nobody", "-h", &name, "-d"]).arg(format!("{}/%M.", dump.display())).args(extra);
+            cmd.arg(format!("127.0.0.1:{port}")).arg("10");
+            let mut child =
+                cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("smtp-sink (apt-get install postfix)");
+            // It is ours when its greeting carries its name; it exits when the port is taken.
+            let greeting = format!("220 {name} ");
+            let up = wait_for(Duration::from_secs(10), || {
+                if child.try_wait().ok().flatten().is_some() {
+                    return Some(false);
+                }
+                let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut line = String::new();
+                BufReader::new(&mut s).read_line(&mut line).ok()?;
+                line.starts_with(&greeting).then_some(true)
+            });
+            match up {
+                Some(true) => return Sink { child, dump, port },
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        panic!("smtp-sink found no free port")
     }
 
     /// The messages taken so far, as text.

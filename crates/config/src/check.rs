@@ -35,7 +35,8 @@ fn check_server(config: &Config, out: &mut Vec<Finding>) {
     host_bits(&server.trusted_proxies, "server.trusted_proxies", out);
     let mut seen = HashSet::new();
     for (i, l) in server.listeners.iter().enumerate() {
-        if !seen.insert(l.address) {
+        // Port 0 asks the system for a free port: each such listener gets its own.
+        if l.address.port() != 0 && !seen.insert(l.address) {
             out.push(Finding::error(
                 format!("server.listeners[{i}].address"),
                 format!("{} is listed twice", l.address),

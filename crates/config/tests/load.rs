@@ -283,3 +283,15 @@ fn an_unreadable_file_is_named() {
     assert_eq!(err.0[0].severity, Severity::Error);
     assert!(err.to_string().starts_with("/nonexistent/doorman.toml: cannot read the file:"));
 }
+
+#[test]
+fn a_listener_address_twice_is_an_error_but_port_0_is_any_free_port() {
+    let twice = |addr: &str| {
+        format!(
+            "[server]\n[[server.listeners]]\naddress = \"{addr}\"\n[[server.listeners]]\naddress = \"{addr}\"\ntls = \"implicit\"\n{TENANT}"
+        )
+    };
+    let e = errors(&twice("127.0.0.1:2525"));
+    assert!(e[0].contains("server.listeners[1].address: 127.0.0.1:2525 is listed twice"), "{e:?}");
+    assert!(warnings(&twice("127.0.0.1:0")).is_empty());
+}
