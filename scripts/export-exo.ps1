@@ -1,17 +1,25 @@
 # Exports what `doorman audit --exo` and `doorman import exo` read, one JSON file per cmdlet,
-# into a folder named after the tenant. Run in Exchange Online PowerShell
-# (Connect-ExchangeOnline) with a role that may read the configuration.
+# into a folder. Run in Exchange Online PowerShell (Connect-ExchangeOnline) with a role that
+# may read the configuration.
 #
 #   ./export-exo.ps1 -Path ./contoso
+#
+# Each file holds a JSON array, empty when the cmdlet returned nothing. A cmdlet that fails
+# stops the script, so a folder never looks complete when it is not.
 param([Parameter(Mandatory = $true)][string]$Path)
 
-$ErrorActionPreference = "Stop"
+$ErrorActionPreference = 'Stop'
 New-Item -ItemType Directory -Force -Path $Path | Out-Null
 
-Get-InboundConnector               | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 (Join-Path $Path "InboundConnector.json")
-Get-HostedConnectionFilterPolicy   | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 (Join-Path $Path "HostedConnectionFilterPolicy.json")
-Get-TransportRule                  | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 (Join-Path $Path "TransportRule.json")
-Get-AcceptedDomain                 | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 (Join-Path $Path "AcceptedDomain.json")
-Get-OrganizationConfig             | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 (Join-Path $Path "OrganizationConfig.json")
+function Export-Cmdlet([string]$Name, [scriptblock]$Get) {
+    $file = Join-Path $Path "$Name.json"
+    ConvertTo-Json -InputObject @(& $Get) -Depth 6 | Out-File -Encoding utf8 $file
+}
+
+Export-Cmdlet 'InboundConnector'             { Get-InboundConnector }
+Export-Cmdlet 'HostedConnectionFilterPolicy' { Get-HostedConnectionFilterPolicy }
+Export-Cmdlet 'TransportRule'                { Get-TransportRule }
+Export-Cmdlet 'AcceptedDomain'               { Get-AcceptedDomain }
+Export-Cmdlet 'OrganizationConfig'           { Get-OrganizationConfig }
 
 Write-Host "Exported to $Path. Next: doorman audit --exo $Path --mx <your MX host>"

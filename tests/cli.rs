@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The PowerShell checker and applier the exo crate's tests use.
+#[path = "../crates/exo/tests/support/mod.rs"]
+mod pwsh;
+
 const PARTNER_RESTRICTED: &str = "550 5.7.51 TenantInboundAttribution; There is a partner connector configured that matched the message's recipient domain. The connector had either the RestrictDomainsToIPAddresses or RestrictDomainsToCertificate set";
 
 fn doorman(args: &[&str]) -> Output {
@@ -306,7 +310,7 @@ fn audit_exit_codes_and_formats() {
 
     let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["schema"], "doorman.audit/2");
+    assert_eq!(v["schema"], "doorman.audit/3");
     assert_eq!(v["tenants"][0]["verdict"], "SIDE_DOOR_OPEN");
     assert_eq!(v["tenants"][0]["side_doors"][0]["example"]["verdict"]["all_accepted"], true);
 
@@ -351,7 +355,7 @@ fn import_and_audit_an_exchange_online_export() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let toml = stdout(&o);
     assert!(toml.contains("# Exchange Online limit: IPBlockList entry 2001:db8::/32"), "{toml}");
-    assert!(toml.contains("[[tenants]]\nname = \"contoso-before\"\nmx = [\"mx.contoso-gateway.net\"]"), "{toml}");
+    assert!(toml.contains("[[tenants]]\nname = \"contoso\"\nmx = [\"mx.contoso-gateway.net\"]"), "{toml}");
     // The imported config is a config like any other.
     let path = temp_file("imported.toml", &toml);
     assert_eq!(doorman(&["check-config", path.to_str().unwrap()]).status.code(), Some(0));
@@ -360,9 +364,9 @@ fn import_and_audit_an_exchange_online_export() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     assert!(out.contains("SIDE DOOR OPEN"), "{out}");
-    assert!(out.contains("PowerShell:\n# Closes what `doorman audit` found for contoso-before."), "{out}");
+    assert!(out.contains("PowerShell:\n# Closes what `doorman audit` found for tenant contoso."), "{out}");
     assert!(
-        out.contains("New-InboundConnector -Name \"Inbound only from the gateway\" -ConnectorType Partner -SenderDomains * -RestrictDomainsToIPAddresses $true -SenderIPAddresses 80.66.20.0/28 -RequireTls $true"),
+        out.contains("New-InboundConnector -Name 'Inbound only from the gateway' -ConnectorType 'Partner' -SenderDomains '*' -RestrictDomainsToIPAddresses $true -SenderIPAddresses '80.66.20.0/28' -RequireTls $true"),
         "{out}"
     );
     let o = doorman(&["import", "exo", "/nonexistent-export"]);
@@ -520,13 +524,13 @@ fn explain_an_empty_ehlo() {
 }
 
 #[test]
-fn audit_says_not_audited_and_exits_1_when_there_is_nothing_to_audit() {
+fn audit_says_not_audited_and_exits_3_when_there_is_nothing_to_audit() {
     let config = temp_file(
         "audit-not-audited.toml",
         &format!("[[tenants]]\nname = \"empty\"\nmx = [\"mx.contoso-gateway.net\"]\n{SEED_BEFORE}"),
     );
     let o = doorman(&["audit", "--config", config.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "never clean: {}", stdout(&o));
+    assert_eq!(o.status.code(), Some(3), "never clean, and incomplete outweighs findings: {}", stdout(&o));
     let out = stdout(&o);
     assert!(out.contains("tenant empty  (MX mx.contoso-gateway.net)  NOT AUDITED"), "{out}");
     assert!(
@@ -539,4 +543,152 @@ fn audit_says_not_audited_and_exits_1_when_there_is_nothing_to_audit() {
     assert_eq!(v["tenants"][0]["verdict"], "NOT_AUDITED");
     assert!(v["tenants"][0]["not_audited"].as_str().unwrap().starts_with("the tenant has no accepted domain"));
     assert_eq!(v["tenants"][0]["findings"][0]["code"], "not_audited");
+}
+
+const SCUBAGEAR: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/crates/exo/tests/fixtures/scubagear-partner/ProviderSettingsExport.json");
+
+/// The ScubaGear fixture, changed by `edit` and written as a new export file.
+fn scubagear_variant(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let text = std::fs::read_to_string(SCUBAGEAR).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap();
+    edit(&mut v);
+    temp_file(name, &v.to_string())
+}
+
+/// The fixture after the PowerShell that `audit --exo` printed for it was run: each command
+/// applied to the export as Exchange Online would apply it.
+fn scubagear_fixed() -> PathBuf {
+    static FIXED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FIXED.get_or_init(apply_the_printed_fix).clone()
+}
+
+fn apply_the_printed_fix() -> PathBuf {
+    let o = doorman(&["audit", "--exo", SCUBAGEAR, "--mx", "mx.contoso-gateway.net"]);
+    let out = stdout(&o);
+    let script = out.split_once("PowerShell:\n").expect("a PowerShell section").1;
+    let commands = pwsh::commands(script);
+    assert_eq!(commands.len(), 2, "{script}");
+    scubagear_variant("scubagear-fixed.json", |v| {
+        for c in &commands {
+            pwsh::apply(v, c);
+        }
+    })
+}
+
+#[test]
+fn audit_exo_exit_codes_are_the_same_in_text_and_json() {
+    let fixed = scubagear_fixed();
+    let incomplete = scubagear_variant("scubagear-no-connectors.json", |v| {
+        v.as_object_mut().unwrap().remove("inbound_connectors");
+    });
+    let broken = temp_file("scubagear-broken.json", "{ \"org_config\": ");
+    for (path, code, verdict) in [
+        (SCUBAGEAR, 1, "SIDE_DOOR_OPEN"),
+        (fixed.to_str().unwrap(), 0, "LOCKED"),
+        (incomplete.to_str().unwrap(), 3, "INCOMPLETE"),
+    ] {
+        let o = doorman(&["audit", "--exo", path, "--mx", "mx.contoso-gateway.net"]);
+        assert_eq!(o.status.code(), Some(code), "{path}: {}{}", stdout(&o), stderr(&o));
+        let o = doorman(&["audit", "--exo", path, "--mx", "mx.contoso-gateway.net", "--json"]);
+        assert_eq!(o.status.code(), Some(code), "{path} --json: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["tenants"][0]["verdict"], verdict, "{path}");
+    }
+    for json in [false, true] {
+        let mut args = vec!["audit", "--exo", broken.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"];
+        if json {
+            args.push("--json");
+        }
+        let o = doorman(&args);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(stderr(&o).contains("scubagear-broken.json:1:"), "the file, line and column: {}", stderr(&o));
+    }
+
+    let o = doorman(&["audit", "--exo", incomplete.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
+    let out = stdout(&o);
+    assert!(out.contains("INCOMPLETE (on the data given: SIDE DOOR OPEN)"), "{out}");
+    assert!(out.contains("# incomplete: the export has no inbound connectors"), "{out}");
+    assert!(out.contains("get it with: Get-InboundConnector | ConvertTo-Json -Depth 6"), "{out}");
+}
+
+#[test]
+fn audit_exo_json_carries_the_notes_the_completeness_and_the_powershell() {
+    let o = doorman(&["audit", "--exo", SCUBAGEAR, "--mx", "mx.contoso-gateway.net", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["schema"], "doorman.audit/3");
+    let exo = &v["exo"];
+    assert_eq!(exo["source"], "scubagear");
+    assert_eq!(exo["tenant"], "contoso");
+    assert_eq!(exo["complete"], true);
+    assert_eq!(exo["missing"], serde_json::json!([]));
+    let notes = exo["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n["kind"] == "assumed" && n["what"].as_str().unwrap().contains("postmaster@")));
+    assert!(notes.iter().any(|n| n["kind"] == "exchange_online_differs"), "{notes:?}");
+    let ps = exo["powershell"].as_array().unwrap();
+    let closes: Vec<&str> = ps.iter().map(|c| c["closes"].as_str().unwrap()).collect();
+    assert_eq!(closes, ["side_door", "direct_send_open"]);
+    assert!(
+        ps[0]["command"].as_str().unwrap().starts_with("New-InboundConnector -Name 'Inbound only from the gateway'")
+    );
+    assert_eq!(ps[1]["command"], "Set-OrganizationConfig -RejectDirectSend $true");
+    assert!(ps.iter().all(|c| c["runnable"] == true));
+    // Every command closes a finding the same report lists.
+    let codes: Vec<&str> =
+        v["tenants"][0]["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert!(closes.iter().all(|c| codes.contains(c)), "{codes:?}");
+
+    let o =
+        doorman(&["audit", "--exo", scubagear_fixed().to_str().unwrap(), "--mx", "mx.contoso-gateway.net", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["exo"]["powershell"], serde_json::json!([]));
+}
+
+#[test]
+fn diff_takes_exports_on_either_side() {
+    let fixed = scubagear_fixed();
+    let f = fixed.to_str().unwrap();
+    let o = doorman(&["diff", SCUBAGEAR, f, "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("tenant contoso:"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("delivery lost: contoso.com from all IPv4 except 80.66.20.0/28; all IPv6"),
+        "{}",
+        stdout(&o)
+    );
+    let o = doorman(&["diff", f, SCUBAGEAR, "--mx", "mx.contoso-gateway.net", "--fail-on-new-access"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    // An export against the doorman config imported from it: nothing changes.
+    let o = doorman(&["import", "exo", f, "--mx", "mx.contoso-gateway.net"]);
+    let imported = temp_file("scubagear-fixed.toml", &stdout(&o));
+    let o = doorman(&["diff", f, imported.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "tenant contoso: no class of sender changes outcome\n");
+
+    // An incomplete side says so.
+    let incomplete = scubagear_variant("diff-no-rules.json", |v| {
+        v.as_object_mut().unwrap().remove("transport_rule");
+    });
+    let o = doorman(&["diff", incomplete.to_str().unwrap(), f, "--mx", "mx.contoso-gateway.net"]);
+    assert!(stderr(&o).contains("incomplete: the export has no transport rules"), "{}", stderr(&o));
+}
+
+#[test]
+fn audit_exo_on_a_scubagear_side_door_prints_the_fix_and_after_it_locked() {
+    let o = doorman(&["audit", "--exo", SCUBAGEAR, "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  SIDE DOOR OPEN"), "{out}");
+    assert!(out.contains("\nNew-InboundConnector -Name 'Inbound only from the gateway' -ConnectorType 'Partner' -SenderDomains '*' -RestrictDomainsToIPAddresses $true -SenderIPAddresses '80.66.20.0/28' -RequireTls $true\n"), "{out}");
+    assert!(out.contains("\nSet-OrganizationConfig -RejectDirectSend $true\n"), "{out}");
+    let fixed = scubagear_fixed();
+    let o = doorman(&["audit", "--exo", fixed.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  LOCKED"), "{out}");
+    assert!(
+        out.contains("PowerShell:\n# Closes what `doorman audit` found for tenant contoso.\n# Nothing to change.\n"),
+        "{out}"
+    );
 }

@@ -3,20 +3,23 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use doorman_audit::Outcome;
 use doorman_policy::Policy;
 
 /// Find every side door: which senders reach each tenant's mailboxes without passing its MX.
 ///
-/// Exit status: 0 when every tenant is locked and nothing needs attention, 1 when there are
-/// findings (a tenant not audited among them), 2 for a usage or config error, or when a
-/// tenant's audit fails.
+/// Exit status, with or without --json: 0 when every tenant is locked on complete input and
+/// nothing needs attention, 1 when there are findings, 2 for a usage or config error (or when
+/// a tenant's audit fails), 3 when the input is incomplete (a tenant INCOMPLETE or NOT
+/// AUDITED).
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file; the built-in example (examples/contoso.toml) when omitted.
     #[arg(long, conflicts_with = "exo")]
     config: Option<PathBuf>,
-    /// Audit an Exchange Online export folder instead (scripts/export-exo.ps1), and print the
-    /// PowerShell that closes what is found.
+    /// Audit an Exchange Online export instead: scripts/export-exo.ps1's folder, ScubaGear's
+    /// ProviderSettingsExport.json, or Get-InboundConnector output; and print the PowerShell
+    /// that closes what is found.
     #[arg(long)]
     exo: Option<PathBuf>,
     /// With --exo: the tenant's MX host(s); looked up in DNS when omitted.
@@ -25,7 +28,7 @@ pub struct Args {
     /// With --exo: the name server for the MX lookup (`ip:port`).
     #[arg(long, requires = "exo")]
     dns_server: Option<std::net::SocketAddr>,
-    /// Print the JSON report (schema doorman.audit/2, docs/audit-json.md); the same as --format json.
+    /// Print the JSON report (schema doorman.audit/3, docs/audit-json.md); the same as --format json.
     #[arg(long)]
     json: bool,
     /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).
@@ -69,21 +72,21 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // With an import, the notes come first: what Exchange Online does differently.
-    if let (Some(imported), Format::Text, false) = (&imported, args.format, args.json) {
-        let notes: String = super::import::with_notes(imported)
-            .lines()
-            .take_while(|l| l.starts_with('#'))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        super::emit(&notes);
-    }
     let format = if args.json { Format::Json } else { args.format };
-    match format {
-        Format::Text => super::emit(&doorman_audit::render::text(&audit)),
-        Format::Json => super::emit(&format!("{}\n", serde_json::to_string_pretty(&audit).unwrap_or_default())),
-        Format::Dot => super::emit(&doorman_audit::render::dot(&audit)),
-        Format::Svg => match svg(&doorman_audit::render::dot(&audit)) {
+    let (exo, plain) = match &imported {
+        Some(i) => (Some(doorman_exo::report::judge(i, audit)), None),
+        None => (None, Some(audit)),
+    };
+    let Some(audit) = exo.as_ref().map(|e| &e.audit).or(plain.as_ref()) else { return ExitCode::from(2) };
+    match (format, &exo) {
+        (Format::Text, Some(e)) => super::emit(&e.text()),
+        (Format::Text, None) => super::emit(&doorman_audit::render::text(audit)),
+        (Format::Json, Some(e)) => {
+            super::emit(&format!("{}\n", serde_json::to_string_pretty(&e.json()).unwrap_or_default()))
+        }
+        (Format::Json, None) => super::emit(&format!("{}\n", serde_json::to_string_pretty(audit).unwrap_or_default())),
+        (Format::Dot, _) => super::emit(&doorman_audit::render::dot(audit)),
+        (Format::Svg, _) => match svg(&doorman_audit::render::dot(audit)) {
             Ok(svg) => super::emit(&svg),
             Err(e) => {
                 eprintln!("doorman audit: {e}");
@@ -91,28 +94,11 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     }
-    if let (Some(_), Format::Text, false) = (&imported, args.format, args.json) {
-        for t in &audit.tenants {
-            let scl_rules: Vec<String> = t
-                .findings
-                .iter()
-                .filter(|f| f.code == "scl_bypass_by_sender_domain")
-                .filter_map(|f| f.subject.clone())
-                .collect();
-            super::emit(&format!(
-                "PowerShell:\n{}",
-                doorman_exo::powershell::fix(&doorman_exo::powershell::Findings {
-                    tenant: &t.tenant,
-                    side_door: !t.side_doors.is_empty(),
-                    gateway: &t.gateway,
-                    gateway_certificate: t.gateway_certificate.as_deref(),
-                    direct_send_open: t.findings.iter().any(|f| f.code == "direct_send_open"),
-                    scl_rules_on_sender_domain: &scl_rules,
-                })
-            ));
-        }
+    match audit.outcome() {
+        Outcome::Clean => ExitCode::SUCCESS,
+        Outcome::Findings => ExitCode::from(1),
+        Outcome::Incomplete => ExitCode::from(3),
     }
-    if audit.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// Draws the graph with Graphviz's `dot`.

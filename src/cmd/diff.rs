@@ -1,19 +1,29 @@
 //! `doorman diff`: what a config change will do, before it is applied.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use doorman_policy::Policy;
 
 /// Which classes of sender change outcome between two configs: delivery gained or lost, SCL
-/// changed, connector changed.
+/// changed, connector changed. Either side may be an Exchange Online export (a folder, or a
+/// `.json` file: ScubaGear's ProviderSettingsExport.json or Get-InboundConnector output),
+/// read through the same import as `audit --exo`.
 ///
 /// Exit status: 0, or 1 with --fail-on-new-access when some class gains delivery; 2 for a
 /// usage or config error.
 #[derive(clap::Args)]
 pub struct Args {
+    /// The config (TOML) or export before the change.
     old: PathBuf,
+    /// The config (TOML) or export after it.
     new: PathBuf,
+    /// For an export: the tenant's MX host(s); looked up in DNS when omitted.
+    #[arg(long)]
+    mx: Vec<String>,
+    /// For an export: the name server for the MX lookup (`ip:port`).
+    #[arg(long)]
+    dns_server: Option<std::net::SocketAddr>,
     /// Print the JSON form (schema doorman.diff/2).
     #[arg(long)]
     json: bool,
@@ -23,11 +33,33 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let load = |p: &PathBuf| match super::load(Some(p)) {
-        Ok(l) => Ok(Policy::new(l.config)),
-        Err(d) => {
-            eprintln!("{d}");
-            Err(ExitCode::from(2))
+    let load = |p: &PathBuf| {
+        if !is_export(p) {
+            return match super::load(Some(p)) {
+                Ok(l) => Ok(Policy::new(l.config)),
+                Err(d) => {
+                    eprintln!("{d}");
+                    Err(ExitCode::from(2))
+                }
+            };
+        }
+        let exo = super::import::ExoArgs { dir: p.clone(), mx: args.mx.clone(), dns_server: args.dns_server };
+        match super::import::load_exo(&exo) {
+            Ok((imported, loaded)) => {
+                for m in &imported.missing {
+                    eprintln!(
+                        "doorman diff: {}: incomplete: the export has no {}; the differences hold for what it holds ({})",
+                        p.display(),
+                        m.what,
+                        m.remedy
+                    );
+                }
+                Ok(Policy::new(loaded.config))
+            }
+            Err(e) => {
+                eprintln!("doorman diff: {e}");
+                Err(ExitCode::from(2))
+            }
         }
     };
     let (old, new) = match (load(&args.old), load(&args.new)) {
@@ -41,4 +73,9 @@ pub fn run(args: Args) -> ExitCode {
         super::emit(&doorman_audit::diff::render(&diff));
     }
     if args.fail_on_new_access && diff.gains_access() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// An Exchange Online export is a folder or a JSON file; a config is TOML.
+fn is_export(path: &Path) -> bool {
+    path.is_dir() || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
 }

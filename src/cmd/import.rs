@@ -6,15 +6,17 @@ use std::process::ExitCode;
 /// Import another system's configuration as a doorman config.
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Read an Exchange Online export (scripts/export-exo.ps1's folder) and print the tenant as
-    /// doorman TOML, with a comment for everything Exchange Online does differently and
-    /// everything left out.
+    /// Read an Exchange Online export (scripts/export-exo.ps1's folder, ScubaGear's
+    /// ProviderSettingsExport.json, or Get-InboundConnector output) and print the tenant as
+    /// doorman TOML, with a comment for everything missing, everything Exchange Online does
+    /// differently and everything left out.
     Exo(ExoArgs),
 }
 
 #[derive(clap::Args)]
 pub struct ExoArgs {
-    /// The export folder, or ScubaGear's ProviderSettingsExport.json.
+    /// The export folder, ScubaGear's ProviderSettingsExport.json, or a
+    /// `Get-InboundConnector | ConvertTo-Json` file.
     pub dir: PathBuf,
     /// The tenant's MX host(s); Exchange Online's own (*.mail.protection.outlook.com,
     /// *.mx.microsoft) become `self`. Looked up in DNS for the default accepted domain when
@@ -32,7 +34,7 @@ pub fn load_exo(args: &ExoArgs) -> Result<(doorman_exo::Import, doorman_config::
     let mx = if args.mx.is_empty() { lookup_mx(&export, args.dns_server)? } else { args.mx.clone() };
     let imported = doorman_exo::import(&export, &mx);
     let loaded =
-        doorman_config::load_str(&format!("{} (imported)", args.dir.display()), &with_notes(&imported), Path::new("."))
+        doorman_config::load_str(&format!("{} (imported)", args.dir.display()), &imported.toml, Path::new("."))
             .map_err(|d| format!("the imported config does not load, which is a doorman bug:\n{d}"))?;
     Ok((imported, loaded))
 }
@@ -47,27 +49,11 @@ fn lookup_mx(export: &doorman_exo::Export, server: Option<std::net::SocketAddr>)
     runtime.block_on(doorman_edge::dnsbl::lookup_mx(&dns, &domain)).map_err(|e| format!("{e}; pass the MX with --mx"))
 }
 
-/// The TOML with every note as a comment at the top.
-pub fn with_notes(imported: &doorman_exo::Import) -> String {
-    let mut out = String::new();
-    for n in &imported.notes {
-        let kind = match n.kind {
-            doorman_exo::NoteKind::Unsupported => "not imported",
-            doorman_exo::NoteKind::ExoLimit => "Exchange Online limit",
-            doorman_exo::NoteKind::Semantics => "Exchange Online differs",
-            doorman_exo::NoteKind::Assumption => "assumed",
-        };
-        out.push_str(&format!("# {kind}: {}\n", n.what));
-    }
-    out.push_str(&imported.toml);
-    out
-}
-
 pub fn run(c: Command) -> ExitCode {
     let Command::Exo(args) = c;
     match load_exo(&args) {
         Ok((imported, _)) => {
-            super::emit(&with_notes(&imported));
+            super::emit(&imported.toml);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -27,11 +27,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use doorman_policy::{Policy, TenantView};
 
 pub use doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, ReplyCode};
-pub use report::{Deleted, Door, Finding, Fix, Refused, Severity, TenantAudit, Verdict};
+pub use report::{
+    Change, Deleted, Door, Finding, Fix, MissingInput, Refused, Restriction, Severity, TenantAudit, Verdict,
+};
 use space::AcceptedIndex;
 
 /// Version tag of the JSON form; see docs/audit-json.md.
-pub const AUDIT_SCHEMA: &str = "doorman.audit/2";
+pub const AUDIT_SCHEMA: &str = "doorman.audit/3";
 
 #[derive(Debug, serde::Serialize)]
 pub struct Audit {
@@ -42,10 +44,37 @@ pub struct Audit {
 impl Audit {
     /// Every tenant locked and nothing to report.
     pub fn is_clean(&self) -> bool {
-        self.tenants
+        self.outcome() == Outcome::Clean
+    }
+
+    /// What the audit as a whole says; a tenant that could not be judged outweighs findings,
+    /// since its findings rest on data that is not there.
+    pub fn outcome(&self) -> Outcome {
+        let unjudged = |t: &TenantAudit| matches!(t.verdict, Verdict::Incomplete | Verdict::NotAudited);
+        if self.tenants.iter().any(unjudged) {
+            Outcome::Incomplete
+        } else if self
+            .tenants
             .iter()
             .all(|t| t.verdict == Verdict::Locked && t.findings.iter().all(|f| f.severity == Severity::Info))
+        {
+            Outcome::Clean
+        } else {
+            Outcome::Findings
+        }
     }
+}
+
+/// The audit's result in one word, as the exit status gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every tenant locked, on complete input, and nothing to report.
+    Clean,
+    /// Findings, or a side door.
+    Findings,
+    /// Some tenant was not audited, or its input is incomplete.
+    Incomplete,
 }
 
 /// The audit of a tenant failed: a bug, never a verdict.

@@ -5,13 +5,18 @@ use crate::{Audit, DispositionKind, Door, Severity};
 pub fn text(audit: &Audit) -> String {
     let mut out = String::new();
     for t in &audit.tenants {
+        let on_the_data =
+            t.verdict_on_the_data.map_or(String::new(), |v| format!(" (on the data given: {})", v.label()));
         out.push_str(&format!(
-            "tenant {}  (MX {})  {}  — {} sessions evaluated\n",
+            "tenant {}  (MX {})  {}{on_the_data}  — {} sessions evaluated\n",
             t.tenant,
             if t.mx.is_empty() { "unset".to_string() } else { t.mx.join(", ") },
             t.verdict.label(),
             t.evaluations
         ));
+        for m in &t.missing_input {
+            out.push_str(&format!("  missing from the input: {} ({}); {}\n", m.what, m.consequence, m.remedy));
+        }
         if let Some(why) = &t.not_audited {
             out.push_str(&format!("  not audited: {why}\n\n"));
             continue;
@@ -24,8 +29,9 @@ pub fn text(audit: &Audit) -> String {
             };
             out.push_str(&format!("  gateway: {}{how}\n", t.gateway.join(", ")));
         }
+        let side_door = if t.verdict_on_the_data.is_some() { "SIDE DOOR (on the data given)" } else { "SIDE DOOR" };
         for d in &t.side_doors {
-            door(&mut out, "SIDE DOOR", d, true);
+            door(&mut out, side_door, d, true);
         }
         for d in &t.front_doors {
             door(&mut out, "front door", d, false);

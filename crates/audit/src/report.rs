@@ -26,6 +26,9 @@ pub enum Verdict {
     /// Nothing could be judged: no accepted domain, no MX, or more to enumerate than the
     /// audit does. Never read as locked.
     NotAudited,
+    /// The input lacks parts that decide the outcome ([`TenantAudit::missing_input`]): what the
+    /// data shows is in [`TenantAudit::verdict_on_the_data`], and is not a verdict.
+    Incomplete,
 }
 
 impl Verdict {
@@ -35,6 +38,7 @@ impl Verdict {
             Verdict::SideDoorOpen => "SIDE DOOR OPEN",
             Verdict::OpenRelay => "OPEN RELAY",
             Verdict::NotAudited => "NOT AUDITED",
+            Verdict::Incomplete => "INCOMPLETE",
         }
     }
 }
@@ -53,6 +57,12 @@ pub struct TenantAudit {
     /// Why the tenant was not audited.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_audited: Option<String>,
+    /// What the input does not hold, when the config was read from an incomplete export.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_input: Vec<MissingInput>,
+    /// With an incomplete input: the verdict the data given would earn. Not a verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_on_the_data: Option<Verdict>,
     /// Evaluations made: one RCPT per class of client, TLS, sender, DNSBL answer and
     /// recipient; one DATA per copy class and content assignment.
     pub evaluations: usize,
@@ -65,6 +75,38 @@ pub struct TenantAudit {
     pub deleted: Vec<Deleted>,
     pub findings: Vec<Finding>,
     pub fixes: Vec<Fix>,
+}
+
+/// A part of the input that is missing, what its absence leaves open, and how to get it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MissingInput {
+    pub what: String,
+    pub consequence: String,
+    pub remedy: String,
+}
+
+impl TenantAudit {
+    /// Judges the tenant as one whose input lacks `missing`: the verdict becomes INCOMPLETE
+    /// (NOT AUDITED stays), and what the data shows is kept as `verdict_on_the_data`.
+    pub fn mark_incomplete(&mut self, missing: Vec<MissingInput>) {
+        if missing.is_empty() {
+            return;
+        }
+        if self.verdict != Verdict::NotAudited {
+            self.verdict_on_the_data = Some(self.verdict);
+            self.verdict = Verdict::Incomplete;
+        }
+        for m in &missing {
+            self.findings.push(Finding {
+                severity: Severity::Warning,
+                code: "input_incomplete",
+                message: format!("the input has no {}: {}", m.what, m.consequence),
+                subject: Some(m.what.clone()),
+                example: None,
+            });
+        }
+        self.missing_input = missing;
+    }
 }
 
 /// What a group of classes shares, apart from client networks and TLS.
@@ -204,11 +246,39 @@ impl Example {
     }
 }
 
-/// A config change, as TOML to paste into the tenant's section.
+/// A config change: what it is, and as TOML to paste into the tenant's section. Other
+/// outputs (Exchange Online PowerShell) are written from `change`, so they make the same fix.
 #[derive(Debug, Serialize)]
 pub struct Fix {
     pub title: String,
+    /// The finding the fix closes.
+    pub closes: &'static str,
+    pub change: Change,
     pub toml: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// Turn on the restriction of an existing Partner connector for every sender domain.
+    RestrictConnector {
+        connector: String,
+        by: Restriction,
+    },
+    /// A new Partner connector for every sender domain, restricted to the gateway: by its
+    /// networks, else by its certificate name; with neither known, they must be filled in.
+    GatewayConnector {
+        sender_ip_addresses: Vec<String>,
+        tls_sender_certificate_name: Option<String>,
+    },
+    RejectDirectSend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restriction {
+    IpAddresses,
+    Certificate,
 }
 
 /// One class, as an example session is made from it.
@@ -253,6 +323,8 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
         gateway_certificate: gateway_certificate(cfg),
         verdict: Verdict::NotAudited,
         not_audited: None,
+        missing_input: Vec::new(),
+        verdict_on_the_data: None,
         evaluations: 0,
         front_doors: Vec::new(),
         side_doors: Vec::new(),
@@ -409,6 +481,8 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         });
         audit.fixes.push(Fix {
             title: "Refuse direct send (Set-OrganizationConfig -RejectDirectSend $true)".into(),
+            closes: "direct_send_open",
+            change: Change::RejectDirectSend,
             toml: "reject_direct_send = true\n".into(),
         });
     }
@@ -783,38 +857,67 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
             && (!c.sender_ip_addresses.is_empty() || c.tls_sender_certificate_name.is_some())
     });
     if let Some(c) = existing {
-        let key = if c.sender_ip_addresses.is_empty() {
-            "restrict_domains_to_certificate"
+        let (by, key) = if c.sender_ip_addresses.is_empty() {
+            (Restriction::Certificate, "restrict_domains_to_certificate")
         } else {
-            "restrict_domains_to_ip_addresses"
+            (Restriction::IpAddresses, "restrict_domains_to_ip_addresses")
         };
+        // A snippet cannot name one element of an array of tables, so a comment says which;
+        // `{:?}` escapes every control character, so the name cannot end the comment.
+        let mut change = toml_edit::DocumentMut::new();
+        change[key] = toml_edit::value(true);
+        change.decor_mut().set_prefix(format!("# in the [[tenants.inbound_connectors]] named {:?}:\n", c.name));
         return Fix {
             title: format!("Restrict the existing Partner connector {:?} to its gateway", c.name),
-            toml: format!("# in [[tenants.inbound_connectors]] name = {:?}\n{key} = true\n", c.name),
+            closes: "side_door",
+            change: Change::RestrictConnector { connector: c.name.clone(), by },
+            toml: change.to_string(),
         };
     }
     let mut ips: Vec<String> = gateway.networks.iter().map(|e| e.to_string()).collect();
     ips.sort();
     ips.dedup();
-    let cert = gateway_certificate(cfg);
-    let mut toml = String::from(
-        "[[tenants.inbound_connectors]]\nname = \"Inbound only from the gateway\"\ntype = \"partner\"\nsender_domains = [\"*\"]\n",
-    );
-    match (ips.is_empty(), &cert) {
-        (false, _) => {
-            let list: Vec<String> = ips.iter().map(|i| format!("{i:?}")).collect();
-            toml.push_str(&format!(
-                "sender_ip_addresses = [{}]\nrestrict_domains_to_ip_addresses = true\n",
-                list.join(", ")
-            ));
+    let cert = if ips.is_empty() { gateway_certificate(cfg) } else { None };
+    let mut connector = toml_edit::Table::new();
+    connector["name"] = toml_edit::value("Inbound only from the gateway");
+    connector["type"] = toml_edit::value("partner");
+    connector["sender_domains"] = toml_edit::value(toml_edit::Array::from_iter(["*"]));
+    match &cert {
+        _ if !ips.is_empty() => {
+            connector["sender_ip_addresses"] =
+                toml_edit::value(toml_edit::Array::from_iter(ips.iter().map(String::as_str)));
+            connector["restrict_domains_to_ip_addresses"] = toml_edit::value(true);
         }
-        (true, Some(name)) => {
-            toml.push_str(&format!("tls_sender_certificate_name = {name:?}\nrestrict_domains_to_certificate = true\n"));
+        Some(name) => {
+            connector["tls_sender_certificate_name"] = toml_edit::value(name.as_str());
+            connector["restrict_domains_to_certificate"] = toml_edit::value(true);
         }
-        (true, None) => {
-            toml.push_str("sender_ip_addresses = [\"GATEWAY-NETWORK/PREFIX\"]  # your gateway's outbound addresses\nrestrict_domains_to_ip_addresses = true\n");
+        None => {
+            connector["sender_ip_addresses"] =
+                toml_edit::value(toml_edit::Array::from_iter(["GATEWAY-NETWORK/PREFIX"]));
+            if let Some(v) = connector["sender_ip_addresses"].as_value_mut() {
+                v.decor_mut().set_suffix("  # your gateway's outbound addresses");
+            }
+            connector["restrict_domains_to_ip_addresses"] = toml_edit::value(true);
         }
     }
-    toml.push_str("require_tls = true\n");
-    Fix { title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(), toml }
+    connector["require_tls"] = toml_edit::value(true);
+    Fix {
+        title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(),
+        closes: "side_door",
+        change: Change::GatewayConnector { sender_ip_addresses: ips, tls_sender_certificate_name: cert },
+        toml: connector_toml(connector),
+    }
+}
+
+/// `[[tenants.inbound_connectors]]` holding `connector`, written by the TOML serializer.
+fn connector_toml(connector: toml_edit::Table) -> String {
+    let mut connectors = toml_edit::ArrayOfTables::new();
+    connectors.push(connector);
+    let mut tenant = toml_edit::Table::new();
+    tenant.set_implicit(true);
+    tenant.insert("inbound_connectors", toml_edit::Item::ArrayOfTables(connectors));
+    let mut doc = toml_edit::DocumentMut::new();
+    doc.insert("tenants", toml_edit::Item::Table(tenant));
+    doc.to_string()
 }

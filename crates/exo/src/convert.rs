@@ -1,37 +1,71 @@
 //! The export as doorman TOML, and the notes on what Exchange Online does differently.
+//!
+//! The TOML is built with `toml_edit`, so every value is serialized (a name with `"` or a
+//! line break stays a name) and the notes can sit in it as comments.
 
+use doorman_audit::MissingInput;
+use doorman_config::names::{CertNamePattern, DomainName, SenderDomainPattern};
+use doorman_config::net::IpEntry;
+use serde::Serialize;
 use serde_json::Value;
+use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, value};
 
-use crate::Export;
-use crate::shapes::{boolean, date, enum_name, sender_domain, strings, text};
+use crate::completeness;
+use crate::read::{Export, Source, domain_name};
+use crate::shapes::{boolean, date, enum_name, name as shape_name, sender_domain, strings, text};
 
 #[derive(Debug)]
 pub struct Import {
-    /// A doorman config holding the tenant.
+    pub tenant: String,
+    pub source: Source,
+    /// A doorman config holding the tenant, with every note as a comment at the top.
     pub toml: String,
     pub notes: Vec<Note>,
+    /// What the export does not hold; the audit is INCOMPLETE while this is not empty.
+    pub missing: Vec<MissingInput>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum NoteKind {
-    /// A field doorman does not understand; it was left out.
+    /// A field doorman does not model; it was left out.
+    #[serde(rename = "not_imported")]
     Unsupported,
     /// Something Exchange Online refuses or limits.
+    #[serde(rename = "exchange_online_limit")]
     ExoLimit,
     /// Exchange Online behaves differently from doorman's edge here.
+    #[serde(rename = "exchange_online_differs")]
     Semantics,
     /// An assumption the import had to make.
+    #[serde(rename = "assumed")]
     Assumption,
 }
 
-#[derive(Debug)]
+impl NoteKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteKind::Unsupported => "not imported",
+            NoteKind::ExoLimit => "Exchange Online limit",
+            NoteKind::Semantics => "Exchange Online differs",
+            NoteKind::Assumption => "assumed",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
 pub struct Note {
     pub kind: NoteKind,
     pub what: String,
 }
 
+impl Note {
+    fn new(kind: NoteKind, what: String) -> Note {
+        Note { kind, what }
+    }
+}
+
 /// Properties that describe an object rather than configure it.
-const METADATA: [&str; 22] = [
+const METADATA: [&str; 32] = [
     "Name",
     "Identity",
     "Guid",
@@ -54,99 +88,176 @@ const METADATA: [&str; 22] = [
     "ImmutableId",
     "PSComputerName",
     "RunspaceId",
+    "PSShowComputerName",
+    "DisplayName",
+    "Comments",
+    "ManuallyModified",
+    "IsRuleConfigurationSupported",
+    "RuleErrorAction",
+    "RuleSubType",
+    "DlpPolicy",
+    "DlpPolicyId",
+    "RecipientAddressType",
 ];
 
 /// EXO's limits on the connection filter's IP lists.
 const EXO_MAX_IP_ENTRIES: usize = 1273;
 
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
+/// Transport rule actions (New-TransportRule's action parameters) doorman does not model.
+/// They change what a message looks like or who else gets a copy, not who reaches a mailbox.
+const UNMODELLED_ACTIONS: [&str; 28] = [
+    "ApplyHtmlDisclaimerText",
+    "ApplyHtmlDisclaimerLocation",
+    "ApplyHtmlDisclaimerFallbackAction",
+    "AddToRecipients",
+    "CopyTo",
+    "BlindCopyTo",
+    "AddManagerAsRecipientType",
+    "ModerateMessageByUser",
+    "ModerateMessageByManager",
+    "RemoveHeader",
+    "ApplyClassification",
+    "SetAuditSeverity",
+    "ApplyRightsProtectionTemplate",
+    "ApplyRightsProtectionCustomizationTemplate",
+    "RouteMessageOutboundConnector",
+    "RouteMessageOutboundRequireTls",
+    "ApplyOME",
+    "RemoveOME",
+    "RemoveOMEv2",
+    "RemoveRMSAttachmentEncryption",
+    "GenerateIncidentReport",
+    "IncidentReportContent",
+    "IncidentReportOriginalMail",
+    "GenerateNotification",
+    "NotifySender",
+    "SenderNotificationType",
+    "SmtpRejectMessageRejectText",
+    "SmtpRejectMessageRejectStatusCode",
+];
 
-fn list_of(items: &[String]) -> String {
-    format!("[{}]", items.iter().map(|s| q(s)).collect::<Vec<_>>().join(", "))
-}
+/// The rule fields read into doorman's rule, besides the predicates.
+const READ: [&str; 19] = [
+    "State",
+    "Mode",
+    "Priority",
+    "SenderAddressLocation",
+    "StopRuleProcessing",
+    "SetSCL",
+    "RejectMessageEnhancedStatusCode",
+    "RejectMessageReasonText",
+    "RedirectMessageTo",
+    "PrependSubject",
+    "SetHeaderName",
+    "SetHeaderValue",
+    "DeleteMessage",
+    "Quarantine",
+    "Conditions",
+    "Exceptions",
+    "Actions",
+    "ActivationDate",
+    "ExpiryDate",
+];
 
 /// `mx`: the tenant's MX hosts as found by `--mx` or DNS; Exchange Online's own hosts become
 /// `self` (Exchange Online is the edge), anything else is a gateway in front of it.
 pub fn import(e: &Export, mx: &[String]) -> Import {
     let mut notes = Vec::new();
-    let mut t = String::new();
-    t.push_str(&format!(
-        "# Imported from an Exchange Online export by `doorman import exo`.\n\n[[tenants]]\nname = {}\n",
-        q(&e.tenant)
-    ));
+    let mut missing = completeness::missing(e);
+    let mut t = Table::new();
+    t["name"] = value(e.tenant.as_str());
+
     let mx_entries: Vec<String> =
         mx.iter().map(|h| if is_exo_host(h) { "self".to_string() } else { h.clone() }).collect();
     if mx_entries.is_empty() {
-        notes.push(Note {
-            kind: NoteKind::Assumption,
-            what: "no MX given: the analyzer cannot tell the front door; pass --mx".into(),
-        });
-    }
-    t.push_str(&format!("mx = {}\n", list_of(&mx_entries)));
-    if e.from_scubagear {
-        notes.push(Note {
-            kind: NoteKind::Assumption,
-            what: "ScubaGear's export has no inbound connectors: none are imported. Export them with scripts/export-exo.ps1 for a complete audit".into(),
-        });
-    }
-    let org = e.organization_config.as_ref();
-    let reject_direct_send = org.and_then(|o| boolean(o, "RejectDirectSend"));
-    if reject_direct_send.is_none() {
-        notes.push(Note {
-            kind: NoteKind::Assumption,
-            what: "OrganizationConfig has no RejectDirectSend: taken as off (Exchange Online's default)".into(),
-        });
-    }
-    t.push_str(&format!("reject_direct_send = {}\n", reject_direct_send.unwrap_or(false)));
-
-    // Accepted domains, and a stand-in directory: the export has no mailboxes.
-    let mut domains = Vec::new();
-    let mut directory = Vec::new();
-    for d in &e.accepted_domains {
-        let Some(name) = text(d, "DomainName").or_else(|| text(d, "Name")) else { continue };
-        let kind = enum_name(d, "DomainType", &[(0, "Authoritative"), (1, "ExternalRelay"), (2, "InternalRelay")])
-            .unwrap_or_else(|| "Authoritative".into());
-        let kind = match kind.to_ascii_lowercase().as_str() {
-            "authoritative" => "authoritative",
-            "internalrelay" => "internal_relay",
-            other => {
-                notes.push(Note {
-                    kind: NoteKind::Unsupported,
-                    what: format!("accepted domain {name}: DomainType {other} is imported as authoritative"),
-                });
-                "authoritative"
-            }
-        };
-        if kind == "authoritative" {
-            directory.push(format!("postmaster@{}", name.to_ascii_lowercase()));
-        }
-        let subs = boolean(d, "MatchSubDomains").unwrap_or(false);
-        domains.push(format!(
-            "{{ domain = {}, type = {}, match_subdomains = {subs} }}",
-            q(&name.to_ascii_lowercase()),
-            q(kind)
+        notes.push(Note::new(
+            NoteKind::Assumption,
+            "no MX given: the analyzer cannot tell the front door; pass --mx".into(),
         ));
     }
-    t.push_str(&format!("accepted_domains = [{}]\n", domains.join(", ")));
-    if !directory.is_empty() {
-        notes.push(Note {
-            kind: NoteKind::Assumption,
-            what: "the export holds no mailboxes: postmaster@ each authoritative domain stands in for the directory"
-                .into(),
-        });
-        t.push_str(&format!("recipients = {}\n", list_of(&directory)));
+    t["mx"] = value(strings_array(&mx_entries));
+    let reject_direct_send = e.organization_config.as_ref().and_then(completeness::reject_direct_send);
+    if reject_direct_send.is_none() {
+        notes.push(Note::new(
+            NoteKind::Assumption,
+            "the export does not say whether RejectDirectSend is on: taken as off (Exchange Online's default)".into(),
+        ));
+    }
+    t["reject_direct_send"] = value(reject_direct_send.unwrap_or(false));
+
+    accepted_domains(e, &mut t, &mut notes);
+    connection_filter(e, &mut t, &mut notes);
+    let mut connectors = ArrayOfTables::new();
+    for c in e.inbound_connectors.as_deref().unwrap_or_default() {
+        connectors.push(connector(c, &mut notes));
+    }
+    if !connectors.is_empty() {
+        t.insert("inbound_connectors", Item::ArrayOfTables(connectors));
+    }
+    let mut rules = ArrayOfTables::new();
+    let mut left_out = Vec::new();
+    for r in e.transport_rules.as_deref().unwrap_or_default() {
+        match rule(r, &mut notes) {
+            Imported::Rule(table) => rules.push(table),
+            Imported::CommentedOut { table, stops_processing, name } => {
+                if stops_processing {
+                    missing.push(MissingInput {
+                        what: format!("the effect of rule {name:?}"),
+                        consequence: "it stops rule processing, and doorman cannot tell when it matches, so the rules after it may apply more often than in Exchange Online".into(),
+                        remedy: "check the rule by hand, or model it as a doorman rule".into(),
+                    });
+                }
+                left_out.push(table);
+            }
+        }
+    }
+    if !rules.is_empty() {
+        t.insert("transport_rules", Item::ArrayOfTables(rules));
     }
 
-    connection_filter(e, &mut t, &mut notes);
-    for c in &e.inbound_connectors {
-        connector(c, &mut t, &mut notes);
+    let mut header = String::from("# Imported from an Exchange Online export by doorman.\n");
+    header.push_str(&format!("# source: {}\n", e.source.label()));
+    for m in &missing {
+        header.push_str(&comment(&format!("incomplete: the export has no {} ({})", m.what, m.remedy)));
     }
-    for r in &e.transport_rules {
-        rule(r, &mut t, &mut notes);
+    for n in &notes {
+        header.push_str(&comment(&format!("{}: {}", n.kind.label(), n.what)));
     }
-    Import { toml: t, notes }
+    header.push('\n');
+    t.decor_mut().set_prefix(header);
+    let mut tenants = ArrayOfTables::new();
+    tenants.push(t);
+    let mut doc = DocumentMut::new();
+    doc.insert("tenants", Item::ArrayOfTables(tenants));
+    let mut toml = doc.to_string();
+    for table in left_out {
+        toml.push_str("\n# Not imported (see the notes above): no part of it that doorman models acts alone.\n");
+        for line in rule_document(table).lines() {
+            toml.push_str(&format!("# {line}\n"));
+        }
+    }
+    Import { tenant: e.tenant.clone(), source: e.source, toml, notes, missing }
+}
+
+/// One comment line; nothing in `text` can end it.
+fn comment(text: &str) -> String {
+    format!("# {}\n", crate::comment::one_line(text))
+}
+
+/// A rule table as `[[tenants.transport_rules]]`, to be written commented out.
+fn rule_document(rule: Table) -> String {
+    let mut rules = ArrayOfTables::new();
+    rules.push(rule);
+    let mut tenant = Table::new();
+    tenant.set_implicit(true);
+    tenant.insert("transport_rules", Item::ArrayOfTables(rules));
+    let mut doc = DocumentMut::new();
+    doc.insert("tenants", Item::Table(tenant));
+    doc.to_string()
+}
+
+fn strings_array(items: &[String]) -> Array {
+    Array::from_iter(items.iter().map(String::as_str))
 }
 
 /// `*.mail.protection.outlook.com` and `*.mx.microsoft`.
@@ -155,59 +266,122 @@ pub fn is_exo_host(host: &str) -> bool {
     h.ends_with(".mail.protection.outlook.com") || h.ends_with(".mx.microsoft")
 }
 
-fn unsupported(kind: &str, name: &str, item: &Value, known: &[&str], notes: &mut Vec<Note>) {
-    let Some(obj) = item.as_object() else { return };
-    for (k, v) in obj {
-        if known.iter().any(|x| x.eq_ignore_ascii_case(k)) || METADATA.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+/// Entries of `items` that `parse` takes; each other one becomes a note.
+fn valid<T>(
+    items: Vec<String>,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+    notes: &mut Vec<Note>,
+) -> Vec<String> {
+    items
+        .into_iter()
+        .filter(|i| match parse(i) {
+            Ok(_) => true,
+            Err(e) => {
+                notes.push(Note::new(NoteKind::Unsupported, format!("{what}: {i:?} left out: {e}")));
+                false
+            }
+        })
+        .collect()
+}
+
+fn accepted_domains(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
+    // A stand-in directory: the export has no mailboxes.
+    let mut domains = Array::new();
+    let mut directory = Vec::new();
+    for d in e.accepted_domains.as_deref().unwrap_or_default() {
+        let Some(name) = domain_name(d) else { continue };
+        let name = name.to_ascii_lowercase();
+        if let Err(err) = DomainName::parse(&name) {
+            notes.push(Note::new(NoteKind::Unsupported, format!("accepted domain {name:?} left out: {err}")));
             continue;
         }
-        let meaningful = match v {
+        let kind = enum_name(d, "DomainType", &[(0, "Authoritative"), (1, "ExternalRelay"), (2, "InternalRelay")])
+            .unwrap_or_else(|| "Authoritative".into());
+        let kind = match kind.to_ascii_lowercase().as_str() {
+            "authoritative" => "authoritative",
+            "internalrelay" => "internal_relay",
+            other => {
+                notes.push(Note::new(
+                    NoteKind::Unsupported,
+                    format!("accepted domain {name}: DomainType {other} is imported as authoritative"),
+                ));
+                "authoritative"
+            }
+        };
+        if kind == "authoritative" {
+            directory.push(format!("postmaster@{name}"));
+        }
+        let mut entry = InlineTable::new();
+        entry.insert("domain", name.as_str().into());
+        entry.insert("type", kind.into());
+        entry.insert("match_subdomains", boolean(d, "MatchSubDomains").unwrap_or(false).into());
+        domains.push(entry);
+    }
+    t["accepted_domains"] = value(domains);
+    if !directory.is_empty() {
+        notes.push(Note::new(
+            NoteKind::Assumption,
+            "the export holds no mailboxes: postmaster@ each authoritative domain stands in for the directory".into(),
+        ));
+        t["recipients"] = value(strings_array(&directory));
+    }
+}
+
+fn unsupported(kind: &str, name: &str, item: &Value, known: &[&str], notes: &mut Vec<Note>) {
+    for (k, v) in meaningful_unknown(item, known) {
+        notes.push(Note::new(NoteKind::Unsupported, format!("{kind} {name:?}: {k} = {v} is not modelled; left out")));
+    }
+}
+
+/// The fields of `item` that are set, and are neither in `known` nor metadata.
+fn meaningful_unknown<'a>(item: &'a Value, known: &[&str]) -> Vec<(&'a str, &'a Value)> {
+    let Some(obj) = item.as_object() else { return Vec::new() };
+    obj.iter()
+        .filter(|(k, _)| {
+            !known.iter().any(|x| x.eq_ignore_ascii_case(k)) && !METADATA.iter().any(|x| x.eq_ignore_ascii_case(k))
+        })
+        .filter(|(_, v)| match v {
             Value::Null | Value::Bool(false) => false,
             Value::Array(a) => !a.is_empty(),
             Value::String(s) => !s.trim().is_empty(),
             Value::Object(o) => !o.is_empty(),
             _ => true,
-        };
-        if meaningful {
-            notes.push(Note {
-                kind: NoteKind::Unsupported,
-                what: format!("{kind} {name:?}: {k} = {v} is not modelled; left out"),
-            });
-        }
-    }
+        })
+        .map(|(k, v)| (k.as_str(), v))
+        .collect()
 }
 
-fn connection_filter(e: &Export, t: &mut String, notes: &mut Vec<Note>) {
-    let policy = e
-        .connection_filter_policies
+fn connection_filter(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
+    let policies = e.connection_filter_policies.as_deref().unwrap_or_default();
+    let policy = policies
         .iter()
         .find(|p| {
             boolean(p, "IsDefault") == Some(true) || text(p, "Name").is_some_and(|n| n.eq_ignore_ascii_case("Default"))
         })
-        .or(e.connection_filter_policies.first());
+        .or(policies.first());
     let Some(p) = policy else { return };
-    let (allow, block) = (strings(p, "IPAllowList"), strings(p, "IPBlockList"));
-    for (list_name, entries) in [("IPAllowList", &allow), ("IPBlockList", &block)] {
+    let mut filter = Table::new();
+    for (list_name, key) in [("IPAllowList", "ip_allow_list"), ("IPBlockList", "ip_block_list")] {
+        let entries = strings(p, list_name);
         if entries.len() > EXO_MAX_IP_ENTRIES {
-            notes.push(Note {
-                kind: NoteKind::ExoLimit,
-                what: format!(
+            notes.push(Note::new(
+                NoteKind::ExoLimit,
+                format!(
                     "{list_name} has {} entries; Exchange Online takes at most {EXO_MAX_IP_ENTRIES}",
                     entries.len()
                 ),
-            });
+            ));
         }
         for entry in entries.iter() {
             if let Some(why) = exo_refuses(entry) {
-                notes.push(Note { kind: NoteKind::ExoLimit, what: format!("{list_name} entry {entry}: {why}") });
+                notes.push(Note::new(NoteKind::ExoLimit, format!("{list_name} entry {entry}: {why}")));
             }
         }
+        let entries = valid(entries, list_name, IpEntry::parse, notes);
+        filter[key] = value(strings_array(&entries));
     }
-    t.push_str(&format!(
-        "\n[tenants.connection_filter]\nip_allow_list = {}\nip_block_list = {}\n",
-        list_of(&allow),
-        list_of(&block)
-    ));
+    t.insert("connection_filter", Item::Table(filter));
     unsupported(
         "connection filter policy",
         &text(p, "Name").unwrap_or_default(),
@@ -232,57 +406,76 @@ pub fn exo_refuses(entry: &str) -> Option<&'static str> {
     }
 }
 
-fn connector(c: &Value, t: &mut String, notes: &mut Vec<Note>) {
-    let name = text(c, "Name").unwrap_or_else(|| "connector".into());
+fn connector(c: &Value, notes: &mut Vec<Note>) -> Table {
+    let name = shape_name(c, "Name").unwrap_or_else(|| "connector".into());
     let kind = enum_name(c, "ConnectorType", &[(1, "OnPremises"), (2, "Partner")]).unwrap_or_else(|| "Partner".into());
     let partner = !kind.eq_ignore_ascii_case("OnPremises");
-    t.push_str(&format!(
-        "\n[[tenants.inbound_connectors]]\nname = {}\ntype = {}\nenabled = {}\n",
-        q(&name),
-        q(if partner { "partner" } else { "on_premises" }),
-        boolean(c, "Enabled").unwrap_or(true)
-    ));
+    let mut t = Table::new();
+    t["name"] = value(name.as_str());
+    t["type"] = value(if partner { "partner" } else { "on_premises" });
+    t["enabled"] = value(boolean(c, "Enabled").unwrap_or(true));
     if boolean(c, "Enabled") == Some(false) {
         let when = date(c, "WhenChanged").map(|d| format!(" (changed {d})")).unwrap_or_default();
-        notes.push(Note {
-            kind: NoteKind::Semantics,
-            what: format!("connector {name:?} is disabled{when}: it attributes nothing"),
-        });
+        notes.push(Note::new(
+            NoteKind::Semantics,
+            format!("connector {name:?} is disabled{when}: it attributes nothing"),
+        ));
     }
+    let what = format!("connector {name:?}");
     let domains: Vec<String> = strings(c, "SenderDomains").iter().map(|d| sender_domain(d)).collect();
-    let ips = strings(c, "SenderIPAddresses");
-    let cert = text(c, "TlsSenderCertificateName");
-    t.push_str(&format!("sender_domains = {}\nsender_ip_addresses = {}\n", list_of(&domains), list_of(&ips)));
+    let domains = valid(domains, &format!("{what} SenderDomains"), SenderDomainPattern::parse, notes);
+    let ips = valid(strings(c, "SenderIPAddresses"), &format!("{what} SenderIPAddresses"), IpEntry::parse, notes);
+    let cert = text(c, "TlsSenderCertificateName").filter(|n| match CertNamePattern::parse(n) {
+        Ok(_) => true,
+        Err(e) => {
+            notes
+                .push(Note::new(NoteKind::Unsupported, format!("{what} TlsSenderCertificateName {n:?} left out: {e}")));
+            false
+        }
+    });
+    t["sender_domains"] = value(strings_array(&domains));
+    t["sender_ip_addresses"] = value(strings_array(&ips));
     if let Some(cert) = &cert {
-        t.push_str(&format!("tls_sender_certificate_name = {}\n", q(cert)));
+        t["tls_sender_certificate_name"] = value(cert.as_str());
     }
     let restrict_ip = boolean(c, "RestrictDomainsToIPAddresses").unwrap_or(false);
     let restrict_cert = boolean(c, "RestrictDomainsToCertificate").unwrap_or(false);
     if !partner && (restrict_ip || restrict_cert) {
-        notes.push(Note {
-            kind: NoteKind::Semantics,
-            what: format!("connector {name:?}: restrict flags work only on Partner connectors; Exchange Online ignores them on OnPremises"),
-        });
+        notes.push(Note::new(
+            NoteKind::Semantics,
+            format!(
+                "{what}: restrict flags work only on Partner connectors; Exchange Online ignores them on OnPremises"
+            ),
+        ));
     } else {
         if restrict_ip && ips.is_empty() {
-            notes.push(Note {
-                kind: NoteKind::Semantics,
-                what: format!(
-                    "connector {name:?}: RestrictDomainsToIPAddresses without SenderIPAddresses restricts nothing"
-                ),
-            });
+            notes.push(Note::new(
+                NoteKind::Semantics,
+                format!("{what}: RestrictDomainsToIPAddresses without SenderIPAddresses restricts nothing"),
+            ));
         } else if restrict_ip {
-            t.push_str("restrict_domains_to_ip_addresses = true\n");
+            t["restrict_domains_to_ip_addresses"] = value(true);
         }
         if restrict_cert && cert.is_none() {
-            notes.push(Note { kind: NoteKind::Semantics, what: format!("connector {name:?}: RestrictDomainsToCertificate without TlsSenderCertificateName restricts nothing") });
+            notes.push(Note::new(
+                NoteKind::Semantics,
+                format!("{what}: RestrictDomainsToCertificate without TlsSenderCertificateName restricts nothing"),
+            ));
         } else if restrict_cert {
-            t.push_str("restrict_domains_to_certificate = true\n");
+            t["restrict_domains_to_certificate"] = value(true);
         }
     }
-    t.push_str(&format!("require_tls = {}\n", boolean(c, "RequireTls").unwrap_or(false)));
+    if !partner && ips.is_empty() && cert.is_none() {
+        // doorman refuses such a connector; Exchange Online attributes nothing to it.
+        t["enabled"] = value(false);
+        notes.push(Note::new(
+            NoteKind::Semantics,
+            format!("{what}: an OnPremises connector with neither SenderIPAddresses nor TlsSenderCertificateName attributes nothing; imported disabled"),
+        ));
+    }
+    t["require_tls"] = value(boolean(c, "RequireTls").unwrap_or(false));
     if let Some(comment) = text(c, "Comment") {
-        t.push_str(&format!("comment = {}\n", q(&comment)));
+        t["comment"] = value(comment.as_str());
     }
     unsupported(
         "connector",
@@ -312,20 +505,40 @@ fn connector(c: &Value, t: &mut String, notes: &mut Vec<Note>) {
         ],
         notes,
     );
+    t
 }
 
-fn rule(r: &Value, t: &mut String, notes: &mut Vec<Note>) {
-    let name = text(r, "Name").unwrap_or_else(|| "rule".into());
+enum Imported {
+    Rule(Table),
+    /// Written commented out: applied without its unmodelled parts it would do something
+    /// Exchange Online does not.
+    CommentedOut {
+        table: Table,
+        stops_processing: bool,
+        name: String,
+    },
+}
+
+/// The rule fields doorman models, conditions and exceptions alike (`ExceptIf` + name).
+const MODELLED_PREDICATES: [&str; 5] =
+    ["SenderIpRanges", "SenderDomainIs", "FromScope", "HeaderContainsMessageHeader", "HeaderContainsWords"];
+
+/// The rule with the parts doorman models; the rest are notes. Conditions and exceptions it
+/// cannot model are left out, which makes the rule match more often than in Exchange Online:
+/// harmless for SCL and headers, but a reject, delete, quarantine or redirect applied too
+/// often would hide mail that gets through, so such a rule is not applied at all.
+fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
+    let name = shape_name(r, "Name").unwrap_or_else(|| "rule".into());
+    let what = format!("rule {name:?}");
     let enabled = text(r, "State").is_none_or(|s| !s.eq_ignore_ascii_case("Disabled"));
     let mode = text(r, "Mode").unwrap_or_else(|| "Enforce".into());
     let mode = if mode.to_ascii_lowercase().starts_with("audit") { "audit" } else { "enforce" };
-    t.push_str(&format!(
-        "\n[[tenants.transport_rules]]\nname = {}\nenabled = {enabled}\nmode = {}\n",
-        q(&name),
-        q(mode)
-    ));
-    if let Some(p) = text(r, "Priority").and_then(|p| p.parse::<u32>().ok()) {
-        t.push_str(&format!("priority = {p}\n"));
+    let mut t = Table::new();
+    t["name"] = value(name.as_str());
+    t["enabled"] = value(enabled);
+    t["mode"] = value(mode);
+    if let Some(p) = text(r, "Priority").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 0) {
+        t["priority"] = value(p);
     }
     if let Some(loc) = text(r, "SenderAddressLocation") {
         let loc = match loc.to_ascii_lowercase().as_str() {
@@ -333,112 +546,160 @@ fn rule(r: &Value, t: &mut String, notes: &mut Vec<Note>) {
             "headerorenvelope" => "header_or_envelope",
             _ => "header",
         };
-        t.push_str(&format!("sender_address_location = {}\n", q(loc)));
+        t["sender_address_location"] = value(loc);
     }
-    if boolean(r, "StopRuleProcessing") == Some(true) {
-        t.push_str("stop_processing = true\n");
+    let stops = boolean(r, "StopRuleProcessing") == Some(true);
+    if stops {
+        t["stop_processing"] = value(true);
     }
     for (table, prefix) in [("conditions", ""), ("exceptions", "ExceptIf")] {
-        let mut lines = Vec::new();
-        let ips = strings(r, &format!("{prefix}SenderIpRanges"));
+        let mut part = Table::new();
+        let field = |f: &str| format!("{prefix}{f}");
+        let ips = valid(
+            strings(r, &field("SenderIpRanges")),
+            &format!("{what} {}", field("SenderIpRanges")),
+            IpEntry::parse,
+            notes,
+        );
         if !ips.is_empty() {
-            lines.push(format!("sender_ip_ranges = {}", list_of(&ips)));
+            part["sender_ip_ranges"] = value(strings_array(&ips));
         }
-        let domains = strings(r, &format!("{prefix}SenderDomainIs"));
+        let domains = valid(
+            strings(r, &field("SenderDomainIs")),
+            &format!("{what} {}", field("SenderDomainIs")),
+            DomainName::parse,
+            notes,
+        );
         if !domains.is_empty() {
-            lines.push(format!("sender_domain_is = {}", list_of(&domains)));
+            part["sender_domain_is"] = value(strings_array(&domains));
         }
-        if let Some(scope) = text(r, &format!("{prefix}FromScope")) {
+        if let Some(scope) = text(r, &field("FromScope")) {
             let scope =
                 if scope.eq_ignore_ascii_case("InOrganization") { "in_organization" } else { "not_in_organization" };
-            lines.push(format!("from_scope = {}", q(scope)));
+            part["from_scope"] = value(scope);
         }
-        if let Some(header) = text(r, &format!("{prefix}HeaderContainsMessageHeader")) {
-            let words = strings(r, &format!("{prefix}HeaderContainsWords"));
-            lines.push(format!("header_contains = [{{ header = {}, words = {} }}]", q(&header), list_of(&words)));
+        if let Some(header) = text(r, &field("HeaderContainsMessageHeader")) {
+            let words = strings(r, &field("HeaderContainsWords"));
+            let mut entry = InlineTable::new();
+            entry.insert("header", header.as_str().into());
+            entry.insert("words", strings_array(&words).into());
+            part["header_contains"] = value(Array::from_iter([entry]));
         }
-        if !lines.is_empty() {
-            t.push_str(&format!("[tenants.transport_rules.{table}]\n{}\n", lines.join("\n")));
+        if !part.is_empty() {
+            t.insert(table, Item::Table(part));
         }
     }
-    let mut actions = Vec::new();
-    if let Some(scl) = text(r, "SetSCL").and_then(|s| s.parse::<i8>().ok()) {
-        actions.push(format!("set_scl = {scl}"));
-        if scl == -1 {
-            notes.push(Note {
-                kind: NoteKind::Semantics,
-                what: format!("rule {name:?}: SCL -1 skips spam filtering, but Exchange Online still filters malware and high-confidence phish"),
-            });
+
+    let mut actions = Table::new();
+    if let Some(scl) = text(r, "SetSCL") {
+        match scl.parse::<i64>() {
+            Ok(n) if (-1..=9).contains(&n) => {
+                actions["set_scl"] = value(n);
+                if n == -1 {
+                    notes.push(Note::new(NoteKind::Semantics, format!("{what}: SCL -1 skips spam filtering, but Exchange Online still filters malware and high-confidence phish")));
+                }
+            }
+            _ => {
+                notes.push(Note::new(NoteKind::Unsupported, format!("{what}: SetSCL {scl:?} is not an SCL; left out")))
+            }
         }
     }
     if let (Some(h), Some(v)) = (text(r, "SetHeaderName"), text(r, "SetHeaderValue")) {
-        actions.push(format!("set_header = {{ name = {}, value = {} }}", q(&h), q(&v)));
+        if h.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            let mut header = InlineTable::new();
+            header.insert("name", h.as_str().into());
+            header.insert("value", v.as_str().into());
+            actions["set_header"] = value(header);
+        } else {
+            notes.push(Note::new(
+                NoteKind::Unsupported,
+                format!("{what}: SetHeaderName {h:?} is not a header name; left out"),
+            ));
+        }
     }
     if let Some(code) = text(r, "RejectMessageEnhancedStatusCode") {
-        let reason =
-            text(r, "RejectMessageReasonText").unwrap_or_else(|| "Delivery not authorized, message refused".into());
-        actions.push(format!("reject = {{ enhanced_status_code = {}, text = {} }}", q(&code), q(&reason)));
-        notes.push(Note {
-            kind: NoteKind::Semantics,
-            what: format!("rule {name:?}: Exchange Online accepts the message and sends an NDR; doorman's edge refuses it in session"),
-        });
+        match doorman_config::EnhancedCode::parse(&code) {
+            Ok(c) if c.class == 5 => {
+                let reason = text(r, "RejectMessageReasonText")
+                    .unwrap_or_else(|| "Delivery not authorized, message refused".into());
+                let mut reject = InlineTable::new();
+                reject.insert("enhanced_status_code", code.as_str().into());
+                reject.insert("text", reason.as_str().into());
+                actions["reject"] = value(reject);
+                notes.push(Note::new(
+                    NoteKind::Semantics,
+                    format!("{what}: Exchange Online accepts the message and sends an NDR; doorman's edge refuses it in session"),
+                ));
+            }
+            _ => notes.push(Note::new(
+                NoteKind::Unsupported,
+                format!("{what}: RejectMessageEnhancedStatusCode {code:?} is not a 5.x.x code; left out"),
+            )),
+        }
     }
     if boolean(r, "DeleteMessage") == Some(true) {
-        actions.push("delete = true".into());
+        actions["delete"] = value(true);
     }
     if boolean(r, "Quarantine") == Some(true) {
-        actions.push("quarantine = true".into());
+        actions["quarantine"] = value(true);
     }
-    let redirect = strings(r, "RedirectMessageTo");
+    let redirect = valid(
+        strings(r, "RedirectMessageTo"),
+        &format!("{what} RedirectMessageTo"),
+        doorman_config::address::parse_mailbox,
+        notes,
+    );
     if !redirect.is_empty() {
-        actions.push(format!("redirect_to = {}", list_of(&redirect)));
+        actions["redirect_to"] = value(strings_array(&redirect));
     }
     // Not trimmed: the space after a prefix such as "[EXT] " matters.
     if let Some(p) = r.get("PrependSubject").and_then(|v| v.as_str()).filter(|p| !p.is_empty()) {
-        actions.push(format!("prepend_subject = {}", q(p)));
+        actions["prepend_subject"] = value(p);
     }
-    t.push_str(&format!("[tenants.transport_rules.actions]\n{}\n", actions.join("\n")));
-    if actions.is_empty() {
-        notes.push(Note {
-            kind: NoteKind::Unsupported,
-            what: format!("rule {name:?}: none of its actions is modelled"),
-        });
-    }
-    let mut known: Vec<String> = [
-        "State",
-        "Mode",
-        "Priority",
-        "SenderAddressLocation",
-        "StopRuleProcessing",
-        "SetSCL",
-        "SetHeaderName",
-        "SetHeaderValue",
-        "RejectMessageEnhancedStatusCode",
-        "RejectMessageReasonText",
-        "DeleteMessage",
-        "Quarantine",
-        "RedirectMessageTo",
-        "PrependSubject",
-        "Conditions",
-        "Exceptions",
-        "Actions",
-        "Comments",
-        "RuleErrorAction",
-        "RuleSubType",
-        "ActivationDate",
-        "ExpiryDate",
-        "IsRuleConfigurationSupported",
-        "ManuallyModified",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let modelled_actions = actions.len();
+    let diverts = ["reject", "delete", "quarantine", "redirect_to"].iter().any(|k| actions.contains_key(k));
+    t.insert("actions", Item::Table(actions));
+
+    let mut known: Vec<String> = READ.iter().map(|s| s.to_string()).collect();
     for p in ["", "ExceptIf"] {
-        for f in ["SenderIpRanges", "SenderDomainIs", "FromScope", "HeaderContainsMessageHeader", "HeaderContainsWords"]
-        {
-            known.push(format!("{p}{f}"));
-        }
+        known.extend(MODELLED_PREDICATES.iter().map(|f| format!("{p}{f}")));
     }
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    unsupported("rule", &name, r, &known, notes);
+    let mut dropped_predicates = Vec::new();
+    for (k, v) in meaningful_unknown(r, &known) {
+        if UNMODELLED_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(k)) {
+            notes.push(Note::new(NoteKind::Unsupported, format!("{what}: action {k} = {v} is not modelled; left out")));
+        } else {
+            let part = if k.starts_with("ExceptIf") { "exception" } else { "condition" };
+            notes.push(Note::new(NoteKind::Unsupported, format!("{what}: {part} {k} = {v} is not modelled; left out")));
+            dropped_predicates.push(k.to_string());
+        }
+    }
+    if modelled_actions == 0 {
+        notes.push(Note::new(
+            NoteKind::Unsupported,
+            format!("{what}: none of its actions is modelled; written commented out"),
+        ));
+        return Imported::CommentedOut { table: t, stops_processing: stops && enabled, name };
+    }
+    if !dropped_predicates.is_empty() && diverts {
+        notes.push(Note::new(
+            NoteKind::Unsupported,
+            format!(
+                "{what}: without its {} it would refuse, delete, quarantine or redirect more mail than Exchange Online does; written commented out",
+                dropped_predicates.join(", ")
+            ),
+        ));
+        return Imported::CommentedOut { table: t, stops_processing: stops && enabled, name };
+    }
+    if !dropped_predicates.is_empty() {
+        notes.push(Note::new(
+            NoteKind::Assumption,
+            format!(
+                "{what}: imported without its {}, so it matches more mail than in Exchange Online",
+                dropped_predicates.join(", ")
+            ),
+        ));
+    }
+    Imported::Rule(t)
 }

@@ -1,64 +1,265 @@
 //! The fix as Exchange Online PowerShell: the cmdlets that close what the audit found, within
 //! Exchange Online's limits.
+//!
+//! An administrator pastes this into a shell that runs whatever it is given, and names come
+//! from the tenant (a connector called `x$(Remove-Mailbox …)` is one `New-InboundConnector`
+//! away). So a command is built as data ([`Command`]) and every string is written as a
+//! single-quoted literal ([`literal`]), which PowerShell never expands. Comments carry no
+//! name: a line break in one would end the comment.
 
-/// What the audit found that PowerShell can fix.
-pub struct Findings<'a> {
-    pub tenant: &'a str,
-    pub side_door: bool,
-    /// Where the gateway delivers from (given or inferred).
-    pub gateway: &'a [String],
-    /// The certificate name the gateway presents, when one is known.
-    pub gateway_certificate: Option<&'a str>,
-    pub direct_send_open: bool,
-    /// SCL -1 rules keyed only on sender domains.
-    pub scl_rules_on_sender_domain: &'a [String],
+use doorman_audit::{Change, Restriction, TenantAudit};
+use serde::Serialize;
+
+/// A parameter's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Text(String),
+    /// A multi-valued property: `'a','b'`.
+    Texts(Vec<String>),
+    Bool(bool),
+    Null,
 }
 
-/// The script, with a comment before each command that says why.
-pub fn fix(f: &Findings<'_>) -> String {
-    let mut out = format!("# Closes what `doorman audit` found for {}.\n", f.tenant);
-    let (v4, v6): (Vec<&String>, Vec<&String>) = f.gateway.iter().partition(|g| !g.contains(':'));
-    if f.side_door {
-        out.push_str("\n# Accept mail for every sender domain only from the gateway: everyone else gets 5.7.51.\n");
-        // The certificate when IPs cannot express the gateway (IPv6), else its IPv4 ranges.
-        let by_certificate = f.gateway_certificate.filter(|_| v4.is_empty() || !v6.is_empty());
-        if let Some(cert) = by_certificate {
-            out.push_str(&format!(
-                "New-InboundConnector -Name \"Inbound only from the gateway\" -ConnectorType Partner -SenderDomains * -RestrictDomainsToCertificate $true -TlsSenderCertificateName {cert} -RequireTls $true\n"
-            ));
-        } else if !v4.is_empty() {
-            let ips: Vec<&str> = v4.iter().map(|s| s.as_str()).collect();
-            out.push_str(&format!(
-                "New-InboundConnector -Name \"Inbound only from the gateway\" -ConnectorType Partner -SenderDomains * -RestrictDomainsToIPAddresses $true -SenderIPAddresses {} -RequireTls $true\n",
-                ips.join(",")
-            ));
+/// One cmdlet call, and why it is there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// The finding's code (`side_door`, `direct_send_open`, `scl_bypass_by_sender_domain`).
+    pub closes: &'static str,
+    /// The rule or connector the finding is about.
+    pub subject: Option<String>,
+    pub why: String,
+    pub cmdlet: &'static str,
+    pub params: Vec<(&'static str, Arg)>,
+    /// False when a value must be filled in first: the command is then written commented out.
+    pub runnable: bool,
+    /// What Exchange Online cannot express, said after the command.
+    pub warning: Option<String>,
+}
+
+/// A command as `--json` gives it.
+#[derive(Debug, Serialize)]
+pub struct CommandJson<'a> {
+    pub closes: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<&'a str>,
+    pub why: &'a str,
+    pub command: String,
+    pub runnable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<&'a str>,
+}
+
+/// The quote characters PowerShell's tokenizer takes for `'`: ASCII and the four typographic
+/// single quotes. Inside a literal each is written twice.
+const SINGLE_QUOTES: [char; 5] = ['\'', '\u{2018}', '\u{2019}', '\u{201A}', '\u{201B}'];
+
+/// `s` as a PowerShell single-quoted literal: nothing in it is expanded (`$`, `` ` ``, `"`,
+/// `$(…)`, line breaks), and each quote character is doubled.
+pub fn literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if SINGLE_QUOTES.contains(&c) {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+impl Arg {
+    fn render(&self) -> String {
+        match self {
+            Arg::Text(s) => literal(s),
+            Arg::Texts(items) => items.iter().map(|s| literal(s)).collect::<Vec<_>>().join(","),
+            Arg::Bool(true) => "$true".into(),
+            Arg::Bool(false) => "$false".into(),
+            Arg::Null => "$null".into(),
+        }
+    }
+}
+
+impl Command {
+    /// The command line. Switches such as `-Confirm` take their value after a colon.
+    pub fn line(&self) -> String {
+        let mut out = self.cmdlet.to_string();
+        for (name, arg) in &self.params {
+            match (name.strip_suffix(':'), arg) {
+                (Some(switch), _) => out.push_str(&format!(" -{switch}:{}", arg.render())),
+                (None, _) => out.push_str(&format!(" -{name} {}", arg.render())),
+            }
+        }
+        out
+    }
+
+    pub fn json(&self) -> CommandJson<'_> {
+        CommandJson {
+            closes: self.closes,
+            subject: self.subject.as_deref(),
+            why: &self.why,
+            command: self.line(),
+            runnable: self.runnable,
+            warning: self.warning.as_deref(),
+        }
+    }
+}
+
+/// The commands that close what `t`'s audit found, in the order to run them.
+pub fn fix(t: &TenantAudit) -> Vec<Command> {
+    let mut out = Vec::new();
+    let v4: Vec<String> = t.gateway.iter().filter(|g| !g.contains(':')).cloned().collect();
+    let v6: Vec<String> = t.gateway.iter().filter(|g| g.contains(':')).cloned().collect();
+    for f in &t.fixes {
+        match &f.change {
+            Change::RestrictConnector { connector, by } => {
+                let flag = match by {
+                    Restriction::IpAddresses => "RestrictDomainsToIPAddresses",
+                    Restriction::Certificate => "RestrictDomainsToCertificate",
+                };
+                out.push(Command {
+                    closes: f.closes,
+                    subject: Some(connector.clone()),
+                    why: "Restrict the Partner connector for every sender domain to the gateway: everyone else gets 5.7.51."
+                        .into(),
+                    cmdlet: "Set-InboundConnector",
+                    params: vec![("Identity", Arg::Text(connector.clone())), (flag, Arg::Bool(true))],
+                    runnable: true,
+                    warning: None,
+                });
+            }
+            Change::GatewayConnector { .. } => out.push(gateway_connector(f.closes, &v4, &v6, t)),
+            Change::RejectDirectSend => out.push(Command {
+                closes: f.closes,
+                subject: None,
+                why: "Refuse anonymous mail that claims your own domains (Direct Send): 5.7.68.".into(),
+                cmdlet: "Set-OrganizationConfig",
+                params: vec![("RejectDirectSend", Arg::Bool(true))],
+                runnable: true,
+                warning: None,
+            }),
+        }
+    }
+    for rule in t.findings.iter().filter(|f| f.code == "scl_bypass_by_sender_domain") {
+        let Some(name) = rule.subject.clone() else { continue };
+        out.push(if v4.is_empty() {
+            Command {
+                closes: rule.code,
+                subject: Some(name.clone()),
+                why: "This rule skips spam filtering for a forgeable sender domain: disable it.".into(),
+                cmdlet: "Disable-TransportRule",
+                params: vec![("Identity", Arg::Text(name)), ("Confirm:", Arg::Bool(false))],
+                runnable: true,
+                warning: None,
+            }
         } else {
-            out.push_str("# The gateway's addresses are unknown: give them, or fill them in.\nNew-InboundConnector -Name \"Inbound only from the gateway\" -ConnectorType Partner -SenderDomains * -RestrictDomainsToIPAddresses $true -SenderIPAddresses <gateway IPv4 ranges> -RequireTls $true\n");
-        }
-        if !v6.is_empty() {
-            let list: Vec<&str> = v6.iter().map(|s| s.as_str()).collect();
-            out.push_str(&format!(
-                "# WARNING: SenderIPAddresses takes IPv4 only; the gateway's IPv6 ranges ({}) cannot go in.\n# Restrict by the gateway's certificate instead (-RestrictDomainsToCertificate), or have the\n# gateway deliver over IPv4 only.\n",
-                list.join(", ")
-            ));
-        }
+            Command {
+                closes: rule.code,
+                subject: Some(name.clone()),
+                why: "This rule skips spam filtering for a forgeable sender domain: key it on the gateway instead."
+                    .into(),
+                cmdlet: "Set-TransportRule",
+                params: vec![
+                    ("Identity", Arg::Text(name)),
+                    ("SenderDomainIs", Arg::Null),
+                    ("SenderIpRanges", Arg::Texts(v4.clone())),
+                ],
+                runnable: true,
+                warning: None,
+            }
+        });
     }
-    if f.direct_send_open {
-        out.push_str("\n# Refuse anonymous mail that claims your own domains (Direct Send): 5.7.68.\nSet-OrganizationConfig -RejectDirectSend $true\n");
-    }
-    for rule in f.scl_rules_on_sender_domain {
+    out
+}
+
+/// A Partner connector for every sender domain, restricted to the gateway. SenderIPAddresses
+/// takes IPv4 only, so a gateway that also delivers over IPv6 is restricted by certificate
+/// when its name is known.
+fn gateway_connector(closes: &'static str, v4: &[String], v6: &[String], t: &TenantAudit) -> Command {
+    let mut params = vec![
+        ("Name", Arg::Text("Inbound only from the gateway".into())),
+        ("ConnectorType", Arg::Text("Partner".into())),
+        ("SenderDomains", Arg::Text("*".into())),
+    ];
+    let by_certificate = t.gateway_certificate.as_ref().filter(|_| v4.is_empty() || !v6.is_empty());
+    let mut runnable = true;
+    if let Some(cert) = by_certificate {
+        params.push(("RestrictDomainsToCertificate", Arg::Bool(true)));
+        params.push(("TlsSenderCertificateName", Arg::Text(cert.clone())));
+    } else {
+        params.push(("RestrictDomainsToIPAddresses", Arg::Bool(true)));
         if v4.is_empty() {
-            out.push_str(&format!("\n# {rule:?} skips spam filtering for a forgeable sender domain: disable it.\nDisable-TransportRule -Identity {rule:?} -Confirm:$false\n"));
+            runnable = false;
+            params.push(("SenderIPAddresses", Arg::Text("GATEWAY-IPV4/PREFIX".into())));
         } else {
-            let ips: Vec<&str> = v4.iter().map(|s| s.as_str()).collect();
-            out.push_str(&format!(
-                "\n# {rule:?} skips spam filtering for a forgeable sender domain: key it on the gateway instead.\nSet-TransportRule -Identity {rule:?} -SenderDomainIs $null -SenderIpRanges {}\n",
-                ips.join(",")
-            ));
+            params.push(("SenderIPAddresses", Arg::Texts(v4.to_vec())));
         }
     }
-    if !f.side_door && !f.direct_send_open && f.scl_rules_on_sender_domain.is_empty() {
+    params.push(("RequireTls", Arg::Bool(true)));
+    let warning = (!v6.is_empty() && by_certificate.is_none()).then(|| {
+        format!(
+            "SenderIPAddresses takes IPv4 only; the gateway's IPv6 ranges ({}) cannot go in. Restrict by the gateway's certificate instead (-RestrictDomainsToCertificate), or have the gateway deliver over IPv4 only.",
+            v6.join(", ")
+        )
+    });
+    Command {
+        closes,
+        subject: None,
+        why: if runnable {
+            "Accept mail for every sender domain only from the gateway: everyone else gets 5.7.51.".into()
+        } else {
+            "Accept mail for every sender domain only from the gateway: everyone else gets 5.7.51. The gateway's addresses are unknown: fill them in, then run it.".into()
+        },
+        cmdlet: "New-InboundConnector",
+        params,
+        runnable,
+        warning,
+    }
+}
+
+/// The commands as a script to paste: a comment before each that says why; a command with a
+/// value to fill in is commented out.
+pub fn script(tenant: &str, commands: &[Command]) -> String {
+    let mut out = format!("# Closes what `doorman audit` found for tenant {}.\n", crate::comment::one_line(tenant));
+    for c in commands {
+        out.push('\n');
+        for line in wrap(&c.why) {
+            out.push_str(&format!("# {line}\n"));
+        }
+        if c.runnable {
+            out.push_str(&c.line());
+        } else {
+            out.push_str("# ");
+            out.push_str(&c.line());
+        }
+        out.push('\n');
+        if let Some(w) = &c.warning {
+            for (i, line) in wrap(w).into_iter().enumerate() {
+                out.push_str(if i == 0 { "# WARNING: " } else { "# " });
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    if commands.is_empty() {
         out.push_str("# Nothing to change.\n");
     }
     out
+}
+
+/// Comment text in lines of at most about 95 characters.
+fn wrap(text: &str) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in crate::comment::one_line(text).split(' ') {
+        let last = lines.last_mut().expect("one line at least");
+        if !last.is_empty() && last.len() + word.len() > 95 {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
 }

@@ -30,6 +30,14 @@ pub fn text(item: &Value, key: &str) -> Option<String> {
     }
 }
 
+/// A name, exactly as written (a cmdlet's `-Identity` must match it), unless it is blank.
+pub fn name(item: &Value, key: &str) -> Option<String> {
+    match item.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// Strings of a list field; values that are objects (`{ "value": … }`) give their `value`.
 pub fn strings(item: &Value, key: &str) -> Vec<String> {
     item.get(key)
