@@ -4,12 +4,17 @@
 #
 #   ./export-exo.ps1 -Path ./contoso
 #
-# Each file holds a JSON array, empty when the cmdlet returned nothing. A cmdlet that fails
-# stops the script, so a folder never looks complete when it is not.
+# Each file holds a JSON array, empty when the cmdlet returned nothing. The files of an earlier
+# run are removed first, and a cmdlet that fails stops the script: a folder never looks
+# complete when it is not (doorman reports a missing file as a gap).
 param([Parameter(Mandatory = $true)][string]$Path)
 
 $ErrorActionPreference = 'Stop'
 New-Item -ItemType Directory -Force -Path $Path | Out-Null
+$names = 'InboundConnector', 'HostedConnectionFilterPolicy', 'TransportRule', 'AcceptedDomain', 'OrganizationConfig'
+foreach ($name in $names) {
+    Remove-Item -Force -ErrorAction SilentlyContinue (Join-Path $Path "$name.json")
+}
 
 function Export-Cmdlet([string]$Name, [scriptblock]$Get) {
     $file = Join-Path $Path "$Name.json"

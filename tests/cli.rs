@@ -524,13 +524,13 @@ fn explain_an_empty_ehlo() {
 }
 
 #[test]
-fn audit_says_not_audited_and_exits_3_when_there_is_nothing_to_audit() {
+fn audit_says_not_audited_and_exits_3_only_without_a_certain_finding() {
     let config = temp_file(
         "audit-not-audited.toml",
         &format!("[[tenants]]\nname = \"empty\"\nmx = [\"mx.contoso-gateway.net\"]\n{SEED_BEFORE}"),
     );
     let o = doorman(&["audit", "--config", config.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(3), "never clean, and incomplete outweighs findings: {}", stdout(&o));
+    assert_eq!(o.status.code(), Some(1), "contoso's side door is certain: {}", stdout(&o));
     let out = stdout(&o);
     assert!(out.contains("tenant empty  (MX mx.contoso-gateway.net)  NOT AUDITED"), "{out}");
     assert!(
@@ -543,6 +543,20 @@ fn audit_says_not_audited_and_exits_3_when_there_is_nothing_to_audit() {
     assert_eq!(v["tenants"][0]["verdict"], "NOT_AUDITED");
     assert!(v["tenants"][0]["not_audited"].as_str().unwrap().starts_with("the tenant has no accepted domain"));
     assert_eq!(v["tenants"][0]["findings"][0]["code"], "not_audited");
+    assert_eq!(o.status.code(), Some(1));
+
+    // With the other tenant locked, nothing is certain but that one tenant was not judged.
+    let locked = temp_file(
+        "audit-not-audited-locked.toml",
+        &format!("[[tenants]]\nname = \"empty\"\nmx = [\"mx.contoso-gateway.net\"]\n{SEED_BEFORE}{SEED_FIX}"),
+    );
+    for json in [false, true] {
+        let mut args = vec!["audit", "--config", locked.to_str().unwrap()];
+        if json {
+            args.push("--json");
+        }
+        assert_eq!(doorman(&args).status.code(), Some(3), "json {json}");
+    }
 }
 
 const SCUBAGEAR: &str =
@@ -608,8 +622,10 @@ fn audit_exo_exit_codes_are_the_same_in_text_and_json() {
     let o = doorman(&["audit", "--exo", incomplete.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
     let out = stdout(&o);
     assert!(out.contains("INCOMPLETE (on the data given: SIDE DOOR OPEN)"), "{out}");
-    assert!(out.contains("# incomplete: the export has no inbound connectors"), "{out}");
-    assert!(out.contains("get it with: Get-InboundConnector | ConvertTo-Json -Depth 6"), "{out}");
+    assert!(out.contains("  missing from the input: inbound connectors: a connector may restrict"), "{out}");
+    assert!(out.contains("    get it with: Get-InboundConnector | ConvertTo-Json -Depth 6"), "{out}");
+    assert!(out.contains("(for what the export holds, commented out: complete the export first)"), "{out}");
+    assert!(out.contains("\n# Set-OrganizationConfig -RejectDirectSend $true\n"), "not runnable: {out}");
 }
 
 #[test]
@@ -672,6 +688,10 @@ fn diff_takes_exports_on_either_side() {
     });
     let o = doorman(&["diff", incomplete.to_str().unwrap(), f, "--mx", "mx.contoso-gateway.net"]);
     assert!(stderr(&o).contains("incomplete: the export has no transport rules"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "a gate never passes on an incomplete export");
+    let o = doorman(&["import", "exo", incomplete.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("# incomplete: the export has no transport rules"), "{}", stdout(&o));
 }
 
 #[test]

@@ -11,7 +11,8 @@ use doorman_policy::Policy;
 /// read through the same import as `audit --exo`.
 ///
 /// Exit status: 0, or 1 with --fail-on-new-access when some class gains delivery; 2 for a
-/// usage or config error.
+/// usage or config error; 3 when an export is incomplete (the differences hold only for what
+/// it holds, so a gate must not pass on them).
 #[derive(clap::Args)]
 pub struct Args {
     /// The config (TOML) or export before the change.
@@ -33,6 +34,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    let incomplete = std::cell::Cell::new(false);
     let load = |p: &PathBuf| {
         if !is_export(p) {
             return match super::load(Some(p)) {
@@ -46,6 +48,7 @@ pub fn run(args: Args) -> ExitCode {
         let exo = super::import::ExoArgs { dir: p.clone(), mx: args.mx.clone(), dns_server: args.dns_server };
         match super::import::load_exo(&exo) {
             Ok((imported, loaded)) => {
+                incomplete.set(incomplete.get() || !imported.missing.is_empty());
                 for m in &imported.missing {
                     eprintln!(
                         "doorman diff: {}: incomplete: the export has no {}; the differences hold for what it holds ({})",
@@ -72,7 +75,13 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         super::emit(&doorman_audit::diff::render(&diff));
     }
-    if args.fail_on_new_access && diff.gains_access() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if incomplete.get() {
+        ExitCode::from(3)
+    } else if args.fail_on_new_access && diff.gains_access() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// An Exchange Online export is a folder or a JSON file; a config is TOML.

@@ -10,6 +10,9 @@ pub enum Command {
     /// ProviderSettingsExport.json, or Get-InboundConnector output) and print the tenant as
     /// doorman TOML, with a comment for everything missing, everything Exchange Online does
     /// differently and everything left out.
+    ///
+    /// Exit status: 0, 2 for an error, 3 when the export is incomplete (the TOML is printed,
+    /// and holds only what the export holds).
     Exo(ExoArgs),
 }
 
@@ -54,7 +57,8 @@ pub fn run(c: Command) -> ExitCode {
     match load_exo(&args) {
         Ok((imported, _)) => {
             super::emit(&imported.toml);
-            ExitCode::SUCCESS
+            // The TOML is usable, but holds only what the export holds.
+            if imported.missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(3) }
         }
         Err(e) => {
             eprintln!("doorman import exo: {e}");

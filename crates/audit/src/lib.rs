@@ -47,20 +47,19 @@ impl Audit {
         self.outcome() == Outcome::Clean
     }
 
-    /// What the audit as a whole says; a tenant that could not be judged outweighs findings,
-    /// since its findings rest on data that is not there.
+    /// What the audit as a whole says. A finding on a tenant judged on complete input is
+    /// certain, so it decides; otherwise a tenant that could not be judged makes the whole
+    /// incomplete, since its findings rest on data that is not there.
     pub fn outcome(&self) -> Outcome {
-        let unjudged = |t: &TenantAudit| matches!(t.verdict, Verdict::Incomplete | Verdict::NotAudited);
-        if self.tenants.iter().any(unjudged) {
-            Outcome::Incomplete
-        } else if self
-            .tenants
-            .iter()
-            .all(|t| t.verdict == Verdict::Locked && t.findings.iter().all(|f| f.severity == Severity::Info))
-        {
-            Outcome::Clean
-        } else {
+        let unjudged = |t: &&TenantAudit| matches!(t.verdict, Verdict::Incomplete | Verdict::NotAudited);
+        let finds =
+            |t: &&TenantAudit| t.verdict != Verdict::Locked || t.findings.iter().any(|f| f.severity != Severity::Info);
+        if self.tenants.iter().filter(|t| !unjudged(t)).any(|t| finds(&t)) {
             Outcome::Findings
+        } else if self.tenants.iter().any(|t| unjudged(&t)) {
+            Outcome::Incomplete
+        } else {
+            Outcome::Clean
         }
     }
 }
@@ -71,9 +70,9 @@ impl Audit {
 pub enum Outcome {
     /// Every tenant locked, on complete input, and nothing to report.
     Clean,
-    /// Findings, or a side door.
+    /// Findings, or a side door, on a tenant judged on complete input.
     Findings,
-    /// Some tenant was not audited, or its input is incomplete.
+    /// No such finding, but some tenant was not audited, or its input is incomplete.
     Incomplete,
 }
 

@@ -15,7 +15,10 @@ pub fn text(audit: &Audit) -> String {
             t.evaluations
         ));
         for m in &t.missing_input {
-            out.push_str(&format!("  missing from the input: {} ({}); {}\n", m.what, m.consequence, m.remedy));
+            out.push_str(&format!(
+                "  missing from the input: {}: {}\n    get it with: {}\n",
+                m.what, m.consequence, m.remedy
+            ));
         }
         if let Some(why) = &t.not_audited {
             out.push_str(&format!("  not audited: {why}\n\n"));
@@ -60,7 +63,8 @@ pub fn text(audit: &Audit) -> String {
                 d.rules.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")
             ));
         }
-        for f in &t.findings {
+        // Incomplete input is listed above, with how to complete it.
+        for f in t.findings.iter().filter(|f| f.code != "input_incomplete") {
             let sev = match f.severity {
                 Severity::Info => "info",
                 Severity::Warning => "WARNING",

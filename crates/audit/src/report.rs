@@ -266,10 +266,12 @@ pub enum Change {
         by: Restriction,
     },
     /// A new Partner connector for every sender domain, restricted to the gateway: by its
-    /// networks, else by its certificate name; with neither known, they must be filled in.
+    /// networks, else by the certificate name it presents; with neither known, they must be
+    /// filled in. `gateway_certificate` is given whenever it is known, for a platform whose
+    /// connectors cannot take some of the networks (Exchange Online takes IPv4 only).
     GatewayConnector {
         sender_ip_addresses: Vec<String>,
-        tls_sender_certificate_name: Option<String>,
+        gateway_certificate: Option<String>,
     },
     RejectDirectSend,
 }
@@ -877,7 +879,7 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
     let mut ips: Vec<String> = gateway.networks.iter().map(|e| e.to_string()).collect();
     ips.sort();
     ips.dedup();
-    let cert = if ips.is_empty() { gateway_certificate(cfg) } else { None };
+    let cert = gateway_certificate(cfg);
     let mut connector = toml_edit::Table::new();
     connector["name"] = toml_edit::value("Inbound only from the gateway");
     connector["type"] = toml_edit::value("partner");
@@ -905,18 +907,24 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
     Fix {
         title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(),
         closes: "side_door",
-        change: Change::GatewayConnector { sender_ip_addresses: ips, tls_sender_certificate_name: cert },
+        change: Change::GatewayConnector { sender_ip_addresses: ips, gateway_certificate: cert },
         toml: connector_toml(connector),
     }
 }
 
 /// `[[tenants.inbound_connectors]]` holding `connector`, written by the TOML serializer.
 fn connector_toml(connector: toml_edit::Table) -> String {
-    let mut connectors = toml_edit::ArrayOfTables::new();
-    connectors.push(connector);
+    tenant_snippet("inbound_connectors", connector)
+}
+
+/// `table` as one `[[tenants.<key>]]` element (a connector, a rule), written by the TOML
+/// serializer, to paste into a tenant's section.
+pub fn tenant_snippet(key: &str, table: toml_edit::Table) -> String {
+    let mut items = toml_edit::ArrayOfTables::new();
+    items.push(table);
     let mut tenant = toml_edit::Table::new();
     tenant.set_implicit(true);
-    tenant.insert("inbound_connectors", toml_edit::Item::ArrayOfTables(connectors));
+    tenant.insert(key, toml_edit::Item::ArrayOfTables(items));
     let mut doc = toml_edit::DocumentMut::new();
     doc.insert("tenants", toml_edit::Item::Table(tenant));
     doc.to_string()

@@ -8,70 +8,65 @@
 use doorman_audit::MissingInput;
 use serde_json::Value;
 
-use crate::read::Export;
+use crate::read::{Export, FILES};
 use crate::shapes;
 
 /// The gaps of `e`, each with the cmdlet that closes it.
 pub fn missing(e: &Export) -> Vec<MissingInput> {
     let mut out = Vec::new();
-    let mut gap = |what: &str, consequence: &str, cmdlet: &str, file: &str| {
+    // `name` is one of the export folder's files, and `Get-<name>` its cmdlet.
+    let mut gap = |what: &str, consequence: &str, name: &str| {
+        debug_assert!(FILES.contains(&name));
         out.push(MissingInput {
             what: what.into(),
             consequence: consequence.into(),
-            remedy: format!("{cmdlet} | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 {file}"),
+            remedy: format!("Get-{name} | ConvertTo-Json -Depth 6 | Out-File -Encoding utf8 {name}.json"),
         });
     };
     if e.accepted_domains.is_none() {
         gap(
             "accepted domains",
             "which recipients belong to the tenant is unknown, so no class of recipient can be judged",
-            "Get-AcceptedDomain",
-            "AcceptedDomain.json",
+            "AcceptedDomain",
         );
     } else if e.domains_from_spf_records {
         gap(
             "accepted domains (taken from ScubaGear's spf_records instead)",
             "the domains' types and MatchSubDomains are unknown, and a domain that is not accepted may be among them",
-            "Get-AcceptedDomain",
-            "AcceptedDomain.json",
+            "AcceptedDomain",
         );
     }
     if e.inbound_connectors.is_none() {
         gap(
             "inbound connectors",
             "a connector may restrict senders to the gateway; without them every sender looks as if it reached the mailboxes",
-            "Get-InboundConnector",
-            "InboundConnector.json",
+            "InboundConnector",
         );
     }
     if e.transport_rules.is_none() {
         gap(
             "transport rules",
             "a rule may refuse, delete or skip spam filtering (SCL -1) for some senders",
-            "Get-TransportRule",
-            "TransportRule.json",
+            "TransportRule",
         );
     }
     if e.connection_filter_policies.is_none() {
         gap(
             "connection filter policy",
             "its IP allow list skips spam filtering and its block list refuses clients",
-            "Get-HostedConnectionFilterPolicy",
-            "HostedConnectionFilterPolicy.json",
+            "HostedConnectionFilterPolicy",
         );
     }
     match &e.organization_config {
         None => gap(
             "organization config",
             "whether Direct Send is refused (RejectDirectSend) is unknown",
-            "Get-OrganizationConfig",
-            "OrganizationConfig.json",
+            "OrganizationConfig",
         ),
         Some(org) if reject_direct_send(org).is_none() => gap(
             "RejectDirectSend (the organization config lacks it; ScubaGear selects properties without it)",
             "whether anonymous mail that claims the tenant's own domains is refused is unknown",
-            "Get-OrganizationConfig",
-            "OrganizationConfig.json",
+            "OrganizationConfig",
         ),
         Some(_) => {}
     }

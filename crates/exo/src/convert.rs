@@ -12,7 +12,7 @@ use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, val
 
 use crate::completeness;
 use crate::read::{Export, Source, domain_name};
-use crate::shapes::{boolean, date, enum_name, name as shape_name, sender_domain, strings, text};
+use crate::shapes::{self, boolean, date, enum_name, name as shape_name, sender_domain, strings, text};
 
 #[derive(Debug)]
 pub struct Import {
@@ -137,11 +137,10 @@ const UNMODELLED_ACTIONS: [&str; 28] = [
 ];
 
 /// The rule fields read into doorman's rule, besides the predicates.
-const READ: [&str; 19] = [
+const READ: [&str; 16] = [
     "State",
     "Mode",
     "Priority",
-    "SenderAddressLocation",
     "StopRuleProcessing",
     "SetSCL",
     "RejectMessageEnhancedStatusCode",
@@ -155,66 +154,72 @@ const READ: [&str; 19] = [
     "Conditions",
     "Exceptions",
     "Actions",
-    "ActivationDate",
-    "ExpiryDate",
 ];
+
+/// Unmodelled actions that change whether or when a message reaches its recipients (a
+/// moderator holds it, a notification rejects it): leaving them out can only make doorman
+/// deliver more than Exchange Online does, which is reported as a difference.
+const DELIVERY_ACTIONS: [&str; 4] =
+    ["ModerateMessageByUser", "ModerateMessageByManager", "NotifySender", "RouteMessageOutboundConnector"];
+
+/// What the conversion collects besides the TOML.
+struct Ctx {
+    notes: Vec<Note>,
+    missing: Vec<MissingInput>,
+    /// Tables written commented out, each with why.
+    left_out: Vec<(&'static str, String, Table)>,
+}
+
+impl Ctx {
+    fn note(&mut self, kind: NoteKind, what: String) {
+        self.notes.push(Note::new(kind, what));
+    }
+}
 
 /// `mx`: the tenant's MX hosts as found by `--mx` or DNS; Exchange Online's own hosts become
 /// `self` (Exchange Online is the edge), anything else is a gateway in front of it.
 pub fn import(e: &Export, mx: &[String]) -> Import {
-    let mut notes = Vec::new();
-    let mut missing = completeness::missing(e);
+    let mut cx = Ctx { notes: Vec::new(), missing: completeness::missing(e), left_out: Vec::new() };
     let mut t = Table::new();
     t["name"] = value(e.tenant.as_str());
 
     let mx_entries: Vec<String> =
         mx.iter().map(|h| if is_exo_host(h) { "self".to_string() } else { h.clone() }).collect();
     if mx_entries.is_empty() {
-        notes.push(Note::new(
-            NoteKind::Assumption,
-            "no MX given: the analyzer cannot tell the front door; pass --mx".into(),
-        ));
+        cx.note(NoteKind::Assumption, "no MX given: the analyzer cannot tell the front door; pass --mx".into());
     }
     t["mx"] = value(strings_array(&mx_entries));
     let reject_direct_send = e.organization_config.as_ref().and_then(completeness::reject_direct_send);
     if reject_direct_send.is_none() {
-        notes.push(Note::new(
+        cx.note(
             NoteKind::Assumption,
             "the export does not say whether RejectDirectSend is on: taken as off (Exchange Online's default)".into(),
-        ));
+        );
     }
     t["reject_direct_send"] = value(reject_direct_send.unwrap_or(false));
 
-    accepted_domains(e, &mut t, &mut notes);
-    connection_filter(e, &mut t, &mut notes);
+    accepted_domains(e, &mut t, &mut cx);
+    connection_filter(e, &mut t, &mut cx);
     let mut connectors = ArrayOfTables::new();
     for c in e.inbound_connectors.as_deref().unwrap_or_default() {
-        connectors.push(connector(c, &mut notes));
+        if let Some(table) = connector(c, &mut cx) {
+            connectors.push(table);
+        }
     }
     if !connectors.is_empty() {
         t.insert("inbound_connectors", Item::ArrayOfTables(connectors));
     }
     let mut rules = ArrayOfTables::new();
-    let mut left_out = Vec::new();
     for r in e.transport_rules.as_deref().unwrap_or_default() {
-        match rule(r, &mut notes) {
-            Imported::Rule(table) => rules.push(table),
-            Imported::CommentedOut { table, stops_processing, name } => {
-                if stops_processing {
-                    missing.push(MissingInput {
-                        what: format!("the effect of rule {name:?}"),
-                        consequence: "it stops rule processing, and doorman cannot tell when it matches, so the rules after it may apply more often than in Exchange Online".into(),
-                        remedy: "check the rule by hand, or model it as a doorman rule".into(),
-                    });
-                }
-                left_out.push(table);
-            }
+        if let Some(table) = rule(r, &mut cx) {
+            rules.push(table);
         }
     }
     if !rules.is_empty() {
         t.insert("transport_rules", Item::ArrayOfTables(rules));
     }
 
+    let Ctx { notes, missing, left_out } = cx;
     let mut header = String::from("# Imported from an Exchange Online export by doorman.\n");
     header.push_str(&format!("# source: {}\n", e.source.label()));
     for m in &missing {
@@ -230,9 +235,10 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
     let mut doc = DocumentMut::new();
     doc.insert("tenants", Item::ArrayOfTables(tenants));
     let mut toml = doc.to_string();
-    for table in left_out {
-        toml.push_str("\n# Not imported (see the notes above): no part of it that doorman models acts alone.\n");
-        for line in rule_document(table).lines() {
+    for (key, why, table) in left_out {
+        toml.push('\n');
+        toml.push_str(&comment(&format!("Not imported: {why}")));
+        for line in doorman_audit::report::tenant_snippet(key, table).split(['\n', '\r']).filter(|l| !l.is_empty()) {
             toml.push_str(&format!("# {line}\n"));
         }
     }
@@ -242,18 +248,6 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
 /// One comment line; nothing in `text` can end it.
 fn comment(text: &str) -> String {
     format!("# {}\n", crate::comment::one_line(text))
-}
-
-/// A rule table as `[[tenants.transport_rules]]`, to be written commented out.
-fn rule_document(rule: Table) -> String {
-    let mut rules = ArrayOfTables::new();
-    rules.push(rule);
-    let mut tenant = Table::new();
-    tenant.set_implicit(true);
-    tenant.insert("transport_rules", Item::ArrayOfTables(rules));
-    let mut doc = DocumentMut::new();
-    doc.insert("tenants", Item::Table(tenant));
-    doc.to_string()
 }
 
 fn strings_array(items: &[String]) -> Array {
@@ -266,26 +260,49 @@ pub fn is_exo_host(host: &str) -> bool {
     h.ends_with(".mail.protection.outlook.com") || h.ends_with(".mx.microsoft")
 }
 
-/// Entries of `items` that `parse` takes; each other one becomes a note.
+/// Entries of `items` that `parse` takes; each other one becomes a note. Also says whether
+/// any was left out.
 fn valid<T>(
     items: Vec<String>,
     what: &str,
     parse: impl Fn(&str) -> Result<T, String>,
-    notes: &mut Vec<Note>,
-) -> Vec<String> {
-    items
+    cx: &mut Ctx,
+) -> (Vec<String>, bool) {
+    let before = items.len();
+    let kept: Vec<String> = items
         .into_iter()
         .filter(|i| match parse(i) {
             Ok(_) => true,
             Err(e) => {
-                notes.push(Note::new(NoteKind::Unsupported, format!("{what}: {i:?} left out: {e}")));
+                cx.note(NoteKind::Unsupported, format!("{what}: {i:?} left out: {e}"));
                 false
             }
         })
-        .collect()
+        .collect();
+    let lost = kept.len() < before;
+    (kept, lost)
 }
 
-fn accepted_domains(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
+/// A list field's entries that `parse` takes, and whether any entry (one `strings` cannot
+/// read, or one `parse` refuses) was lost.
+fn valid_list<T>(
+    item: &Value,
+    key: &str,
+    what: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+    cx: &mut Ctx,
+) -> (Vec<String>, bool) {
+    let raw = item.get(key).map(shapes::list).map_or(0, |l| l.len());
+    let read = strings(item, key);
+    let unreadable = read.len() < raw;
+    if unreadable {
+        cx.note(NoteKind::Unsupported, format!("{what}: {} of its entries cannot be read; left out", raw - read.len()));
+    }
+    let (kept, refused) = valid(read, what, parse, cx);
+    (kept, unreadable || refused)
+}
+
+fn accepted_domains(e: &Export, t: &mut Table, cx: &mut Ctx) {
     // A stand-in directory: the export has no mailboxes.
     let mut domains = Array::new();
     let mut directory = Vec::new();
@@ -293,7 +310,7 @@ fn accepted_domains(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
         let Some(name) = domain_name(d) else { continue };
         let name = name.to_ascii_lowercase();
         if let Err(err) = DomainName::parse(&name) {
-            notes.push(Note::new(NoteKind::Unsupported, format!("accepted domain {name:?} left out: {err}")));
+            cx.note(NoteKind::Unsupported, format!("accepted domain {name:?} left out: {err}"));
             continue;
         }
         let kind = enum_name(d, "DomainType", &[(0, "Authoritative"), (1, "ExternalRelay"), (2, "InternalRelay")])
@@ -302,10 +319,10 @@ fn accepted_domains(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
             "authoritative" => "authoritative",
             "internalrelay" => "internal_relay",
             other => {
-                notes.push(Note::new(
+                cx.note(
                     NoteKind::Unsupported,
                     format!("accepted domain {name}: DomainType {other} is imported as authoritative"),
-                ));
+                );
                 "authoritative"
             }
         };
@@ -320,17 +337,17 @@ fn accepted_domains(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
     }
     t["accepted_domains"] = value(domains);
     if !directory.is_empty() {
-        notes.push(Note::new(
+        cx.note(
             NoteKind::Assumption,
             "the export holds no mailboxes: postmaster@ each authoritative domain stands in for the directory".into(),
-        ));
+        );
         t["recipients"] = value(strings_array(&directory));
     }
 }
 
-fn unsupported(kind: &str, name: &str, item: &Value, known: &[&str], notes: &mut Vec<Note>) {
+fn unsupported(kind: &str, name: &str, item: &Value, known: &[&str], cx: &mut Ctx) {
     for (k, v) in meaningful_unknown(item, known) {
-        notes.push(Note::new(NoteKind::Unsupported, format!("{kind} {name:?}: {k} = {v} is not modelled; left out")));
+        cx.note(NoteKind::Unsupported, format!("{kind} {name:?}: {k} = {v} is not modelled; left out"));
     }
 }
 
@@ -352,7 +369,7 @@ fn meaningful_unknown<'a>(item: &'a Value, known: &[&str]) -> Vec<(&'a str, &'a 
         .collect()
 }
 
-fn connection_filter(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
+fn connection_filter(e: &Export, t: &mut Table, cx: &mut Ctx) {
     let policies = e.connection_filter_policies.as_deref().unwrap_or_default();
     let policy = policies
         .iter()
@@ -365,20 +382,28 @@ fn connection_filter(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
     for (list_name, key) in [("IPAllowList", "ip_allow_list"), ("IPBlockList", "ip_block_list")] {
         let entries = strings(p, list_name);
         if entries.len() > EXO_MAX_IP_ENTRIES {
-            notes.push(Note::new(
+            cx.note(
                 NoteKind::ExoLimit,
                 format!(
                     "{list_name} has {} entries; Exchange Online takes at most {EXO_MAX_IP_ENTRIES}",
                     entries.len()
                 ),
-            ));
+            );
         }
         for entry in entries.iter() {
             if let Some(why) = exo_refuses(entry) {
-                notes.push(Note::new(NoteKind::ExoLimit, format!("{list_name} entry {entry}: {why}")));
+                cx.note(NoteKind::ExoLimit, format!("{list_name} entry {entry}: {why}"));
             }
         }
-        let entries = valid(entries, list_name, IpEntry::parse, notes);
+        let (entries, lost) = valid_list(p, list_name, list_name, IpEntry::parse, cx);
+        // A lost allow entry would be blocked or filtered where Exchange Online lets it in.
+        if lost && key == "ip_allow_list" {
+            cx.missing.push(MissingInput {
+                what: "some IPAllowList entries (doorman cannot read them)".into(),
+                consequence: "an allowed client skips spam filtering and beats the block list".into(),
+                remedy: "correct the entries named in the notes, or check them by hand".into(),
+            });
+        }
         filter[key] = value(strings_array(&entries));
     }
     t.insert("connection_filter", Item::Table(filter));
@@ -387,7 +412,7 @@ fn connection_filter(e: &Export, t: &mut Table, notes: &mut Vec<Note>) {
         &text(p, "Name").unwrap_or_default(),
         p,
         &["IPAllowList", "IPBlockList", "IsDefault", "EnableSafeList"],
-        notes,
+        cx,
     );
 }
 
@@ -406,72 +431,72 @@ pub fn exo_refuses(entry: &str) -> Option<&'static str> {
     }
 }
 
-fn connector(c: &Value, notes: &mut Vec<Note>) -> Table {
+/// The connector as doorman's, or `None` when it is written commented out. Whatever cannot be
+/// read makes it restrict less, never more: a restriction doorman applies and Exchange Online
+/// does not would hide mail that gets through.
+fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
     let name = shape_name(c, "Name").unwrap_or_else(|| "connector".into());
     let kind = enum_name(c, "ConnectorType", &[(1, "OnPremises"), (2, "Partner")]).unwrap_or_else(|| "Partner".into());
     let partner = !kind.eq_ignore_ascii_case("OnPremises");
+    let what = format!("connector {name:?}");
     let mut t = Table::new();
     t["name"] = value(name.as_str());
     t["type"] = value(if partner { "partner" } else { "on_premises" });
-    t["enabled"] = value(boolean(c, "Enabled").unwrap_or(true));
-    if boolean(c, "Enabled") == Some(false) {
+    let enabled = boolean(c, "Enabled").unwrap_or(true);
+    t["enabled"] = value(enabled);
+    if !enabled {
         let when = date(c, "WhenChanged").map(|d| format!(" (changed {d})")).unwrap_or_default();
-        notes.push(Note::new(
-            NoteKind::Semantics,
-            format!("connector {name:?} is disabled{when}: it attributes nothing"),
-        ));
+        cx.note(NoteKind::Semantics, format!("{what} is disabled{when}: it attributes nothing"));
     }
-    let what = format!("connector {name:?}");
     let domains: Vec<String> = strings(c, "SenderDomains").iter().map(|d| sender_domain(d)).collect();
-    let domains = valid(domains, &format!("{what} SenderDomains"), SenderDomainPattern::parse, notes);
-    let ips = valid(strings(c, "SenderIPAddresses"), &format!("{what} SenderIPAddresses"), IpEntry::parse, notes);
-    let cert = text(c, "TlsSenderCertificateName").filter(|n| match CertNamePattern::parse(n) {
-        Ok(_) => true,
-        Err(e) => {
-            notes
-                .push(Note::new(NoteKind::Unsupported, format!("{what} TlsSenderCertificateName {n:?} left out: {e}")));
-            false
+    let (domains, _) = valid(domains, &format!("{what} SenderDomains"), SenderDomainPattern::parse, cx);
+    let (ips, ips_lost) = valid_list(c, "SenderIPAddresses", &format!("{what} SenderIPAddresses"), IpEntry::parse, cx);
+    let (cert, cert_lost) = match text(c, "TlsSenderCertificateName") {
+        Some(n) => {
+            let (kept, lost) = valid(vec![n], &format!("{what} TlsSenderCertificateName"), CertNamePattern::parse, cx);
+            (kept.into_iter().next(), lost)
         }
-    });
+        None => (None, false),
+    };
     t["sender_domains"] = value(strings_array(&domains));
     t["sender_ip_addresses"] = value(strings_array(&ips));
     if let Some(cert) = &cert {
         t["tls_sender_certificate_name"] = value(cert.as_str());
     }
+    let scoped = !strings(c, "AssociatedAcceptedDomains").is_empty();
     let restrict_ip = boolean(c, "RestrictDomainsToIPAddresses").unwrap_or(false);
     let restrict_cert = boolean(c, "RestrictDomainsToCertificate").unwrap_or(false);
     if !partner && (restrict_ip || restrict_cert) {
-        notes.push(Note::new(
+        cx.note(
             NoteKind::Semantics,
             format!(
                 "{what}: restrict flags work only on Partner connectors; Exchange Online ignores them on OnPremises"
             ),
-        ));
+        );
+    } else if (restrict_ip || restrict_cert) && scoped {
+        cx.note(
+            NoteKind::Unsupported,
+            format!("{what}: AssociatedAcceptedDomains scopes it to some recipient domains, which doorman does not model; imported without its restriction, so it restricts nothing"),
+        );
     } else {
-        if restrict_ip && ips.is_empty() {
-            notes.push(Note::new(
-                NoteKind::Semantics,
-                format!("{what}: RestrictDomainsToIPAddresses without SenderIPAddresses restricts nothing"),
-            ));
+        if restrict_ip && (ips.is_empty() || ips_lost) {
+            let why = if ips_lost {
+                "some SenderIPAddresses cannot be read, so it is imported without"
+            } else {
+                "without SenderIPAddresses it restricts nothing:"
+            };
+            cx.note(NoteKind::Semantics, format!("{what}: {why} RestrictDomainsToIPAddresses"));
         } else if restrict_ip {
             t["restrict_domains_to_ip_addresses"] = value(true);
         }
-        if restrict_cert && cert.is_none() {
-            notes.push(Note::new(
+        if restrict_cert && (cert.is_none() || cert_lost) {
+            cx.note(
                 NoteKind::Semantics,
-                format!("{what}: RestrictDomainsToCertificate without TlsSenderCertificateName restricts nothing"),
-            ));
+                format!("{what}: without a TlsSenderCertificateName doorman can read, RestrictDomainsToCertificate restricts nothing"),
+            );
         } else if restrict_cert {
             t["restrict_domains_to_certificate"] = value(true);
         }
-    }
-    if !partner && ips.is_empty() && cert.is_none() {
-        // doorman refuses such a connector; Exchange Online attributes nothing to it.
-        t["enabled"] = value(false);
-        notes.push(Note::new(
-            NoteKind::Semantics,
-            format!("{what}: an OnPremises connector with neither SenderIPAddresses nor TlsSenderCertificateName attributes nothing; imported disabled"),
-        ));
     }
     t["require_tls"] = value(boolean(c, "RequireTls").unwrap_or(false));
     if let Some(comment) = text(c, "Comment") {
@@ -492,116 +517,203 @@ fn connector(c: &Value, notes: &mut Vec<Note>) -> Table {
             "RequireTls",
             "Comment",
             "ConnectorSource",
-            "CloudServicesMailEnabled",
-            "EFSkipLastIP",
-            "EFSkipIPs",
-            "EFUsers",
-            "ScanAndDropRecipients",
-            "AssociatedAcceptedDomains",
-            "TreatMessagesAsInternal",
-            "TrustedOrganizations",
-            "EFTestMode",
-            "EFSkipMailGateway",
         ],
-        notes,
+        cx,
     );
-    t
-}
-
-enum Imported {
-    Rule(Table),
-    /// Written commented out: applied without its unmodelled parts it would do something
-    /// Exchange Online does not.
-    CommentedOut {
-        table: Table,
-        stops_processing: bool,
-        name: String,
-    },
+    // What doorman's config refuses, and Exchange Online does not hold either: a connector
+    // with no sender domain, or an OnPremises one known by nothing.
+    let unusable = if domains.is_empty() {
+        Some("no SenderDomains doorman can read")
+    } else if !partner && ips.is_empty() && cert.is_none() {
+        Some("an OnPremises connector with no SenderIPAddresses or TlsSenderCertificateName doorman can read")
+    } else {
+        None
+    };
+    if let Some(why) = unusable {
+        if enabled {
+            cx.missing.push(MissingInput {
+                what: format!("a usable form of {what}"),
+                consequence: format!("it has {why}, so who it attributes is unknown"),
+                remedy: "check the connector's export, or model it by hand".into(),
+            });
+        }
+        cx.left_out.push(("inbound_connectors", format!("{what}: it has {why}"), t));
+        return None;
+    }
+    Some(t)
 }
 
 /// The rule fields doorman models, conditions and exceptions alike (`ExceptIf` + name).
-const MODELLED_PREDICATES: [&str; 5] =
-    ["SenderIpRanges", "SenderDomainIs", "FromScope", "HeaderContainsMessageHeader", "HeaderContainsWords"];
+const MODELLED_PREDICATES: [&str; 6] = [
+    "SenderIpRanges",
+    "SenderDomainIs",
+    "FromScope",
+    "HeaderContainsMessageHeader",
+    "HeaderContainsWords",
+    "SenderAddressLocation",
+];
 
 /// The rule with the parts doorman models; the rest are notes. Conditions and exceptions it
 /// cannot model are left out, which makes the rule match more often than in Exchange Online:
 /// harmless for SCL and headers, but a reject, delete, quarantine or redirect applied too
-/// often would hide mail that gets through, so such a rule is not applied at all.
-fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
+/// often would hide mail that gets through, so such a rule is not applied at all. `None`
+/// when the rule is written commented out.
+fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
     let name = shape_name(r, "Name").unwrap_or_else(|| "rule".into());
     let what = format!("rule {name:?}");
-    let enabled = text(r, "State").is_none_or(|s| !s.eq_ignore_ascii_case("Disabled"));
-    let mode = text(r, "Mode").unwrap_or_else(|| "Enforce".into());
-    let mode = if mode.to_ascii_lowercase().starts_with("audit") { "audit" } else { "enforce" };
+    // Parts that, left out, make the rule match more mail than in Exchange Online.
+    let mut dropped: Vec<String> = Vec::new();
     let mut t = Table::new();
     t["name"] = value(name.as_str());
+    let state = enum_name(r, "State", &[(0, "Enabled"), (1, "Disabled")]);
+    let enabled = match state.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("enabled") => true,
+        Some("disabled") => false,
+        Some(other) => {
+            // Unknown: imported enabled (it may act), and its acts are held to the rules below.
+            dropped.push(format!("State {other}"));
+            true
+        }
+    };
     t["enabled"] = value(enabled);
+    let mode = enum_name(r, "Mode", &[(0, "Audit"), (1, "AuditAndNotify"), (2, "Enforce")]);
+    let mode = match mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("enforce") => "enforce",
+        Some("audit") | Some("auditandnotify") => "audit",
+        Some(other) => {
+            dropped.push(format!("Mode {other}"));
+            "enforce"
+        }
+    };
     t["mode"] = value(mode);
     if let Some(p) = text(r, "Priority").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 0) {
         t["priority"] = value(p);
     }
-    if let Some(loc) = text(r, "SenderAddressLocation") {
-        let loc = match loc.to_ascii_lowercase().as_str() {
-            "envelope" => "envelope",
-            "headerorenvelope" => "header_or_envelope",
-            _ => "header",
-        };
-        t["sender_address_location"] = value(loc);
+    if let Some(loc) = enum_name(r, "SenderAddressLocation", &[(0, "Header"), (1, "Envelope"), (2, "HeaderOrEnvelope")])
+    {
+        match loc.to_ascii_lowercase().as_str() {
+            "header" => t["sender_address_location"] = value("header"),
+            "envelope" => t["sender_address_location"] = value("envelope"),
+            "headerorenvelope" => t["sender_address_location"] = value("header_or_envelope"),
+            other => dropped.push(format!("SenderAddressLocation {other}")),
+        }
     }
     let stops = boolean(r, "StopRuleProcessing") == Some(true);
     if stops {
         t["stop_processing"] = value(true);
     }
     for (table, prefix) in [("conditions", ""), ("exceptions", "ExceptIf")] {
+        let exception = !prefix.is_empty();
         let mut part = Table::new();
         let field = |f: &str| format!("{prefix}{f}");
-        let ips = valid(
-            strings(r, &field("SenderIpRanges")),
-            &format!("{what} {}", field("SenderIpRanges")),
-            IpEntry::parse,
-            notes,
-        );
-        if !ips.is_empty() {
-            part["sender_ip_ranges"] = value(strings_array(&ips));
-        }
-        let domains = valid(
-            strings(r, &field("SenderDomainIs")),
-            &format!("{what} {}", field("SenderDomainIs")),
-            DomainName::parse,
-            notes,
-        );
-        if !domains.is_empty() {
-            part["sender_domain_is"] = value(strings_array(&domains));
-        }
-        if let Some(scope) = text(r, &field("FromScope")) {
-            let scope =
-                if scope.eq_ignore_ascii_case("InOrganization") { "in_organization" } else { "not_in_organization" };
-            part["from_scope"] = value(scope);
+        // A condition that lost every value, or an exception that lost any, matches more.
+        let mut list =
+            |key: &str, toml_key: &str, parse: &dyn Fn(&str) -> Result<(), String>, part: &mut Table, cx: &mut Ctx| {
+                let f = field(key);
+                let present = r.get(&f).is_some_and(|v| !shapes::list(v).is_empty());
+                let (kept, lost) = valid_list(r, &f, &format!("{what} {f}"), parse, cx);
+                if !kept.is_empty() {
+                    part[toml_key] = value(strings_array(&kept));
+                }
+                if present && (kept.is_empty() || (lost && exception)) {
+                    dropped.push(f);
+                }
+            };
+        list("SenderIpRanges", "sender_ip_ranges", &|s| IpEntry::parse(s).map(|_| ()), &mut part, cx);
+        list("SenderDomainIs", "sender_domain_is", &|s| DomainName::parse(s).map(|_| ()), &mut part, cx);
+        if let Some(scope) = enum_name(r, &field("FromScope"), &[(0, "InOrganization"), (1, "NotInOrganization")]) {
+            match scope.to_ascii_lowercase().as_str() {
+                "inorganization" => part["from_scope"] = value("in_organization"),
+                "notinorganization" => part["from_scope"] = value("not_in_organization"),
+                other => dropped.push(format!("{} {other}", field("FromScope"))),
+            }
         }
         if let Some(header) = text(r, &field("HeaderContainsMessageHeader")) {
             let words = strings(r, &field("HeaderContainsWords"));
-            let mut entry = InlineTable::new();
-            entry.insert("header", header.as_str().into());
-            entry.insert("words", strings_array(&words).into());
-            part["header_contains"] = value(Array::from_iter([entry]));
+            if words.is_empty() {
+                dropped.push(field("HeaderContainsMessageHeader"));
+            } else {
+                let mut entry = InlineTable::new();
+                entry.insert("header", header.as_str().into());
+                entry.insert("words", strings_array(&words).into());
+                part["header_contains"] = value(Array::from_iter([entry]));
+            }
         }
         if !part.is_empty() {
             t.insert(table, Item::Table(part));
         }
     }
 
+    let actions = rule_actions(r, &what, cx);
+    let modelled_actions = actions.len();
+    let diverts = ["reject", "delete", "quarantine", "redirect_to"].iter().any(|k| actions.contains_key(k));
+    t.insert("actions", Item::Table(actions));
+
+    let mut known: Vec<String> = READ.iter().map(|s| s.to_string()).collect();
+    for p in ["", "ExceptIf"] {
+        known.extend(MODELLED_PREDICATES.iter().map(|f| format!("{p}{f}")));
+    }
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    for (k, v) in meaningful_unknown(r, &known) {
+        if UNMODELLED_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(k)) {
+            let kind = if DELIVERY_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(k)) {
+                NoteKind::Semantics
+            } else {
+                NoteKind::Unsupported
+            };
+            cx.note(kind, format!("{what}: action {k} = {v} is not modelled; left out"));
+        } else {
+            let part = if k.starts_with("ExceptIf") { "exception" } else { "condition" };
+            cx.note(NoteKind::Unsupported, format!("{what}: {part} {k} = {v} is not modelled; left out"));
+            dropped.push(k.to_string());
+        }
+    }
+    let left_out = if modelled_actions == 0 {
+        Some("none of its actions is modelled".to_string())
+    } else if !dropped.is_empty() && diverts {
+        Some(format!(
+            "without its {} it would refuse, delete, quarantine or redirect more mail than Exchange Online does",
+            dropped.join(", ")
+        ))
+    } else {
+        None
+    };
+    let Some(why) = left_out else {
+        if !dropped.is_empty() {
+            cx.note(
+                NoteKind::Assumption,
+                format!(
+                    "{what}: imported without its {}, so it matches more mail than in Exchange Online",
+                    dropped.join(", ")
+                ),
+            );
+        }
+        return Some(t);
+    };
+    cx.note(NoteKind::Unsupported, format!("{what}: {why}; written commented out"));
+    if stops && enabled {
+        cx.missing.push(MissingInput {
+            what: format!("the effect of rule {name:?}"),
+            consequence: "it stops rule processing, and doorman cannot tell when it matches, so the rules after it may apply more often than in Exchange Online".into(),
+            remedy: "check the rule by hand, or model it as a doorman rule".into(),
+        });
+    }
+    cx.left_out.push(("transport_rules", format!("{what}: {why}"), t));
+    None
+}
+
+/// The rule's actions doorman models.
+fn rule_actions(r: &Value, what: &str, cx: &mut Ctx) -> Table {
     let mut actions = Table::new();
     if let Some(scl) = text(r, "SetSCL") {
         match scl.parse::<i64>() {
             Ok(n) if (-1..=9).contains(&n) => {
                 actions["set_scl"] = value(n);
                 if n == -1 {
-                    notes.push(Note::new(NoteKind::Semantics, format!("{what}: SCL -1 skips spam filtering, but Exchange Online still filters malware and high-confidence phish")));
+                    cx.note(NoteKind::Semantics, format!("{what}: SCL -1 skips spam filtering, but Exchange Online still filters malware and high-confidence phish"));
                 }
             }
-            _ => {
-                notes.push(Note::new(NoteKind::Unsupported, format!("{what}: SetSCL {scl:?} is not an SCL; left out")))
-            }
+            _ => cx.note(NoteKind::Unsupported, format!("{what}: SetSCL {scl:?} is not an SCL; left out")),
         }
     }
     if let (Some(h), Some(v)) = (text(r, "SetHeaderName"), text(r, "SetHeaderValue")) {
@@ -611,10 +723,7 @@ fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
             header.insert("value", v.as_str().into());
             actions["set_header"] = value(header);
         } else {
-            notes.push(Note::new(
-                NoteKind::Unsupported,
-                format!("{what}: SetHeaderName {h:?} is not a header name; left out"),
-            ));
+            cx.note(NoteKind::Unsupported, format!("{what}: SetHeaderName {h:?} is not a header name; left out"));
         }
     }
     if let Some(code) = text(r, "RejectMessageEnhancedStatusCode") {
@@ -626,15 +735,15 @@ fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
                 reject.insert("enhanced_status_code", code.as_str().into());
                 reject.insert("text", reason.as_str().into());
                 actions["reject"] = value(reject);
-                notes.push(Note::new(
+                cx.note(
                     NoteKind::Semantics,
                     format!("{what}: Exchange Online accepts the message and sends an NDR; doorman's edge refuses it in session"),
-                ));
+                );
             }
-            _ => notes.push(Note::new(
+            _ => cx.note(
                 NoteKind::Unsupported,
                 format!("{what}: RejectMessageEnhancedStatusCode {code:?} is not a 5.x.x code; left out"),
-            )),
+            ),
         }
     }
     if boolean(r, "DeleteMessage") == Some(true) {
@@ -643,11 +752,12 @@ fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
     if boolean(r, "Quarantine") == Some(true) {
         actions["quarantine"] = value(true);
     }
-    let redirect = valid(
-        strings(r, "RedirectMessageTo"),
+    let (redirect, _) = valid_list(
+        r,
+        "RedirectMessageTo",
         &format!("{what} RedirectMessageTo"),
         doorman_config::address::parse_mailbox,
-        notes,
+        cx,
     );
     if !redirect.is_empty() {
         actions["redirect_to"] = value(strings_array(&redirect));
@@ -656,50 +766,5 @@ fn rule(r: &Value, notes: &mut Vec<Note>) -> Imported {
     if let Some(p) = r.get("PrependSubject").and_then(|v| v.as_str()).filter(|p| !p.is_empty()) {
         actions["prepend_subject"] = value(p);
     }
-    let modelled_actions = actions.len();
-    let diverts = ["reject", "delete", "quarantine", "redirect_to"].iter().any(|k| actions.contains_key(k));
-    t.insert("actions", Item::Table(actions));
-
-    let mut known: Vec<String> = READ.iter().map(|s| s.to_string()).collect();
-    for p in ["", "ExceptIf"] {
-        known.extend(MODELLED_PREDICATES.iter().map(|f| format!("{p}{f}")));
-    }
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
-    let mut dropped_predicates = Vec::new();
-    for (k, v) in meaningful_unknown(r, &known) {
-        if UNMODELLED_ACTIONS.iter().any(|a| a.eq_ignore_ascii_case(k)) {
-            notes.push(Note::new(NoteKind::Unsupported, format!("{what}: action {k} = {v} is not modelled; left out")));
-        } else {
-            let part = if k.starts_with("ExceptIf") { "exception" } else { "condition" };
-            notes.push(Note::new(NoteKind::Unsupported, format!("{what}: {part} {k} = {v} is not modelled; left out")));
-            dropped_predicates.push(k.to_string());
-        }
-    }
-    if modelled_actions == 0 {
-        notes.push(Note::new(
-            NoteKind::Unsupported,
-            format!("{what}: none of its actions is modelled; written commented out"),
-        ));
-        return Imported::CommentedOut { table: t, stops_processing: stops && enabled, name };
-    }
-    if !dropped_predicates.is_empty() && diverts {
-        notes.push(Note::new(
-            NoteKind::Unsupported,
-            format!(
-                "{what}: without its {} it would refuse, delete, quarantine or redirect more mail than Exchange Online does; written commented out",
-                dropped_predicates.join(", ")
-            ),
-        ));
-        return Imported::CommentedOut { table: t, stops_processing: stops && enabled, name };
-    }
-    if !dropped_predicates.is_empty() {
-        notes.push(Note::new(
-            NoteKind::Assumption,
-            format!(
-                "{what}: imported without its {}, so it matches more mail than in Exchange Online",
-                dropped_predicates.join(", ")
-            ),
-        ));
-    }
-    Imported::Rule(t)
+    actions
 }

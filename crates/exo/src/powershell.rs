@@ -4,8 +4,9 @@
 //! An administrator pastes this into a shell that runs whatever it is given, and names come
 //! from the tenant (a connector called `x$(Remove-Mailbox …)` is one `New-InboundConnector`
 //! away). So a command is built as data ([`Command`]) and every string is written as a
-//! single-quoted literal ([`literal`]), which PowerShell never expands. Comments carry no
-//! name: a line break in one would end the comment.
+//! single-quoted literal ([`literal`]), which PowerShell never expands. A name in a comment
+//! is kept to one line ([`crate::comment::one_line`]), and a command written commented out
+//! has every physical line commented.
 
 use doorman_audit::{Change, Restriction, TenantAudit};
 use serde::Serialize;
@@ -108,8 +109,6 @@ impl Command {
 /// The commands that close what `t`'s audit found, in the order to run them.
 pub fn fix(t: &TenantAudit) -> Vec<Command> {
     let mut out = Vec::new();
-    let v4: Vec<String> = t.gateway.iter().filter(|g| !g.contains(':')).cloned().collect();
-    let v6: Vec<String> = t.gateway.iter().filter(|g| g.contains(':')).cloned().collect();
     for f in &t.fixes {
         match &f.change {
             Change::RestrictConnector { connector, by } => {
@@ -128,7 +127,9 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
                     warning: None,
                 });
             }
-            Change::GatewayConnector { .. } => out.push(gateway_connector(f.closes, &v4, &v6, t)),
+            Change::GatewayConnector { sender_ip_addresses, gateway_certificate } => {
+                out.push(gateway_connector(f.closes, sender_ip_addresses, gateway_certificate.as_deref()))
+            }
             Change::RejectDirectSend => out.push(Command {
                 closes: f.closes,
                 subject: None,
@@ -140,6 +141,8 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
             }),
         }
     }
+    // The gateway's IPv4 ranges, which a rule can be keyed on instead of a sender domain.
+    let v4: Vec<String> = t.gateway.iter().filter(|g| !g.contains(':')).cloned().collect();
     for rule in t.findings.iter().filter(|f| f.code == "scl_bypass_by_sender_domain") {
         let Some(name) = rule.subject.clone() else { continue };
         out.push(if v4.is_empty() {
@@ -175,17 +178,18 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
 /// A Partner connector for every sender domain, restricted to the gateway. SenderIPAddresses
 /// takes IPv4 only, so a gateway that also delivers over IPv6 is restricted by certificate
 /// when its name is known.
-fn gateway_connector(closes: &'static str, v4: &[String], v6: &[String], t: &TenantAudit) -> Command {
+fn gateway_connector(closes: &'static str, networks: &[String], certificate: Option<&str>) -> Command {
+    let (v4, v6): (Vec<String>, Vec<String>) = networks.iter().cloned().partition(|g| !g.contains(':'));
     let mut params = vec![
         ("Name", Arg::Text("Inbound only from the gateway".into())),
         ("ConnectorType", Arg::Text("Partner".into())),
         ("SenderDomains", Arg::Text("*".into())),
     ];
-    let by_certificate = t.gateway_certificate.as_ref().filter(|_| v4.is_empty() || !v6.is_empty());
+    let by_certificate = certificate.filter(|_| v4.is_empty() || !v6.is_empty());
     let mut runnable = true;
     if let Some(cert) = by_certificate {
         params.push(("RestrictDomainsToCertificate", Arg::Bool(true)));
-        params.push(("TlsSenderCertificateName", Arg::Text(cert.clone())));
+        params.push(("TlsSenderCertificateName", Arg::Text(cert.to_string())));
     } else {
         params.push(("RestrictDomainsToIPAddresses", Arg::Bool(true)));
         if v4.is_empty() {
@@ -228,11 +232,15 @@ pub fn script(tenant: &str, commands: &[Command]) -> String {
         }
         if c.runnable {
             out.push_str(&c.line());
+            out.push('\n');
         } else {
-            out.push_str("# ");
-            out.push_str(&c.line());
+            // Every physical line commented: a name's line break must not end the comment.
+            for line in c.line().split(['\n', '\r']) {
+                out.push_str("# ");
+                out.push_str(line);
+                out.push('\n');
+            }
         }
-        out.push('\n');
         if let Some(w) = &c.warning {
             for (i, line) in wrap(w).into_iter().enumerate() {
                 out.push_str(if i == 0 { "# WARNING: " } else { "# " });

@@ -60,8 +60,9 @@ pub(crate) fn domain_name(d: &Value) -> Option<String> {
     shapes::text(d, "DomainName").or_else(|| shapes::text(d, "Name"))
 }
 
-/// The file each cmdlet's output is looked for in (case-insensitive, `Get-` optional).
-const FILES: [&str; 5] =
+/// The file each cmdlet's output is looked for in: `<name>.json`, case-insensitive, `Get-`
+/// optional; the cmdlet is `Get-<name>`.
+pub(crate) const FILES: [&str; 5] =
     ["InboundConnector", "HostedConnectionFilterPolicy", "TransportRule", "AcceptedDomain", "OrganizationConfig"];
 
 /// Reads an export: a folder of cmdlet outputs, ScubaGear's provider export, or one file of
@@ -114,14 +115,16 @@ fn owned(v: &Value) -> Vec<Value> {
 }
 
 /// ScubaGear writes each cmdlet's output under its own key, as a list, a bare object or null,
-/// and names the cmdlets that failed in `exo_unsuccessful_commands`. A key that is absent or
-/// null, or whose cmdlet failed, is a part the export does not hold.
+/// and each provider names the cmdlets that failed (`exo_unsuccessful_commands`,
+/// `defender_unsuccessful_commands`, …). A key that is absent or null, or whose cmdlet failed,
+/// is a part the export does not hold.
 fn scubagear(v: &Value) -> Export {
     let failed: Vec<String> = v
-        .get("exo_unsuccessful_commands")
-        .map(shapes::list)
-        .unwrap_or_default()
+        .as_object()
         .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.ends_with("_unsuccessful_commands"))
+        .flat_map(|(_, cmds)| shapes::list(cmds))
         .filter_map(|c| c.as_str().map(str::to_ascii_lowercase))
         .collect();
     let part = |key: &str, cmdlet: &str| -> Option<Vec<Value>> {
@@ -183,11 +186,24 @@ pub fn read_dir(dir: &Path) -> Result<Export, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
+    let mut seen: [Option<std::path::PathBuf>; 5] = Default::default();
     for path in paths {
+        if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+            continue;
+        }
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
         let stem = stem.strip_prefix("Get-").unwrap_or(stem);
         let Some(which) = FILES.iter().position(|f| f.eq_ignore_ascii_case(stem)) else { continue };
+        if let Some(first) = &seen[which] {
+            return Err(format!(
+                "{} and {} both hold Get-{}'s output: keep one",
+                first.display(),
+                path.display(),
+                FILES[which]
+            ));
+        }
         parts[which] = Some(owned(&parse_file(&path)?));
+        seen[which] = Some(path);
     }
     if parts.iter().all(Option::is_none) {
         return Err(format!(
@@ -213,7 +229,7 @@ pub fn read_dir(dir: &Path) -> Result<Export, String> {
 
 /// The organisation's name: `Get-OrganizationConfig`'s `Name`, else the `*.onmicrosoft.com`
 /// accepted domain, else the organisation an object's `OrganizationId` names, without
-/// `.onmicrosoft.com`. Never a path: the same tenant exported twice has one name.
+/// `.onmicrosoft.com` (or `.onmicrosoft.us`). Never a path: the same tenant exported twice has one name.
 fn tenant_name(e: &Export) -> String {
     let name = organisation(e);
     if name.trim().is_empty() { "tenant".into() } else { name }
@@ -223,7 +239,8 @@ fn organisation(e: &Export) -> String {
     let strip = |s: &str| {
         let s = s.trim().trim_end_matches('.');
         let lower = s.to_ascii_lowercase();
-        match lower.strip_suffix(".onmicrosoft.com") {
+        // .onmicrosoft.us in the US government clouds.
+        match lower.strip_suffix(".onmicrosoft.com").or_else(|| lower.strip_suffix(".onmicrosoft.us")) {
             Some(head) => s[..head.len()].to_string(),
             None => s.to_string(),
         }
@@ -232,9 +249,11 @@ fn organisation(e: &Export) -> String {
         return strip(&name);
     }
     let domains = e.accepted_domains.as_deref().unwrap_or_default();
-    if let Some(d) =
-        domains.iter().filter_map(domain_name).find(|d| d.to_ascii_lowercase().ends_with(".onmicrosoft.com"))
-    {
+    let initial = |d: &String| {
+        let d = d.to_ascii_lowercase();
+        d.ends_with(".onmicrosoft.com") || d.ends_with(".onmicrosoft.us")
+    };
+    if let Some(d) = domains.iter().filter_map(domain_name).find(initial) {
         return strip(&d);
     }
     // "…/Microsoft Exchange Hosted Organizations/contoso.onmicrosoft.com - …"

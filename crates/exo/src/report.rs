@@ -20,7 +20,12 @@ pub fn judge(import: &Import, mut audit: Audit) -> ExoAudit<'_> {
     for t in &mut audit.tenants {
         t.mark_incomplete(import.missing.clone());
     }
-    let powershell = audit.tenants.iter().map(powershell::fix).collect();
+    let mut powershell: Vec<Vec<Command>> = audit.tenants.iter().map(powershell::fix).collect();
+    // On an incomplete export the fix may repeat what Exchange Online already holds (a
+    // connector the export lacks): it is shown, not meant to be run.
+    if !import.missing.is_empty() {
+        powershell.iter_mut().flatten().for_each(|c| c.runnable = false);
+    }
     ExoAudit { import, audit, powershell }
 }
 
@@ -51,7 +56,7 @@ impl ExoAudit<'_> {
         for (t, commands) in self.audit.tenants.iter().zip(&self.powershell) {
             out.push_str("PowerShell");
             if !self.import.missing.is_empty() {
-                out.push_str(" (for what the export holds; complete the export before you rely on it)");
+                out.push_str(" (for what the export holds, commented out: complete the export first)");
             }
             out.push_str(":\n");
             out.push_str(&powershell::script(&t.tenant, commands));
