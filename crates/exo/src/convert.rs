@@ -200,21 +200,15 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
 
     accepted_domains(e, &mut t, &mut cx);
     connection_filter(e, &mut t, &mut cx);
-    let mut connectors = ArrayOfTables::new();
-    for c in e.inbound_connectors.as_deref().unwrap_or_default() {
-        if let Some(table) = connector(c, &mut cx) {
-            connectors.push(table);
-        }
-    }
+    let connectors: Vec<Table> =
+        e.inbound_connectors.as_deref().unwrap_or_default().iter().filter_map(|c| connector(c, &mut cx)).collect();
+    let connectors = unique("inbound_connectors", "connector", connectors, &mut cx);
     if !connectors.is_empty() {
         t.insert("inbound_connectors", Item::ArrayOfTables(connectors));
     }
-    let mut rules = ArrayOfTables::new();
-    for r in e.transport_rules.as_deref().unwrap_or_default() {
-        if let Some(table) = rule(r, &mut cx) {
-            rules.push(table);
-        }
-    }
+    let rules: Vec<Table> =
+        e.transport_rules.as_deref().unwrap_or_default().iter().filter_map(|r| rule(r, &mut cx)).collect();
+    let rules = unique("transport_rules", "rule", rules, &mut cx);
     if !rules.is_empty() {
         t.insert("transport_rules", Item::ArrayOfTables(rules));
     }
@@ -243,6 +237,29 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
         }
     }
     Import { tenant: e.tenant.clone(), source: e.source, toml, notes, missing }
+}
+
+/// Exchange Online names connectors and rules uniquely (case-insensitively), and so does
+/// doorman's config. An export that names two alike was not written by one tenant: the later
+/// one is written commented out, and the export counts as incomplete.
+fn unique(key: &'static str, kind: &str, tables: Vec<Table>, cx: &mut Ctx) -> ArrayOfTables {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = ArrayOfTables::new();
+    for table in tables {
+        let name = table.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+        if seen.insert(name.to_lowercase()) {
+            out.push(table);
+            continue;
+        }
+        let what = format!("{kind} {name:?}");
+        cx.missing.push(MissingInput {
+            what: format!("one {what}: the export names two alike"),
+            consequence: "which of them Exchange Online holds is unknown".into(),
+            remedy: "export the tenant again".into(),
+        });
+        cx.left_out.push((key, format!("{what}: a second object of that name"), table));
+    }
+    out
 }
 
 /// One comment line; nothing in `text` can end it.

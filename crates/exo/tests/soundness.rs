@@ -177,3 +177,15 @@ fn names_that_end_a_comment_stay_inside_it() {
     assert!(support::commands(script.split_once('\n').unwrap().1).is_empty(), "nothing runs: {script}");
     assert!(judged.json().exo.powershell.iter().all(|c| !c.runnable));
 }
+
+#[test]
+fn two_objects_of_one_name_are_a_gap_not_a_failure() {
+    let rules = json!([
+        {"Name": "Tag", "State": "Enabled", "SetSCL": 5},
+        {"Name": "TAG", "State": "Enabled", "DeleteMessage": true}
+    ]);
+    let (imp, c) = imported("twice", &export_with(rules, json!([])));
+    assert_eq!(rule_names(&c), ["Tag"]);
+    assert_eq!(imp.missing[0].what, "one rule \"TAG\": the export names two alike");
+    assert!(imp.toml.contains("\n# name = \"TAG\"\n"), "{}", imp.toml);
+}
