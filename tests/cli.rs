@@ -623,7 +623,7 @@ fn audit_exo_exit_codes_are_the_same_in_text_and_json() {
     let out = stdout(&o);
     assert!(out.contains("INCOMPLETE (on the data given: SIDE DOOR OPEN)"), "{out}");
     assert!(out.contains("  missing from the input: inbound connectors: a connector may restrict"), "{out}");
-    assert!(out.contains("    get it with: Get-InboundConnector | ConvertTo-Json -Depth 6"), "{out}");
+    assert!(out.contains("    to complete it: Get-InboundConnector | ConvertTo-Json -Depth 6"), "{out}");
     assert!(out.contains("(for what the export holds, commented out: complete the export first)"), "{out}");
     assert!(out.contains("\n# Set-OrganizationConfig -RejectDirectSend $true\n"), "not runnable: {out}");
 }
@@ -687,11 +687,19 @@ fn diff_takes_exports_on_either_side() {
         v.as_object_mut().unwrap().remove("transport_rule");
     });
     let o = doorman(&["diff", incomplete.to_str().unwrap(), f, "--mx", "mx.contoso-gateway.net"]);
-    assert!(stderr(&o).contains("incomplete: the export has no transport rules"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("incomplete: missing transport rules (to complete it: Get-TransportRule"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(o.status.code(), Some(3), "a gate never passes on an incomplete export");
     let o = doorman(&["import", "exo", incomplete.to_str().unwrap(), "--mx", "mx.contoso-gateway.net"]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stdout(&o).contains("# incomplete: the export has no transport rules"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("# incomplete: missing transport rules; to complete it: Get-TransportRule"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]

@@ -9,9 +9,10 @@ use doorman_policy::Policy;
 /// Find every side door: which senders reach each tenant's mailboxes without passing its MX.
 ///
 /// Exit status, with or without --json: 0 when every tenant is locked on complete input and
-/// nothing needs attention, 1 when there are findings, 2 for a usage or config error (or when
-/// a tenant's audit fails), 3 when the input is incomplete (a tenant INCOMPLETE or NOT
-/// AUDITED).
+/// nothing needs attention; 1 for a certain finding (a side door, open relay, warning or
+/// critical finding on a tenant judged on complete input); 2 for a usage or config error (or
+/// when a tenant's audit fails); 3 when the input is incomplete (a tenant INCOMPLETE or NOT
+/// AUDITED) and nothing is certain.
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file; the built-in example (examples/contoso.toml) when omitted.

@@ -51,7 +51,7 @@ pub fn run(args: Args) -> ExitCode {
                 incomplete.set(incomplete.get() || !imported.missing.is_empty());
                 for m in &imported.missing {
                     eprintln!(
-                        "doorman diff: {}: incomplete: the export has no {}; the differences hold for what it holds ({})",
+                        "doorman diff: {}: incomplete: missing {} (to complete it: {}); the differences hold for what the export holds",
                         p.display(),
                         m.what,
                         m.remedy

@@ -278,22 +278,28 @@ pub fn render(d: &Diff) -> String {
     let mut out = String::new();
     for t in &d.tenants {
         if t.added {
-            out.push_str(&format!("tenant {}: added (audit it: every class of its senders is new)\n", t.tenant));
+            out.push_str(&format!(
+                "tenant {}: added (audit it: every class of its senders is new)\n",
+                crate::render::one_line(&t.tenant)
+            ));
             continue;
         }
         if t.removed {
-            out.push_str(&format!("tenant {}: removed\n", t.tenant));
+            out.push_str(&format!("tenant {}: removed\n", crate::render::one_line(&t.tenant)));
             continue;
         }
         if let Some(why) = &t.not_compared {
-            out.push_str(&format!("tenant {}: NOT COMPARED: {why}\n", t.tenant));
+            out.push_str(&format!("tenant {}: NOT COMPARED: {why}\n", crate::render::one_line(&t.tenant)));
             continue;
         }
         if t.changes.is_empty() {
-            out.push_str(&format!("tenant {}: no class of sender changes outcome\n", t.tenant));
+            out.push_str(&format!(
+                "tenant {}: no class of sender changes outcome\n",
+                crate::render::one_line(&t.tenant)
+            ));
             continue;
         }
-        out.push_str(&format!("tenant {}: {} change(s)\n", t.tenant, t.changes.len()));
+        out.push_str(&format!("tenant {}: {} change(s)\n", crate::render::one_line(&t.tenant), t.changes.len()));
         for c in &t.changes {
             let when = c.dnsbl.as_ref().map_or(String::new(), |l| format!("; when {l}"));
             out.push_str(&format!(

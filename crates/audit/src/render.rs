@@ -2,6 +2,21 @@
 
 use crate::{Audit, DispositionKind, Door, Severity};
 
+/// Text from a config or an export on one line of a report or a comment: every control
+/// character (line breaks among them) and Unicode line separator escaped as `\u{…}`, so a
+/// name cannot start a line of its own (and pass for a command, a TOML key, or a verdict).
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn text(audit: &Audit) -> String {
     let mut out = String::new();
     for t in &audit.tenants {
@@ -9,14 +24,14 @@ pub fn text(audit: &Audit) -> String {
             t.verdict_on_the_data.map_or(String::new(), |v| format!(" (on the data given: {})", v.label()));
         out.push_str(&format!(
             "tenant {}  (MX {})  {}{on_the_data}  — {} sessions evaluated\n",
-            t.tenant,
+            one_line(&t.tenant),
             if t.mx.is_empty() { "unset".to_string() } else { t.mx.join(", ") },
             t.verdict.label(),
             t.evaluations
         ));
         for m in &t.missing_input {
             out.push_str(&format!(
-                "  missing from the input: {}: {}\n    get it with: {}\n",
+                "  missing from the input: {}: {}\n    to complete it: {}\n",
                 m.what, m.consequence, m.remedy
             ));
         }

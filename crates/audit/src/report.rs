@@ -100,7 +100,7 @@ impl TenantAudit {
             self.findings.push(Finding {
                 severity: Severity::Warning,
                 code: "input_incomplete",
-                message: format!("the input has no {}: {}", m.what, m.consequence),
+                message: format!("missing from the input: {}: {}", m.what, m.consequence),
                 subject: Some(m.what.clone()),
                 example: None,
             });

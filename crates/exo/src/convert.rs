@@ -217,7 +217,7 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
     let mut header = String::from("# Imported from an Exchange Online export by doorman.\n");
     header.push_str(&format!("# source: {}\n", e.source.label()));
     for m in &missing {
-        header.push_str(&comment(&format!("incomplete: the export has no {} ({})", m.what, m.remedy)));
+        header.push_str(&comment(&format!("incomplete: missing {}; to complete it: {}", m.what, m.remedy)));
     }
     for n in &notes {
         header.push_str(&comment(&format!("{}: {}", n.kind.label(), n.what)));
@@ -253,7 +253,7 @@ fn unique(key: &'static str, kind: &str, tables: Vec<Table>, cx: &mut Ctx) -> Ar
         }
         let what = format!("{kind} {name:?}");
         cx.missing.push(MissingInput {
-            what: format!("one {what}: the export names two alike"),
+            what: format!("which of two {kind}s named {name:?} Exchange Online holds"),
             consequence: "which of them Exchange Online holds is unknown".into(),
             remedy: "export the tenant again".into(),
         });
@@ -264,7 +264,7 @@ fn unique(key: &'static str, kind: &str, tables: Vec<Table>, cx: &mut Ctx) -> Ar
 
 /// One comment line; nothing in `text` can end it.
 fn comment(text: &str) -> String {
-    format!("# {}\n", crate::comment::one_line(text))
+    format!("# {}\n", doorman_audit::render::one_line(text))
 }
 
 fn strings_array(items: &[String]) -> Array {
@@ -323,11 +323,23 @@ fn accepted_domains(e: &Export, t: &mut Table, cx: &mut Ctx) {
     // A stand-in directory: the export has no mailboxes.
     let mut domains = Array::new();
     let mut directory = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for d in e.accepted_domains.as_deref().unwrap_or_default() {
         let Some(name) = domain_name(d) else { continue };
-        let name = name.to_ascii_lowercase();
-        if let Err(err) = DomainName::parse(&name) {
-            cx.note(NoteKind::Unsupported, format!("accepted domain {name:?} left out: {err}"));
+        let name = match DomainName::parse(&name) {
+            Ok(n) => n.to_string(),
+            Err(err) => {
+                cx.note(NoteKind::Unsupported, format!("accepted domain {name:?} left out: {err}"));
+                continue;
+            }
+        };
+        // Exchange Online lists a domain once; an export that lists it twice was edited.
+        if !seen.insert(name.clone()) {
+            cx.missing.push(MissingInput {
+                what: format!("which of two entries for accepted domain {name} holds"),
+                consequence: "the domain's type and MatchSubDomains are unknown".into(),
+                remedy: "export the tenant again".into(),
+            });
             continue;
         }
         let kind = enum_name(d, "DomainType", &[(0, "Authoritative"), (1, "ExternalRelay"), (2, "InternalRelay")])
@@ -424,6 +436,12 @@ fn connection_filter(e: &Export, t: &mut Table, cx: &mut Ctx) {
         filter[key] = value(strings_array(&entries));
     }
     t.insert("connection_filter", Item::Table(filter));
+    if boolean(p, "EnableSafeList") == Some(true) {
+        cx.note(
+            NoteKind::Semantics,
+            "EnableSafeList is on: Exchange Online also skips spam filtering for senders on Microsoft's safe list, which doorman does not model".into(),
+        );
+    }
     unsupported(
         "connection filter policy",
         &text(p, "Name").unwrap_or_default(),
@@ -453,9 +471,21 @@ pub fn exo_refuses(entry: &str) -> Option<&'static str> {
 /// does not would hide mail that gets through.
 fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
     let name = shape_name(c, "Name").unwrap_or_else(|| "connector".into());
-    let kind = enum_name(c, "ConnectorType", &[(1, "OnPremises"), (2, "Partner")]).unwrap_or_else(|| "Partner".into());
-    let partner = !kind.eq_ignore_ascii_case("OnPremises");
     let what = format!("connector {name:?}");
+    let kind = enum_name(c, "ConnectorType", &[(1, "OnPremises"), (2, "Partner")]);
+    // An unknown type is imported as Partner without its restriction: an OnPremises
+    // connector's restrict flags do nothing in Exchange Online.
+    let (partner, type_known) = match kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("partner") => (true, true),
+        Some("onpremises") => (false, true),
+        other => {
+            cx.note(
+                NoteKind::Unsupported,
+                format!("{what}: ConnectorType {} is not Partner or OnPremises; imported as Partner without its restriction", other.unwrap_or("(none)")),
+            );
+            (true, false)
+        }
+    };
     let mut t = Table::new();
     t["name"] = value(name.as_str());
     t["type"] = value(if partner { "partner" } else { "on_premises" });
@@ -465,8 +495,11 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
         let when = date(c, "WhenChanged").map(|d| format!(" (changed {d})")).unwrap_or_default();
         cx.note(NoteKind::Semantics, format!("{what} is disabled{when}: it attributes nothing"));
     }
+    let raw_domains = c.get("SenderDomains").map(shapes::list).map_or(0, |l| l.len());
     let domains: Vec<String> = strings(c, "SenderDomains").iter().map(|d| sender_domain(d)).collect();
-    let (domains, _) = valid(domains, &format!("{what} SenderDomains"), SenderDomainPattern::parse, cx);
+    let unreadable_domains = domains.len() < raw_domains;
+    let (domains, domains_lost) = valid(domains, &format!("{what} SenderDomains"), SenderDomainPattern::parse, cx);
+    let domains_lost = domains_lost || unreadable_domains;
     let (ips, ips_lost) = valid_list(c, "SenderIPAddresses", &format!("{what} SenderIPAddresses"), IpEntry::parse, cx);
     let (cert, cert_lost) = match text(c, "TlsSenderCertificateName") {
         Some(n) => {
@@ -480,10 +513,12 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
     if let Some(cert) = &cert {
         t["tls_sender_certificate_name"] = value(cert.as_str());
     }
-    let scoped = !strings(c, "AssociatedAcceptedDomains").is_empty();
+    let scoped = c.get("AssociatedAcceptedDomains").is_some_and(|v| !shapes::list(v).is_empty());
     let restrict_ip = boolean(c, "RestrictDomainsToIPAddresses").unwrap_or(false);
     let restrict_cert = boolean(c, "RestrictDomainsToCertificate").unwrap_or(false);
-    if !partner && (restrict_ip || restrict_cert) {
+    if !type_known {
+        // Noted above: imported without its restriction.
+    } else if !partner && (restrict_ip || restrict_cert) {
         cx.note(
             NoteKind::Semantics,
             format!(
@@ -495,6 +530,13 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
             NoteKind::Unsupported,
             format!("{what}: AssociatedAcceptedDomains scopes it to some recipient domains, which doorman does not model; imported without its restriction, so it restricts nothing"),
         );
+        if enabled {
+            cx.missing.push(MissingInput {
+                what: format!("the scope of {what} (AssociatedAcceptedDomains)"),
+                consequence: "for which recipient domains it restricts senders is not modelled".into(),
+                remedy: "check the connector by hand".into(),
+            });
+        }
     } else {
         if restrict_ip && (ips.is_empty() || ips_lost) {
             let why = if ips_lost {
@@ -546,6 +588,14 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
     } else {
         None
     };
+    if unusable.is_none() && enabled && (domains_lost || ips_lost || cert_lost) {
+        // Mail it takes in Exchange Online may fall to another, restricting connector here.
+        cx.missing.push(MissingInput {
+            what: format!("part of {what} (values doorman cannot read)"),
+            consequence: "some of the senders it takes in Exchange Online are not attributed to it".into(),
+            remedy: "correct the values named in the notes, or check the connector by hand".into(),
+        });
+    }
     if let Some(why) = unusable {
         if enabled {
             cx.missing.push(MissingInput {
@@ -570,11 +620,16 @@ const MODELLED_PREDICATES: [&str; 6] = [
     "SenderAddressLocation",
 ];
 
-/// The rule with the parts doorman models; the rest are notes. Conditions and exceptions it
-/// cannot model are left out, which makes the rule match more often than in Exchange Online:
-/// harmless for SCL and headers, but a reject, delete, quarantine or redirect applied too
-/// often would hide mail that gets through, so such a rule is not applied at all. `None`
-/// when the rule is written commented out.
+/// The rule with the parts doorman models; the rest are notes. `None` when the rule is
+/// written commented out.
+///
+/// A condition or exception doorman cannot read in full is left out, which makes the rule
+/// match more mail than in Exchange Online. That errs the right way only for a rule whose
+/// acts can only let more through: SCL -1, a header, a subject prefix. A rule that refuses,
+/// deletes, quarantines, redirects, sets any other SCL (the last SCL set wins, so it can undo
+/// an SCL -1) or stops rule processing would hide mail that gets through; such a rule keeps
+/// only what narrows it (the readable values of a condition), and is not applied at all when
+/// anything would widen it.
 fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
     let name = shape_name(r, "Name").unwrap_or_else(|| "rule".into());
     let what = format!("rule {name:?}");
@@ -603,9 +658,29 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
         }
     };
     t["mode"] = value(mode);
-    if let Some(p) = text(r, "Priority").and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 0) {
-        t["priority"] = value(p);
+    match r.get("Priority").filter(|p| !p.is_null()) {
+        None => {}
+        Some(p) => match p.as_u64().and_then(|p| u32::try_from(p).ok()) {
+            Some(p) => t["priority"] = value(i64::from(p)),
+            // The order decides which SCL wins and where processing stops.
+            None => cx.missing.push(MissingInput {
+                what: format!("the order of {what} (Priority {p})"),
+                consequence: "which rule's SCL wins, and where rule processing stops, is unknown".into(),
+                remedy: "Get-TransportRule | Select-Object Name,Priority".into(),
+            }),
+        },
     }
+    let stops = boolean(r, "StopRuleProcessing") == Some(true);
+    if stops {
+        t["stop_processing"] = value(true);
+    }
+
+    let actions = rule_actions(r, &what, cx);
+    let modelled_actions = actions.len();
+    let narrowing_only = ["reject", "delete", "quarantine", "redirect_to"].iter().any(|k| actions.contains_key(k))
+        || actions.get("set_scl").and_then(|v| v.as_integer()).is_some_and(|scl| scl >= 0)
+        || stops;
+
     if let Some(loc) = enum_name(r, "SenderAddressLocation", &[(0, "Header"), (1, "Envelope"), (2, "HeaderOrEnvelope")])
     {
         match loc.to_ascii_lowercase().as_str() {
@@ -615,29 +690,43 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
             other => dropped.push(format!("SenderAddressLocation {other}")),
         }
     }
-    let stops = boolean(r, "StopRuleProcessing") == Some(true);
-    if stops {
-        t["stop_processing"] = value(true);
-    }
     for (table, prefix) in [("conditions", ""), ("exceptions", "ExceptIf")] {
         let exception = !prefix.is_empty();
         let mut part = Table::new();
         let field = |f: &str| format!("{prefix}{f}");
-        // A condition that lost every value, or an exception that lost any, matches more.
-        let mut list =
-            |key: &str, toml_key: &str, parse: &dyn Fn(&str) -> Result<(), String>, part: &mut Table, cx: &mut Ctx| {
-                let f = field(key);
-                let present = r.get(&f).is_some_and(|v| !shapes::list(v).is_empty());
-                let (kept, lost) = valid_list(r, &f, &format!("{what} {f}"), parse, cx);
-                if !kept.is_empty() {
-                    part[toml_key] = value(strings_array(&kept));
-                }
-                if present && (kept.is_empty() || (lost && exception)) {
-                    dropped.push(f);
-                }
-            };
-        list("SenderIpRanges", "sender_ip_ranges", &|s| IpEntry::parse(s).map(|_| ()), &mut part, cx);
-        list("SenderDomainIs", "sender_domain_is", &|s| DomainName::parse(s).map(|_| ()), &mut part, cx);
+        // What to do with a predicate some of whose values cannot be read. A condition keeps
+        // its readable values only for a rule that must not widen (fewer values: it matches
+        // less); elsewhere it is left out whole. An exception with fewer values matches
+        // less, which widens the rule.
+        let keep = |f: String, kept: &[String], lost: bool, dropped: &mut Vec<String>| -> bool {
+            if !lost {
+                return !kept.is_empty();
+            }
+            if exception {
+                dropped.push(format!("unreadable values of {f}"));
+                !kept.is_empty()
+            } else if narrowing_only && !kept.is_empty() {
+                true
+            } else {
+                dropped.push(f);
+                false
+            }
+        };
+        for (key, toml_key, parse) in [
+            (
+                "SenderIpRanges",
+                "sender_ip_ranges",
+                (|s: &str| IpEntry::parse(s).map(|_| ())) as fn(&str) -> Result<(), String>,
+            ),
+            ("SenderDomainIs", "sender_domain_is", |s: &str| DomainName::parse(s).map(|_| ())),
+        ] {
+            let f = field(key);
+            let present = r.get(&f).is_some_and(|v| !shapes::list(v).is_empty());
+            let (kept, lost) = valid_list(r, &f, &format!("{what} {f}"), parse, cx);
+            if keep(f, &kept, lost || (present && kept.is_empty()), &mut dropped) {
+                part[toml_key] = value(strings_array(&kept));
+            }
+        }
         if let Some(scope) = enum_name(r, &field("FromScope"), &[(0, "InOrganization"), (1, "NotInOrganization")]) {
             match scope.to_ascii_lowercase().as_str() {
                 "inorganization" => part["from_scope"] = value("in_organization"),
@@ -645,25 +734,29 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
                 other => dropped.push(format!("{} {other}", field("FromScope"))),
             }
         }
-        if let Some(header) = text(r, &field("HeaderContainsMessageHeader")) {
-            let words = strings(r, &field("HeaderContainsWords"));
-            if words.is_empty() {
-                dropped.push(field("HeaderContainsMessageHeader"));
-            } else {
-                let mut entry = InlineTable::new();
-                entry.insert("header", header.as_str().into());
-                entry.insert("words", strings_array(&words).into());
-                part["header_contains"] = value(Array::from_iter([entry]));
+        let (header_key, words_key) = (field("HeaderContainsMessageHeader"), field("HeaderContainsWords"));
+        let header_given = r.get(&header_key).is_some_and(|v| !v.is_null());
+        let words_given = r.get(&words_key).is_some_and(|v| !shapes::list(v).is_empty());
+        if header_given || words_given {
+            match text(r, &header_key) {
+                // Words without a header they are looked for in: the predicate is lost.
+                None => dropped.push(header_key),
+                Some(header) => {
+                    let (words, lost) =
+                        valid_list(r, &words_key, &format!("{what} {words_key}"), |_| Ok::<(), String>(()), cx);
+                    if keep(header_key, &words, lost || words.is_empty(), &mut dropped) {
+                        let mut entry = InlineTable::new();
+                        entry.insert("header", header.as_str().into());
+                        entry.insert("words", strings_array(&words).into());
+                        part["header_contains"] = value(Array::from_iter([entry]));
+                    }
+                }
             }
         }
         if !part.is_empty() {
             t.insert(table, Item::Table(part));
         }
     }
-
-    let actions = rule_actions(r, &what, cx);
-    let modelled_actions = actions.len();
-    let diverts = ["reject", "delete", "quarantine", "redirect_to"].iter().any(|k| actions.contains_key(k));
     t.insert("actions", Item::Table(actions));
 
     let mut known: Vec<String> = READ.iter().map(|s| s.to_string()).collect();
@@ -687,9 +780,9 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
     }
     let left_out = if modelled_actions == 0 {
         Some("none of its actions is modelled".to_string())
-    } else if !dropped.is_empty() && diverts {
+    } else if !dropped.is_empty() && narrowing_only {
         Some(format!(
-            "without its {} it would refuse, delete, quarantine or redirect more mail than Exchange Online does",
+            "without its {} it would refuse, delete, quarantine, redirect, set an SCL or stop rule processing for more mail than Exchange Online does",
             dropped.join(", ")
         ))
     } else {
@@ -710,7 +803,7 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
     cx.note(NoteKind::Unsupported, format!("{what}: {why}; written commented out"));
     if stops && enabled {
         cx.missing.push(MissingInput {
-            what: format!("the effect of rule {name:?}"),
+            what: format!("the effect of {what}"),
             consequence: "it stops rule processing, and doorman cannot tell when it matches, so the rules after it may apply more often than in Exchange Online".into(),
             remedy: "check the rule by hand, or model it as a doorman rule".into(),
         });
@@ -722,6 +815,14 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
 /// The rule's actions doorman models.
 fn rule_actions(r: &Value, what: &str, cx: &mut Ctx) -> Table {
     let mut actions = Table::new();
+    let scl_given = r.get("SetSCL").is_some_and(|v| !v.is_null());
+    if scl_given && text(r, "SetSCL").is_none() {
+        cx.missing.push(MissingInput {
+            what: format!("the SCL {what} sets (SetSCL = {})", r["SetSCL"]),
+            consequence: "it may skip spam filtering (SCL -1) for the mail it matches".into(),
+            remedy: "Get-TransportRule | Select-Object Name,SetSCL".into(),
+        });
+    }
     if let Some(scl) = text(r, "SetSCL") {
         match scl.parse::<i64>() {
             Ok(n) if (-1..=9).contains(&n) => {
@@ -730,7 +831,11 @@ fn rule_actions(r: &Value, what: &str, cx: &mut Ctx) -> Table {
                     cx.note(NoteKind::Semantics, format!("{what}: SCL -1 skips spam filtering, but Exchange Online still filters malware and high-confidence phish"));
                 }
             }
-            _ => cx.note(NoteKind::Unsupported, format!("{what}: SetSCL {scl:?} is not an SCL; left out")),
+            _ => cx.missing.push(MissingInput {
+                what: format!("the SCL {what} sets (SetSCL {scl:?} is not an SCL)"),
+                consequence: "it may skip spam filtering (SCL -1) for the mail it matches".into(),
+                remedy: "Get-TransportRule | Select-Object Name,SetSCL".into(),
+            }),
         }
     }
     if let (Some(h), Some(v)) = (text(r, "SetHeaderName"), text(r, "SetHeaderValue")) {

@@ -14,7 +14,6 @@
 //! domains as `smtp:*;1`, dates as `/Date(ms)/`, enums as names or numbers, and an absent field
 //! is not `false`.
 
-mod comment;
 pub mod completeness;
 mod convert;
 pub mod powershell;

@@ -5,7 +5,7 @@
 //! from the tenant (a connector called `x$(Remove-Mailbox …)` is one `New-InboundConnector`
 //! away). So a command is built as data ([`Command`]) and every string is written as a
 //! single-quoted literal ([`literal`]), which PowerShell never expands. A name in a comment
-//! is kept to one line ([`crate::comment::one_line`]), and a command written commented out
+//! is kept to one line ([`doorman_audit::render::one_line`]), and a command written commented out
 //! has every physical line commented.
 
 use doorman_audit::{Change, Restriction, TenantAudit};
@@ -224,7 +224,8 @@ fn gateway_connector(closes: &'static str, networks: &[String], certificate: Opt
 /// The commands as a script to paste: a comment before each that says why; a command with a
 /// value to fill in is commented out.
 pub fn script(tenant: &str, commands: &[Command]) -> String {
-    let mut out = format!("# Closes what `doorman audit` found for tenant {}.\n", crate::comment::one_line(tenant));
+    let mut out =
+        format!("# Closes what `doorman audit` found for tenant {}.\n", doorman_audit::render::one_line(tenant));
     for c in commands {
         out.push('\n');
         for line in wrap(&c.why) {
@@ -258,7 +259,7 @@ pub fn script(tenant: &str, commands: &[Command]) -> String {
 /// Comment text in lines of at most about 95 characters.
 fn wrap(text: &str) -> Vec<String> {
     let mut lines = vec![String::new()];
-    for word in crate::comment::one_line(text).split(' ') {
+    for word in doorman_audit::render::one_line(text).split(' ') {
         let last = lines.last_mut().expect("one line at least");
         if !last.is_empty() && last.len() + word.len() > 95 {
             lines.push(word.to_string());

@@ -192,7 +192,7 @@ pub fn read_dir(dir: &Path) -> Result<Export, String> {
             continue;
         }
         let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
-        let stem = stem.strip_prefix("Get-").unwrap_or(stem);
+        let stem = if stem.len() > 4 && stem[..4].eq_ignore_ascii_case("get-") { &stem[4..] } else { stem };
         let Some(which) = FILES.iter().position(|f| f.eq_ignore_ascii_case(stem)) else { continue };
         if let Some(first) = &seen[which] {
             return Err(format!(

@@ -40,16 +40,10 @@ impl ExoAudit<'_> {
         out.push_str(&format!(
             "Exchange Online export: {} (tenant {})\n",
             self.import.source.label(),
-            self.import.tenant
+            doorman_audit::render::one_line(&self.import.tenant)
         ));
-        for m in &self.import.missing {
-            out.push_str(&format!(
-                "# incomplete: the export has no {}: {}\n#   get it with: {}\n",
-                m.what, m.consequence, m.remedy
-            ));
-        }
         for n in &self.import.notes {
-            out.push_str(&format!("# {}: {}\n", n.kind.label(), crate::comment::one_line(&n.what)));
+            out.push_str(&format!("# {}: {}\n", n.kind.label(), doorman_audit::render::one_line(&n.what)));
         }
         out.push('\n');
         out.push_str(&doorman_audit::render::text(&self.audit));

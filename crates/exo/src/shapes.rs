@@ -61,16 +61,20 @@ pub fn sender_domain(s: &str) -> String {
     s.split(';').next().unwrap_or(s).trim().to_string()
 }
 
-/// An enum written as its name or as its number.
+/// An enum written as its name or as its number; `None` only when absent or null. A value
+/// that is neither a known number nor a name comes back as its JSON text, which no name
+/// matches: the caller must treat it as unknown, never as absent.
 pub fn enum_name(item: &Value, key: &str, numbers: &[(i64, &'static str)]) -> Option<String> {
-    match item.get(key)? {
+    let v = item.get(key).filter(|v| !v.is_null())?;
+    let named = match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => {
             n.as_i64().and_then(|n| numbers.iter().find(|(k, _)| *k == n)).map(|(_, name)| name.to_string())
         }
         Value::Object(o) => o.get("Value").or_else(|| o.get("value")).and_then(|v| v.as_str()).map(str::to_string),
         _ => None,
-    }
+    };
+    Some(named.unwrap_or_else(|| v.to_string()))
 }
 
 /// `/Date(1700000000000)/` or ISO 8601, as ISO text (UTC seconds) for the report.

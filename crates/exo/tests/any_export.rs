@@ -102,9 +102,21 @@ fn rule() -> impl Strategy<Value = Value> {
         ("BlindCopyTo", json!("audit@contoso.com")),
         ("StopRuleProcessing", json!(true)),
         ("State", json!(1)),
+        ("State", json!(2)),
         ("State", json!("Paused")),
         ("Mode", json!(0)),
+        ("Mode", json!(7)),
+        ("FromScope", json!(2)),
+        ("SenderAddressLocation", json!({"x": 1})),
         ("Priority", json!(-3)),
+        ("Priority", json!(2)),
+        ("Priority", json!(99_999_999_999u64)),
+        ("Priority", json!("first")),
+        ("HeaderContainsMessageHeader", json!({"Value": "X-Spam"})),
+        ("ExceptIfHeaderContainsMessageHeader", json!("Subject")),
+        ("ExceptIfHeaderContainsWords", json!(["ok", {}])),
+        ("SetSCL", json!(5)),
+        ("SetSCL", json!({"Value": -1})),
     ];
     (name(), proptest::sample::subsequence(fields.clone(), 0..=8)).prop_map(|(name, picked)| {
         let mut r = json!({"Name": name});
@@ -133,10 +145,13 @@ fn export() -> impl Strategy<Value = Value> {
         proptest::sample::subsequence(vec!["org_config", "conn_filter", "transport_rule", "inbound_connectors"], 0..=1),
         shaped(vec!["203.0.113.5", "10.0.0.0/8", "2001:db8::1"]),
         boolish(),
+        proptest::sample::subsequence(vec!["Contoso.com.", "bad domain!", "fabrikam.com", "contoso.com"], 0..=4),
     )
-        .prop_map(|(org, connectors, rules, bare, drop, allow, reject)| {
+        .prop_map(|(org, connectors, rules, bare, drop, allow, reject, more_domains)| {
+            let mut domains = vec![json!({"DomainName": "contoso.com", "DomainType": 0, "Default": true})];
+            domains.extend(more_domains.into_iter().map(|d| json!({"DomainName": d, "DomainType": 2})));
             let mut v = json!({
-                "accepted_domains": {"DomainName": "contoso.com", "DomainType": 0, "Default": true},
+                "accepted_domains": powershell_list(domains, bare),
                 "org_config": {"Name": format!("{org}.onmicrosoft.com"), "RejectDirectSend": reject},
                 "conn_filter": {"Name": "Default", "IsDefault": true, "IPAllowList": allow, "IPBlockList": ["192.0.2.0/24"]},
                 "inbound_connectors": powershell_list(connectors, bare),
@@ -147,6 +162,12 @@ fn export() -> impl Strategy<Value = Value> {
             }
             v
         })
+}
+
+/// The `Name`s of a list PowerShell wrote, bare or not.
+fn names_in(list: &Value) -> Vec<&str> {
+    let items: Vec<&Value> = list.as_array().map(|a| a.iter().collect()).unwrap_or_else(|| vec![list]);
+    items.into_iter().filter_map(|i| i["Name"].as_str()).collect()
 }
 
 #[test]
@@ -165,15 +186,29 @@ fn any_export_imports_loads_audits_and_gives_safe_powershell() {
                 .map_err(|d| TestCaseError::fail(format!("{d}\n{}", imp.toml)))?;
             // Names come back exactly.
             let t = &loaded.config.tenants[0];
-            let connectors: Vec<&str> = v["inbound_connectors"]
-                .as_array()
-                .map(|a| a.iter().collect::<Vec<_>>())
-                .unwrap_or_else(|| vec![&v["inbound_connectors"]])
-                .into_iter()
-                .filter_map(|c| c["Name"].as_str())
-                .collect();
+            let connectors = names_in(&v["inbound_connectors"]);
             for c in &t.inbound_connectors {
                 prop_assert!(connectors.contains(&c.name.as_str()), "{:?} not among {connectors:?}", c.name);
+            }
+            let rules = names_in(&v["transport_rule"]);
+            for r in &t.transport_rules {
+                prop_assert!(rules.contains(&r.name.as_str()), "{:?} not among {rules:?}", r.name);
+                // The soundness of the import: a rule that can hold back mail is never applied
+                // more widely than in Exchange Online.
+                let a = &r.actions;
+                let holds_back = a.reject.is_some()
+                    || a.delete
+                    || a.quarantine
+                    || !a.redirect_to.is_empty()
+                    || a.set_scl.is_some_and(|s| s.0 >= 0)
+                    || r.stop_processing;
+                let widened = format!("rule {:?}: imported without", r.name);
+                prop_assert!(
+                    !holds_back || !imp.notes.iter().any(|n| n.what.starts_with(&widened)),
+                    "{:?} holds mail back and was widened:\n{}",
+                    r.name,
+                    imp.toml
+                );
             }
             let audit = doorman_audit::audit(&doorman_policy::Policy::new(loaded.config))
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;

@@ -120,7 +120,7 @@ fn an_export_without_connectors_is_incomplete_never_side_door_open() {
     assert!(text.contains("INCOMPLETE (on the data given: SIDE DOOR OPEN)"), "{text}");
     assert!(!text.contains("  SIDE DOOR OPEN"), "never stated as certain: {text}");
     assert!(text.contains("SIDE DOOR (on the data given)"), "{text}");
-    assert!(text.contains("get it with: Get-InboundConnector"), "{text}");
+    assert!(text.contains("to complete it: Get-InboundConnector"), "{text}");
 
     // A cmdlet ScubaGear could not run is missing too, even with an empty list written.
     let mut export = scubagear_fixture();
@@ -247,8 +247,8 @@ fn rules_doorman_cannot_fully_model_never_break_the_import() {
         // A reject on a condition doorman cannot read: applied without it, it would refuse too much.
         {"Name": "Reject big attachments", "State": "Enabled", "Priority": 2, "AttachmentSizeOver": "10 MB (10,485,760 bytes)",
          "RejectMessageEnhancedStatusCode": "5.7.1", "RejectMessageReasonText": "Too big"},
-        // SCL on a condition doorman cannot read: it matches more in doorman, which is noted.
-        {"Name": "Subject words", "State": "Enabled", "Priority": 3, "SubjectContainsWords": ["hello"], "SetSCL": 6},
+        // SCL -1 on a condition doorman cannot read: it matches more in doorman, which is noted.
+        {"Name": "Subject words", "State": "Enabled", "Priority": 3, "SubjectContainsWords": ["hello"], "SetSCL": -1},
         // A rule that stops processing and cannot be modelled leaves the picture incomplete.
         {"Name": "Stop here", "State": "Enabled", "Priority": 4, "ApplyClassification": "Internal", "StopRuleProcessing": true}
     ]);

@@ -69,8 +69,8 @@ fn a_rule_that_would_refuse_more_without_what_cannot_be_read_is_not_applied() {
         {"Name": "Odd state", "State": "Paused", "Quarantine": true},
         // Active only from a date on: doorman cannot say which day it judges.
         {"Name": "From January", "State": "Enabled", "ActivationDate": "/Date(1767225600000)/", "DeleteMessage": true},
-        // The same gaps on a rule that only sets SCL: applied more widely, and said so.
-        {"Name": "SCL from January", "State": "Enabled", "ActivationDate": "2027-01-01T00:00:00", "SetSCL": 5},
+        // The same gap on a rule that only skips filtering: applied more widely, and said so.
+        {"Name": "SCL from January", "State": "Enabled", "ActivationDate": "2027-01-01T00:00:00", "SetSCL": -1},
         // One of two condition values unreadable: the rule matches less, which is kept.
         {"Name": "Delete two domains", "State": "Enabled", "SenderDomainIs": ["spam.example", "not a domain!"], "DeleteMessage": true},
         // A header condition without words.
@@ -115,7 +115,15 @@ fn a_connector_restricts_only_what_doorman_can_read_and_is_never_refused_by_the_
     assert!(!c.tenants[0].inbound_connectors[1].restrict_domains_to_ip_addresses);
     assert!(imp.notes.iter().any(|n| n.what.contains("AssociatedAcceptedDomains scopes it")));
     let whats: Vec<&str> = imp.missing.iter().map(|m| m.what.as_str()).collect();
-    assert_eq!(whats, ["a usable form of connector \"No domains\"", "a usable form of connector \"On-prem\""]);
+    assert_eq!(
+        whats,
+        [
+            "part of connector \"Gateway\" (values doorman cannot read)",
+            "the scope of connector \"Scoped\" (AssociatedAcceptedDomains)",
+            "a usable form of connector \"No domains\"",
+            "a usable form of connector \"On-prem\""
+        ]
+    );
     assert!(imp.toml.contains("\n# [[tenants.inbound_connectors]]\n# name = \"On-prem\"\n"), "{}", imp.toml);
 }
 
@@ -151,7 +159,7 @@ fn an_export_folder_reads_json_files_only_and_refuses_two_of_one_cmdlet() {
 
 #[test]
 fn names_that_end_a_comment_stay_inside_it() {
-    for name in ["x\n[[tenants]]\nname = \"evil\"", "cr\rdone", "sep\u{2028}x"] {
+    for name in ["x\n[[tenants]]\nname = \"evil\"", "cr\r[[tenants]] evil", "sep\u{2028}[[tenants]] evil"] {
         let rules = json!([{"Name": name, "State": "Enabled", "ApplyHtmlDisclaimerText": "<p>x</p>"}]);
         let connectors = json!([{"Name": name, "ConnectorType": 1, "Enabled": true, "SenderDomains": "smtp:*;1"}]);
         let (imp, c) = imported("comments", &export_with(rules, connectors));
@@ -186,6 +194,88 @@ fn two_objects_of_one_name_are_a_gap_not_a_failure() {
     ]);
     let (imp, c) = imported("twice", &export_with(rules, json!([])));
     assert_eq!(rule_names(&c), ["Tag"]);
-    assert_eq!(imp.missing[0].what, "one rule \"TAG\": the export names two alike");
+    assert_eq!(imp.missing[0].what, "which of two rules named \"TAG\" Exchange Online holds");
     assert!(imp.toml.contains("\n# name = \"TAG\"\n"), "{}", imp.toml);
+}
+
+#[test]
+fn unknown_enum_values_are_never_read_as_absent() {
+    let rules = json!([
+        {"Name": "Scope two", "State": "Enabled", "FromScope": 2, "DeleteMessage": true},
+        {"Name": "State two", "State": 2, "Quarantine": true},
+        {"Name": "Mode five", "State": "Enabled", "Mode": 5, "SetSCL": -1, "SenderIpRanges": ["80.66.20.0/28"]},
+        {"Name": "Location object", "State": "Enabled", "SenderAddressLocation": {"x": 1}, "SenderDomainIs": ["a.example"],
+         "RejectMessageEnhancedStatusCode": "5.7.1"}
+    ]);
+    let connectors = json!([{"Name": "Type nine", "ConnectorType": 9, "Enabled": true, "SenderDomains": "smtp:*;1",
+        "SenderIPAddresses": ["80.66.20.0/28"], "RestrictDomainsToIPAddresses": true}]);
+    let (imp, c) = imported("unknown-enums", &export_with(rules, connectors));
+    assert_eq!(rule_names(&c), ["Mode five"]);
+    assert!(
+        imp.notes.iter().any(|n| n.what.starts_with("rule \"Mode five\": imported without its Mode 5")),
+        "{:#?}",
+        imp.notes
+    );
+    assert!(!c.tenants[0].inbound_connectors[0].restrict_domains_to_ip_addresses);
+    assert!(imp.notes.iter().any(|n| n.what.contains("ConnectorType 9 is not Partner or OnPremises")));
+}
+
+#[test]
+fn a_rule_that_sets_another_scl_or_stops_processing_is_held_to_what_can_be_read() {
+    let rules = json!([
+        // Applied to all mail, SCL 5 would undo every earlier SCL -1.
+        {"Name": "Junk by subject", "State": "Enabled", "SubjectContainsWords": ["win"], "SetSCL": 5},
+        // A header rule that stops processing would stop the rules after it for all mail.
+        {"Name": "Tag and stop", "State": "Enabled", "SubjectContainsWords": ["x"], "SetHeaderName": "X-T",
+         "SetHeaderValue": "1", "StopRuleProcessing": true},
+        // SCL -1 with one of two networks unreadable: the whole condition goes (it matches more).
+        {"Name": "Bypass", "State": "Enabled", "SenderIpRanges": ["80.66.20.0/28", "bad"], "SetSCL": -1},
+        // A header given as an object: the predicate is lost.
+        {"Name": "Header object", "State": "Enabled", "HeaderContainsMessageHeader": {"Value": "X-Spam"},
+         "HeaderContainsWords": ["yes"], "Quarantine": true},
+        // An exception with an unreadable word: it spares less, so the rule does more.
+        {"Name": "Except words", "State": "Enabled", "ExceptIfHeaderContainsMessageHeader": "Subject",
+         "ExceptIfHeaderContainsWords": ["ok", {}], "DeleteMessage": true}
+    ]);
+    let (imp, c) = imported("scl", &export_with(rules, json!([])));
+    assert_eq!(rule_names(&c), ["Bypass"]);
+    let bypass = &c.tenants[0].transport_rules[0];
+    assert!(bypass.conditions.sender_ip_ranges.is_empty(), "the condition is left out whole");
+    assert!(imp.notes.iter().any(|n| n.what.starts_with("rule \"Bypass\": imported without its SenderIpRanges")));
+    for name in ["Junk by subject", "Tag and stop", "Header object", "Except words"] {
+        assert!(imp.toml.contains(&format!("# name = {name:?}\n")), "{name}:\n{}", imp.toml);
+    }
+    assert!(imp.missing.iter().any(|m| m.what == "the effect of rule \"Tag and stop\""));
+}
+
+#[test]
+fn what_decides_order_scl_or_attribution_and_cannot_be_read_leaves_the_export_incomplete() {
+    let rules = json!([
+        {"Name": "Far", "State": "Enabled", "Priority": 99999999999u64, "SetSCL": 1},
+        {"Name": "Odd SCL", "State": "Enabled", "SetSCL": {"Value": -1}, "SetHeaderName": "X-A", "SetHeaderValue": "b"}
+    ]);
+    let connectors = json!([
+        {"Name": "Partly", "ConnectorType": "OnPremises", "Enabled": true, "SenderDomains": ["smtp:contoso.com;1", "smtp:bad domain;1"],
+         "SenderIPAddresses": ["192.0.2.25"]},
+        {"Name": "Scoped", "ConnectorType": "Partner", "Enabled": true, "SenderDomains": "smtp:*;1",
+         "SenderIPAddresses": ["80.66.20.0/28"], "RestrictDomainsToIPAddresses": true, "AssociatedAcceptedDomains": [true]}
+    ]);
+    let mut v = export_with(rules, connectors);
+    v["accepted_domains"] = json!([{"DomainName": "contoso.com"}, {"DomainName": "Contoso.com."}]);
+    v["conn_filter"][0]["EnableSafeList"] = json!(true);
+    let (imp, c) = imported("order", &v);
+    let whats: Vec<&str> = imp.missing.iter().map(|m| m.what.as_str()).collect();
+    assert_eq!(
+        whats,
+        [
+            "which of two entries for accepted domain contoso.com holds",
+            "part of connector \"Partly\" (values doorman cannot read)",
+            "the scope of connector \"Scoped\" (AssociatedAcceptedDomains)",
+            "the order of rule \"Far\" (Priority 99999999999)",
+            "the SCL rule \"Odd SCL\" sets (SetSCL = {\"Value\":-1})",
+        ]
+    );
+    assert_eq!(c.tenants[0].accepted_domains.len(), 1);
+    assert!(!c.tenants[0].inbound_connectors[1].restrict_domains_to_ip_addresses);
+    assert!(imp.notes.iter().any(|n| n.what.starts_with("EnableSafeList is on")));
 }
