@@ -49,7 +49,7 @@ fn lookup_mx(export: &doorman_exo::Export, server: Option<std::net::SocketAddr>)
     };
     let dns = doorman_config::Dns { servers: server.into_iter().collect(), ..doorman_config::Dns::default() };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(doorman_edge::dnsbl::lookup_mx(&dns, &domain)).map_err(|e| format!("{e}; pass the MX with --mx"))
+    runtime.block_on(doorman_dns::lookup_mx(&dns, &domain)).map_err(|e| format!("{e}; pass the MX with --mx"))
 }
 
 pub fn run(c: Command) -> ExitCode {

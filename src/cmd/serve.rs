@@ -29,7 +29,7 @@ pub fn run(args: Args) -> ExitCode {
             base_dir: PathBuf::from("."),
         },
     };
-    match doorman_edge::run(source) {
+    match doorman_server::run(source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("doorman serve: {e}");

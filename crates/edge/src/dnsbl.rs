@@ -1,51 +1,26 @@
-//! DNSBL lookups through hickory-resolver, whose cache keeps answers for their TTL (bounded
-//! below, so a flood from one client costs one query per zone).
+//! DNSBL lookups through the shared resolver (`doorman-dns`), whose cache keeps answers for
+//! their TTL (bounded below, so a flood from one client costs one query per zone).
 //!
 //! A lookup that fails or times out is reported as failed, never as "not listed": the policy
 //! then defers the recipient with `451 4.4.3`, so a listed client is never let in because the
 //! list could not be asked. Spamhaus-style refusal codes (127.255.255.x) count as failures too.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use doorman_config::Dns;
+use doorman_dns::{ResolveError, Resolver};
 use doorman_policy::{DnsblAnswer, DnsblResult};
-use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::xfer::Protocol;
-use hickory_resolver::{ResolveError, TokioResolver};
 
 #[derive(Clone)]
 pub struct Dnsbl {
-    resolver: TokioResolver,
+    resolver: Resolver,
     timeout: Duration,
 }
 
 impl Dnsbl {
     pub fn new(dns: &Dns) -> Result<Dnsbl, String> {
-        let mut opts = ResolverOpts::default();
-        opts.timeout = dns.timeout.0;
-        opts.attempts = 1;
-        opts.cache_size = 4096;
-        opts.positive_min_ttl = Some(Duration::from_secs(60));
-        opts.negative_min_ttl = Some(Duration::from_secs(60));
-        opts.ndots = 0;
-        let builder = if dns.servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?
-        } else {
-            let servers: Vec<NameServerConfig> = dns
-                .servers
-                .iter()
-                .flat_map(|&addr: &SocketAddr| {
-                    [NameServerConfig::new(addr, Protocol::Udp), NameServerConfig::new(addr, Protocol::Tcp)]
-                })
-                .collect();
-            TokioResolver::builder_with_config(
-                ResolverConfig::from_parts(None, vec![], NameServerConfigGroup::from(servers)),
-                TokioConnectionProvider::default(),
-            )
-        };
-        Ok(Dnsbl { resolver: builder.with_options(opts).build(), timeout: dns.timeout.0 })
+        Ok(Dnsbl { resolver: doorman_dns::resolver(dns)?, timeout: dns.timeout.0 })
     }
 
     /// Asks every zone at once.
@@ -116,21 +91,6 @@ pub fn query_name(ip: IpAddr, zone: &str) -> String {
             out
         }
     }
-}
-
-/// The MX hosts of `domain`, lowest preference first, through the same resolver settings
-/// (`doorman audit --exo` uses it to find out whether the MX is Exchange Online or a gateway).
-pub async fn lookup_mx(dns: &Dns, domain: &str) -> Result<Vec<String>, String> {
-    let this = Dnsbl::new(dns)?;
-    let name = format!("{}.", domain.trim_end_matches('.'));
-    let found = tokio::time::timeout(this.timeout, this.resolver.mx_lookup(name.as_str()))
-        .await
-        .map_err(|_| format!("no MX answer for {domain} within {:?}", this.timeout))?
-        .map_err(|e| format!("MX lookup for {domain}: {e}"))?;
-    let mut mx: Vec<(u16, String)> =
-        found.iter().map(|m| (m.preference(), m.exchange().to_utf8().trim_end_matches('.').to_string())).collect();
-    mx.sort();
-    Ok(mx.into_iter().map(|(_, h)| h).collect())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! - [`framing`] and [`connection`] read lines and message bodies strictly (no smuggling).
 //! - [`tls`], [`proxy`], [`dnsbl`] do what needs crypto or the network for the policy.
 //! - The spool (`doorman-spool`) is the output: nothing is answered `250` before it is durable.
+//!   Delivery is another program's job (`doorman-queue`); `doorman-server` starts both.
 //! - [`reload`] swaps config generations live; [`metrics`] serves Prometheus text.
 
 pub mod connection;
@@ -20,15 +21,16 @@ pub mod shutdown;
 mod state;
 pub mod tls;
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doorman_queue::QueueManager;
+use doorman_config::{ListenerTls, Loaded};
+use doorman_policy::Policy;
 use doorman_spool::Spool;
 use doorman_tracking::TrackingLog;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 pub use reload::ConfigSource;
 
@@ -37,104 +39,101 @@ use crate::shutdown::Phase;
 use crate::state::Shared;
 use crate::tls::SelfSigned;
 
-/// Runs the edge until SIGTERM or SIGINT. Errors are for the operator: they name the file,
-/// key or address at fault.
-pub fn run(source: ConfigSource) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("doorman")
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(source))
+/// The receiving side, bound and not yet accepting: its listeners, the metrics endpoint, and
+/// the config in force. It knows nothing of delivery; what it commits to the spool is all it
+/// hands on ([`Edge::committed`]).
+pub struct Edge {
+    shared: Arc<Shared>,
+    listeners: Vec<(TcpListener, ListenerTls)>,
+    metrics: Option<TcpListener>,
 }
 
-async fn serve(source: ConfigSource) -> Result<(), String> {
-    let loaded = source.load().map_err(|d| d.to_string())?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    let base = base_dir(&source);
-    let server = loaded.config.server.clone();
-    let self_signed = SelfSigned::generate(&server.hostname)?;
-    if server.tls.certificate.is_none() {
-        tracing::info!("no server.tls.certificate: using a self-signed certificate for {}", server.hostname);
-    }
-    let generation = Generation::compile(loaded, 1, &self_signed)?;
-    let spool_dir = base.join(&server.spool_dir);
-    let spool = Spool::open(&spool_dir).map_err(|e| format!("server.spool_dir: {e}"))?;
-    let log_path = base.join(&server.tracking_log);
-    let tracking =
-        TrackingLog::open(&log_path).map_err(|e| format!("server.tracking_log: {}: {e}", log_path.display()))?;
+/// The policy in force now; it changes with each reload.
+pub type PolicySource = Arc<dyn Fn() -> Arc<Policy> + Send + Sync>;
 
-    let mut listeners = Vec::new();
-    for (i, l) in server.listeners.iter().enumerate() {
-        let socket = TcpListener::bind(l.address)
-            .await
-            .map_err(|e| format!("server.listeners[{i}]: cannot listen on {}: {e}", l.address))?;
-        listeners.push((socket, l.tls));
-    }
-    let metrics_socket = match server.metrics_listener {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
+impl Edge {
+    /// Compiles the first generation of `loaded` and binds every listener. A port 0 listener
+    /// gets a free port, which the log line `listening on …` names.
+    pub async fn bind(
+        source: ConfigSource,
+        loaded: Loaded,
+        spool: Arc<Spool>,
+        tracking: Arc<TrackingLog>,
+    ) -> Result<Edge, String> {
+        let server = loaded.config.server.clone();
+        let self_signed = SelfSigned::generate(&server.hostname)?;
+        if server.tls.certificate.is_none() {
+            tracing::info!("no server.tls.certificate: using a self-signed certificate for {}", server.hostname);
+        }
+        let generation = Generation::compile(loaded, 1, &self_signed)?;
+        let mut listeners = Vec::new();
+        for (i, l) in server.listeners.iter().enumerate() {
+            let socket = TcpListener::bind(l.address)
                 .await
-                .map_err(|e| format!("server.metrics_listener: cannot listen on {addr}: {e}"))?,
-        ),
-        None => None,
-    };
-
-    let (trigger, _) = shutdown::channel();
-    let (spool, tracking) = (Arc::new(spool), Arc::new(tracking));
-    let shared = Arc::new(Shared::new(generation, source, self_signed, spool.clone(), tracking.clone(), trigger));
-    let watcher = tokio::spawn(reload::watch(shared.clone()));
-    let policy_of = shared.clone();
-    let queue = QueueManager::new(
-        spool,
-        base.clone(),
-        Arc::new(move || policy_of.current().policy.clone()),
-        tracking,
-        shared.queue_wake.clone(),
-    );
-    let delivery = tokio::spawn(queue.run());
-    for (socket, tls) in listeners {
-        let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        tracing::info!("listening on {addr} ({tls:?})");
-        tokio::spawn(server::accept_loop(shared.clone(), socket, tls));
+                .map_err(|e| format!("server.listeners[{i}]: cannot listen on {}: {e}", l.address))?;
+            listeners.push((socket, l.tls));
+        }
+        let metrics = match server.metrics_listener {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("server.metrics_listener: cannot listen on {addr}: {e}"))?,
+            ),
+            None => None,
+        };
+        let (trigger, _) = shutdown::channel();
+        let shared = Arc::new(Shared::new(generation, source, self_signed, spool, tracking, trigger));
+        Ok(Edge { shared, listeners, metrics })
     }
-    if let Some(socket) = metrics_socket {
-        tracing::info!("metrics on http://{}/metrics", socket.local_addr().map(|a| a.to_string()).unwrap_or_default());
-        tokio::spawn(metrics::serve(socket, shared.metrics.clone(), shared.shutdown.subscribe()));
+
+    /// Notified after each copy is committed to the spool: whoever delivers may listen, so
+    /// that it need not poll.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.shared.committed.clone()
     }
-    tracing::info!("spool in {}, tracking log in {}", spool_dir.display(), log_path.display());
 
-    wait_for_stop().await;
-    let grace = shared.current().config().server.limits.shutdown_grace.0;
-    tracing::info!("shutting down: no new connections or transactions; sessions have {grace:?} to finish");
-    shared.shutdown.set(Phase::Draining);
-    wait_sessions(&shared, grace).await;
-    shared.shutdown.set(Phase::Closing);
-    wait_sessions(&shared, Duration::from_secs(5)).await;
-    watcher.abort();
-    delivery.abort();
-    tracing::info!("stopped");
-    Ok(())
-}
+    /// The policy in force, for the delivering side (routes, quarantine, hold).
+    pub fn policy_source(&self) -> PolicySource {
+        let shared = self.shared.clone();
+        Arc::new(move || shared.current().policy.clone())
+    }
 
-/// Relative paths in a config file are relative to its folder, as `recipients_file` is.
-fn base_dir(source: &ConfigSource) -> PathBuf {
-    match source {
-        ConfigSource::File(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ConfigSource::Text { base_dir, .. } => base_dir.clone(),
+    /// Starts accepting, serving metrics and watching the config for changes.
+    pub fn start(self) -> Running {
+        let Edge { shared, listeners, metrics } = self;
+        let watcher = tokio::spawn(reload::watch(shared.clone()));
+        for (socket, tls) in listeners {
+            let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!("listening on {addr} ({tls:?})");
+            tokio::spawn(server::accept_loop(shared.clone(), socket, tls));
+        }
+        if let Some(socket) = metrics {
+            let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!("metrics on http://{addr}/metrics");
+            tokio::spawn(metrics::serve(socket, shared.metrics.clone(), shared.shutdown.subscribe()));
+        }
+        Running { shared, watcher }
     }
 }
 
-async fn wait_for_stop() {
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// An edge that accepts connections.
+pub struct Running {
+    shared: Arc<Shared>,
+    watcher: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops taking connections and transactions, gives the sessions under way the
+    /// configured grace to finish, then closes the rest.
+    pub async fn drain(self) {
+        let shared = &self.shared;
+        let grace = shared.current().config().server.limits.shutdown_grace.0;
+        tracing::info!("shutting down: no new connections or transactions; sessions have {grace:?} to finish");
+        shared.shutdown.set(Phase::Draining);
+        wait_sessions(shared, grace).await;
+        shared.shutdown.set(Phase::Closing);
+        wait_sessions(shared, Duration::from_secs(5)).await;
+        self.watcher.abort();
     }
 }
 

@@ -41,6 +41,14 @@ impl ConfigSource {
         }
     }
 
+    /// Relative paths in a config file are relative to its folder, as `recipients_file` is.
+    pub fn base_dir(&self) -> PathBuf {
+        match self {
+            ConfigSource::File(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ConfigSource::Text { base_dir, .. } => base_dir.clone(),
+        }
+    }
+
     pub fn name(&self) -> String {
         match self {
             ConfigSource::File(p) => p.display().to_string(),

@@ -21,8 +21,8 @@ pub struct Shared {
     pub self_signed: SelfSigned,
     pub spool: Arc<Spool>,
     pub tracking: Arc<TrackingLog>,
-    /// Notified after a copy is spooled, so the queue manager need not poll for it.
-    pub queue_wake: Arc<Notify>,
+    /// Notified after a copy is committed to the spool, so whoever delivers need not poll.
+    pub committed: Arc<Notify>,
     pub metrics: Arc<Metrics>,
     pub shutdown: ShutdownTrigger,
     connections: Mutex<Connections>,
@@ -51,7 +51,7 @@ impl Shared {
             self_signed,
             spool,
             tracking,
-            queue_wake: Arc::new(Notify::new()),
+            committed: Arc::new(Notify::new()),
             metrics,
             shutdown,
             connections: Mutex::new(Connections::default()),

@@ -256,7 +256,7 @@ impl Session {
                 for w in &written {
                     self.shared.metrics.spool_fsync.observe(w.fsync + dir_fsync);
                 }
-                self.shared.queue_wake.notify_one();
+                self.shared.committed.notify_one();
                 Ok(ids)
             }
             Err(e) => {

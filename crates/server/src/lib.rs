@@ -1,0 +1,62 @@
+//! `doorman serve`: the receiving edge and the delivering queue in one process. They meet
+//! only at the spool, as Postfix's smtpd and qmgr do: the edge commits copies and says so
+//! ([`doorman_edge::Edge::committed`]); the queue reads them from the spool and delivers.
+//! This crate opens what both share (the spool, the tracking log), starts them, and stops
+//! them on SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use doorman_edge::{ConfigSource, Edge};
+use doorman_queue::QueueManager;
+use doorman_spool::Spool;
+use doorman_tracking::TrackingLog;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Runs until SIGTERM or SIGINT. Errors are for the operator: they name the file, key or
+/// address at fault.
+pub fn run(source: ConfigSource) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("doorman")
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(serve(source))
+}
+
+async fn serve(source: ConfigSource) -> Result<(), String> {
+    let loaded = source.load().map_err(|d| d.to_string())?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let base = source.base_dir();
+    let server = loaded.config.server.clone();
+    let spool_dir = base.join(&server.spool_dir);
+    let spool = Arc::new(Spool::open(&spool_dir).map_err(|e| format!("server.spool_dir: {e}"))?);
+    let log_path = base.join(&server.tracking_log);
+    let tracking = Arc::new(
+        TrackingLog::open(&log_path).map_err(|e| format!("server.tracking_log: {}: {e}", log_path.display()))?,
+    );
+
+    let edge = Edge::bind(source, loaded, spool.clone(), tracking.clone()).await?;
+    let queue = QueueManager::new(spool, base, edge.policy_source(), tracking, edge.committed());
+    let delivery = tokio::spawn(queue.run());
+    let edge = edge.start();
+    tracing::info!("spool in {}, tracking log in {}", spool_dir.display(), log_path.display());
+
+    wait_for_stop().await;
+    edge.drain().await;
+    delivery.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop() {
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+}
