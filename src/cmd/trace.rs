@@ -83,7 +83,11 @@ pub fn run(args: Args) -> ExitCode {
 fn build_filter(args: &Args) -> Result<Filter, doorman_tracking::FilterError> {
     let mut f = Filter::default();
     if let Some(s) = &args.since {
-        f = f.since(s)?;
+        // An age goes through the one duration parser; anything else must be a time.
+        f = match doorman_config::parse_duration(s) {
+            Ok(age) if s.trim().ends_with(|c: char| c.is_ascii_alphabetic()) => f.since_age(age),
+            _ => f.since_time(s)?,
+        };
     }
     if let Some(ip) = args.client_ip {
         f = f.client_ip(ip);

@@ -205,6 +205,31 @@ impl Default for Limits {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Seconds(pub Duration);
 
+/// The longest duration doorman takes: a hundred years, which no timer needs and every
+/// clock computation can add to a time without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// A duration as `30s`, `5m`, `1h`, `2d`, or a bare number of seconds: the one parser for
+/// config values and command-line ages. Checked: a value beyond [`MAX_DURATION`] is an error,
+/// never a wrapped number.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let v = text.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{v:?} is not a duration such as 30s, 5m, 1h or 2d"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{v:?} is not a duration (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{v:?} is longer than doorman takes (at most {} days)", MAX_DURATION.as_secs() / 86_400))
+}
+
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -214,25 +239,11 @@ impl<'de> Deserialize<'de> for Seconds {
                 f.write_str("a duration such as \"30s\", \"5m\", \"1h\" or a number of seconds")
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
-                u64::try_from(v)
-                    .map(|s| Seconds(Duration::from_secs(s)))
-                    .map_err(|_| E::custom("a duration cannot be negative"))
+                let secs = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                parse_duration(&secs.to_string()).map(Seconds).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
-                let v = v.trim();
-                let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-                let (num, unit) = v.split_at(split);
-                let n: u64 = num.parse().map_err(|_| E::custom(format!("{v:?} is not a duration")))?;
-                let mult = match unit.trim() {
-                    "" | "s" => 1,
-                    "m" => 60,
-                    "h" => 3600,
-                    "d" => 86400,
-                    _ => {
-                        return Err(E::custom(format!("{v:?} is not a duration (use s, m, h or d)")));
-                    }
-                };
-                Ok(Seconds(Duration::from_secs(n * mult)))
+                parse_duration(v).map(Seconds).map_err(E::custom)
             }
         }
         d.deserialize_any(V)

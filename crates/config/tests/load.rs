@@ -295,3 +295,14 @@ fn a_listener_address_twice_is_an_error_but_port_0_is_any_free_port() {
     assert!(e[0].contains("server.listeners[1].address: 127.0.0.1:2525 is listed twice"), "{e:?}");
     assert!(warnings(&twice("127.0.0.1:0")).is_empty());
 }
+
+#[test]
+fn a_duration_too_long_to_hold_is_an_error_not_a_wrapped_number() {
+    let e = errors(&format!("[server.queue]\nmax_age = \"300000000000000d\"\n{TENANT}"));
+    assert!(e[0].contains("doorman.toml:2:11: server.queue.max_age"), "{e:?}");
+    assert!(e[0].contains("\"300000000000000d\" is longer than doorman takes (at most 36500 days)"), "{e:?}");
+    let e = errors(&format!("[server.queue]\nmax_age = 18446744073709551615\n{TENANT}"));
+    assert!(e[0].contains("server.queue.max_age"), "{e:?}");
+    assert_eq!(doorman_config::parse_duration("2d"), Ok(std::time::Duration::from_secs(172_800)));
+    assert!(doorman_config::parse_duration("5 fortnights").is_err());
+}

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::record::{Event, Record};
-use crate::time::{parse_relative, rfc3339};
+use crate::time::rfc3339;
 
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -30,20 +30,21 @@ impl fmt::Display for FilterError {
 impl std::error::Error for FilterError {}
 
 impl Filter {
-    /// `since` is a relative age (`10m`, `2h`, `1d`) or a UTC time (`2026-11-28`,
-    /// `2026-11-28T03:00`, `2026-11-28T03:00:00Z`).
-    pub fn since(mut self, since: &str) -> Result<Filter, FilterError> {
+    /// Lines no older than `age`.
+    pub fn since_age(mut self, age: Duration) -> Filter {
+        self.since = Some(rfc3339(SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH)));
+        self
+    }
+
+    /// Lines at or after a UTC time: `2026-11-28`, `2026-11-28T03:00`, `2026-11-28T03:00:00Z`.
+    pub fn since_time(mut self, since: &str) -> Result<Filter, FilterError> {
         let since = since.trim();
-        let text = if let Some(age) = parse_relative(since) {
-            rfc3339(SystemTime::now().checked_sub(age).unwrap_or(SystemTime::UNIX_EPOCH))
-        } else if looks_like_time(since) {
-            since.trim_end_matches(['Z', 'z']).to_ascii_uppercase()
-        } else {
+        if !looks_like_time(since) {
             return Err(FilterError(format!(
                 "--since {since:?}: expected an age such as 10m, 2h, 1d, or a UTC time such as 2026-11-28T03:00"
             )));
-        };
-        self.since = Some(text);
+        }
+        self.since = Some(since.trim_end_matches(['Z', 'z']).to_ascii_uppercase());
         Ok(self)
     }
 
@@ -129,9 +130,9 @@ mod tests {
     fn selects() {
         let r = rec("2026-11-28T03:25:50.123Z", Event::Reject, "203.0.113.9", "Alice@contoso.com");
         assert!(Filter::default().matches(&r));
-        assert!(Filter::default().since("2026-11-28").unwrap().matches(&r));
-        assert!(Filter::default().since("2026-11-28T03:25:50Z").unwrap().matches(&r));
-        assert!(!Filter::default().since("2026-11-28T03:26").unwrap().matches(&r));
+        assert!(Filter::default().since_time("2026-11-28").unwrap().matches(&r));
+        assert!(Filter::default().since_time("2026-11-28T03:25:50Z").unwrap().matches(&r));
+        assert!(!Filter::default().since_time("2026-11-28T03:26").unwrap().matches(&r));
         assert!(Filter::default().client_ip("203.0.113.9".parse().unwrap()).matches(&r));
         assert!(!Filter::default().client_ip("203.0.113.8".parse().unwrap()).matches(&r));
         assert!(Filter::default().tenant("CONTOSO").matches(&r));
@@ -144,7 +145,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_explained() {
-        assert!(Filter::default().since("yesterday").unwrap_err().0.contains("expected an age"));
+        assert!(Filter::default().since_time("yesterday").unwrap_err().0.contains("expected an age"));
         assert!(Filter::default().event("bounce").unwrap_err().0.contains("connect, reject, receive"));
     }
 }
