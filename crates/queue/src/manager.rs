@@ -150,6 +150,12 @@ impl QueueManager {
         };
         let (file, age, st) = match loaded {
             Ok(Ok(x)) => x,
+            // A scan listed it just before another delivery finished it (or an admin removed
+            // it): nothing is left to do, and nothing went wrong.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!("queue {id}: already finished");
+                return None;
+            }
             Ok(Err(e)) => {
                 tracing::error!("queue {id}: {e}; retrying in a minute");
                 return Some(unix(SystemTime::now()) + 60);
@@ -344,6 +350,7 @@ impl QueueManager {
                 helo: &config.server.hostname,
                 mail_from: &env.mail_from,
                 eight_bit: env.body == "8bitmime",
+                smtputf8: env.smtputf8,
                 recipients: pending,
             };
             match smtp::send(&target, &envelope, &file.message).await {
@@ -495,5 +502,25 @@ impl QueueManager {
         r.reply = Some(reply.to_string());
         r.scl = env.scl;
         self.tracking.log(r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scan can list a copy just before another delivery finishes it: the attempt on a
+    /// copy that is gone ends quietly, and is not retried in a minute.
+    #[tokio::test]
+    async fn a_copy_finished_under_the_scan_is_done_not_an_error() {
+        let dir = std::env::temp_dir().join(format!("doorman-queue-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let spool = Arc::new(Spool::open(&dir.join("spool")).unwrap());
+        let tracking = Arc::new(TrackingLog::open(&dir.join("tracking.jsonl")).unwrap());
+        let loaded = doorman_config::load_str("t.toml", "", &dir).unwrap();
+        let policy = Arc::new(Policy::new(loaded.config));
+        let manager =
+            QueueManager::new(spool, dir.clone(), Arc::new(move || policy.clone()), tracking, Arc::new(Notify::new()));
+        assert_eq!(manager.deliver("0000000000000000").await, None);
     }
 }

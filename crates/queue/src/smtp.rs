@@ -51,7 +51,22 @@ pub struct Envelope<'a> {
     /// Empty for the null sender.
     pub mail_from: &'a str,
     pub eight_bit: bool,
+    /// The client gave SMTPUTF8 (RFC 6531): it is passed on to a next hop that offers it.
+    pub smtputf8: bool,
     pub recipients: &'a [String],
+}
+
+impl Envelope<'_> {
+    /// Whether the copy cannot go as it is to a next hop without SMTPUTF8: a non-ASCII address,
+    /// or a non-ASCII header (RFC 6532), with the client's SMTPUTF8. An address is never
+    /// mangled into ASCII.
+    fn needs_smtputf8(&self, message: &[u8]) -> bool {
+        let header_end = message.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(message.len());
+        self.smtputf8
+            && (!self.mail_from.is_ascii()
+                || self.recipients.iter().any(|r| !r.is_ascii())
+                || !message[..header_end].is_ascii())
+    }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -125,8 +140,18 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     message: &[u8],
 ) -> Attempt {
     let pipelining = has_extension(ehlo, "PIPELINING");
+    let utf8 = env.smtputf8 && has_extension(ehlo, "SMTPUTF8");
+    if !utf8 && env.needs_smtputf8(message) {
+        let _ = quit(s).await;
+        return Attempt::Refused(RemoteReply {
+            code: 553,
+            text: "5.6.7 The message needs SMTPUTF8 (a non-ASCII address or header), which the next hop does not offer"
+                .into(),
+        });
+    }
     let body = if env.eight_bit && has_extension(ehlo, "8BITMIME") { " BODY=8BITMIME" } else { "" };
-    let mut commands = vec![format!("MAIL FROM:<{}>{body}", env.mail_from)];
+    let utf8 = if utf8 { " SMTPUTF8" } else { "" };
+    let mut commands = vec![format!("MAIL FROM:<{}>{body}{utf8}", env.mail_from)];
     commands.extend(env.recipients.iter().map(|r| format!("RCPT TO:<{r}>")));
     commands.push("DATA".into());
 
