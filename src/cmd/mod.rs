@@ -47,7 +47,11 @@ pub struct IdArgs {
 
 /// Runs `action` on the spool of `args`' config and prints what it gives. Exit status: 0 on
 /// success, 1 when the action fails (unknown id, unreadable spool), 2 for a config error.
-pub fn on_spool(command: &str, args: &SpoolArgs, action: impl FnOnce(&Path) -> std::io::Result<String>) -> ExitCode {
+pub fn on_spool(
+    command: &str,
+    args: &SpoolArgs,
+    action: impl FnOnce(&doorman_spool::Spool) -> std::io::Result<String>,
+) -> ExitCode {
     let root = match spool_root(args.config.as_ref()) {
         Ok(r) => r,
         Err(e) => {
@@ -55,7 +59,7 @@ pub fn on_spool(command: &str, args: &SpoolArgs, action: impl FnOnce(&Path) -> s
             return ExitCode::from(2);
         }
     };
-    match action(&root) {
+    match doorman_spool::Spool::attach(&root).and_then(|spool| action(&spool)) {
         Ok(text) => {
             emit(&text);
             ExitCode::SUCCESS

@@ -3,9 +3,6 @@
 
 use std::process::ExitCode;
 
-use doorman_queue::admin;
-use doorman_spool::Spool;
-
 use super::{IdArgs, SpoolArgs, on_spool};
 
 /// Look at, release or delete quarantined messages.
@@ -30,10 +27,10 @@ pub enum Command {
 pub fn run(c: Command) -> ExitCode {
     match c {
         Command::List { tenant, spool } => {
-            on_spool("quarantine", &spool, |root| admin::quarantined(root, tenant.as_deref()).map(|q| render_list(&q)))
+            on_spool("quarantine", &spool, |s| s.quarantined(tenant.as_deref()).map(|q| render_list(&q)))
         }
-        Command::Show(a) => on_spool("quarantine", &a.spool, |root| {
-            admin::find_quarantined(root, &a.id).map(|(_, f)| {
+        Command::Show(a) => on_spool("quarantine", &a.spool, |s| {
+            s.find_quarantined(&a.id).map(|(_, f)| {
                 format!(
                     "{}\n\n{}",
                     serde_json::to_string_pretty(&f.envelope).unwrap_or_default(),
@@ -41,14 +38,12 @@ pub fn run(c: Command) -> ExitCode {
                 )
             })
         }),
-        Command::Release(a) => on_spool("quarantine", &a.spool, |root| {
-            Spool::attach(root)
-                .and_then(|s| admin::release(&s, &a.id))
-                .map(|()| format!("{} released for delivery\n", a.id))
-        }),
-        Command::Delete(a) => on_spool("quarantine", &a.spool, |root| {
-            admin::delete_quarantined(root, &a.id).map(|()| format!("{} deleted\n", a.id))
-        }),
+        Command::Release(a) => {
+            on_spool("quarantine", &a.spool, |s| s.release(&a.id).map(|()| format!("{} released for delivery\n", a.id)))
+        }
+        Command::Delete(a) => {
+            on_spool("quarantine", &a.spool, |s| s.delete_quarantined(&a.id).map(|()| format!("{} deleted\n", a.id)))
+        }
     }
 }
 

@@ -25,16 +25,14 @@ pub enum Command {
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::List(a) => on_spool("queue", &a, |root| admin::list(root).map(|q| render_list(&q))),
-        Command::Show(a) => on_spool("queue", &a.spool, |root| admin::show(root, &a.id).map(|q| render_show(&q))),
-        Command::Flush(a) => {
-            on_spool("queue", &a, |root| admin::retry(root, None).map(|n| format!("{n} copies due now\n")))
-        }
+        Command::List(a) => on_spool("queue", &a, |s| admin::list(s).map(|q| render_list(&q))),
+        Command::Show(a) => on_spool("queue", &a.spool, |s| admin::show(s, &a.id).map(|q| render_show(&q))),
+        Command::Flush(a) => on_spool("queue", &a, |s| admin::retry(s, None).map(|n| format!("{n} copies due now\n"))),
         Command::Retry(a) => {
-            on_spool("queue", &a.spool, |root| admin::retry(root, Some(&a.id)).map(|_| format!("{} due now\n", a.id)))
+            on_spool("queue", &a.spool, |s| admin::retry(s, Some(&a.id)).map(|_| format!("{} due now\n", a.id)))
         }
         Command::Remove(a) => {
-            on_spool("queue", &a.spool, |root| admin::remove(root, &a.id).map(|()| format!("{} removed\n", a.id)))
+            on_spool("queue", &a.spool, |s| admin::remove(s, &a.id).map(|()| format!("{} removed\n", a.id)))
         }
     }
 }

@@ -152,13 +152,25 @@ impl Edge {
         run_smtplib(self.port, sessions)
     }
 
+    /// Every copy in the spool, read back whole (or this panics); one that delivery finishes
+    /// while it is read is left out.
     pub fn spool(&self) -> Vec<SpoolFile> {
-        let incoming = self.dir.join("spool/incoming");
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&incoming)
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-            .unwrap_or_default();
-        paths.sort();
-        paths.iter().map(|p| Spool::read(p).unwrap_or_else(|e| panic!("{e}"))).collect()
+        let spool = self.spool_handle();
+        spool
+            .queued()
+            .unwrap()
+            .iter()
+            .filter_map(|id| match spool.read(id) {
+                Ok(f) => Some(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => panic!("{e}"),
+            })
+            .collect()
+    }
+
+    /// The edge's spool, as a tool beside the server opens it.
+    pub fn spool_handle(&self) -> Spool {
+        Spool::attach(&self.dir.join("spool")).unwrap()
     }
 
     pub fn tracking(&self) -> Vec<Value> {

@@ -90,8 +90,8 @@ impl QueueManager {
         if (self.policy)().config().server.queue.hold {
             return;
         }
-        let paths = match self.spool.list() {
-            Ok(p) => p,
+        let ids = match self.spool.queued() {
+            Ok(ids) => ids,
             Err(e) => {
                 tracing::error!("cannot list the spool: {e}");
                 return;
@@ -100,20 +100,17 @@ impl QueueManager {
         let now = unix(SystemTime::now());
         let mut due = self.due.lock().unwrap_or_else(|e| e.into_inner());
         // `doorman queue flush|retry` and `quarantine release` ask for a look at everything.
-        let marker = crate::admin::flush_marker(self.spool.root());
-        if marker.exists() {
-            let _ = std::fs::remove_file(&marker);
+        if self.spool.take_flush_request() {
             due.clear();
         }
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let present: HashSet<String> =
-            paths.iter().filter_map(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_string)).collect();
+        let present: HashSet<String> = ids.into_iter().collect();
         due.retain(|id, _| present.contains(id));
         for id in present {
             if in_flight.contains(&id) || due.get(&id).is_some_and(|&t| t > now) {
                 continue;
             }
-            if let Ok(Some(st)) = state::load(self.spool.root(), &id)
+            if let Ok(Some(st)) = state::load(&self.spool, &id)
                 && st.next_attempt > now
             {
                 due.insert(id, st.next_attempt);
@@ -136,14 +133,12 @@ impl QueueManager {
 
     /// One attempt on one copy. Gives when it is next due, or `None` when it is finished.
     async fn deliver(self: &Arc<Self>, id: &str) -> Option<u64> {
-        let root = self.spool.root().to_path_buf();
-        let path = root.join("incoming").join(id);
         let loaded = {
-            let (path, root, id) = (path.clone(), root.clone(), id.to_string());
+            let (spool, id) = (self.spool.clone(), id.to_string());
             tokio::task::spawn_blocking(move || {
-                let file = Spool::read(&path)?;
-                let age = std::fs::metadata(&path)?.modified()?.elapsed().unwrap_or_default();
-                let st = state::load(&root, &id)?;
+                let file = spool.read(&id)?;
+                let age = file.written.elapsed().unwrap_or_default();
+                let st = state::load(&spool, &id)?;
                 Ok::<_, std::io::Error>((file, age, st))
             })
             .await
@@ -174,13 +169,10 @@ impl QueueManager {
 
         match &env.disposition {
             Disposition::Quarantine => {
-                let dir = root.join("quarantine").join(&env.tenant);
-                let moved = std::fs::create_dir_all(&dir).and_then(|()| std::fs::rename(&path, dir.join(id)));
-                if let Err(e) = moved {
+                if let Err(e) = self.spool.quarantine(id, &env.tenant) {
                     tracing::error!("queue {id}: cannot move to quarantine: {e}");
                     return Some(unix(SystemTime::now()) + 60);
                 }
-                let _ = state::remove(&root, id);
                 return None;
             }
             Disposition::Reject { reply } if !st.is_final() => {
@@ -224,12 +216,8 @@ impl QueueManager {
                 }
             }
         }
-        let (root2, id2) = (root.clone(), id.to_string());
-        let removed = tokio::task::spawn_blocking(move || {
-            std::fs::remove_file(root2.join("incoming").join(&id2))?;
-            state::remove(&root2, &id2)
-        })
-        .await;
+        let (spool, id2) = (self.spool.clone(), id.to_string());
+        let removed = tokio::task::spawn_blocking(move || spool.finish(&id2)).await;
         if !matches!(removed, Ok(Ok(()))) {
             tracing::error!("queue {id}: delivered, but the spool file could not be removed");
         }
@@ -238,8 +226,8 @@ impl QueueManager {
 
     async fn persist(&self, id: &str, st: DeliveryState) -> Option<u64> {
         let next = st.next_attempt;
-        let (root, id2) = (self.spool.root().to_path_buf(), id.to_string());
-        match tokio::task::spawn_blocking(move || state::save(&root, &id2, &st)).await {
+        let (spool, id2) = (self.spool.clone(), id.to_string());
+        match tokio::task::spawn_blocking(move || state::save(&spool, &id2, &st)).await {
             Ok(Ok(())) => {}
             _ => tracing::error!("queue {id}: cannot save the delivery state; the next attempt may repeat deliveries"),
         }
@@ -472,9 +460,13 @@ impl QueueManager {
         };
         let spool = self.spool.clone();
         let written = tokio::task::spawn_blocking(move || spool.write(&envelope, &[&message])).await;
-        match written {
-            Ok(Ok(_)) if self.spool.commit().await.is_ok() => {}
-            _ => {
+        let committed = match written {
+            Ok(Ok(staged)) => self.spool.commit(&[staged]).await.is_ok(),
+            _ => false,
+        };
+        match committed {
+            true => {}
+            false => {
                 tracing::error!("queue {id}: cannot spool its DSN; retrying in a minute");
                 return Err(60);
             }

@@ -1,12 +1,11 @@
-//! Per-copy delivery state, next to the copy: `state/ID.json`. Written atomically (temp file,
-//! fsync, rename, directory fsync) after every attempt, so that a restart resumes where the
-//! last attempt ended. A delivery whose state write was lost is made again: at least once.
+//! Per-copy delivery state, kept by the spool beside the copy. Written durably after every
+//! attempt, so that a restart resumes where the last attempt ended. A delivery whose state
+//! write was lost is made again: at least once.
 
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use doorman_spool::Spool;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -83,36 +82,19 @@ pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-pub fn path(root: &Path, queue_id: &str) -> PathBuf {
-    root.join("state").join(format!("{queue_id}.json"))
-}
-
-pub fn load(root: &Path, queue_id: &str) -> io::Result<Option<DeliveryState>> {
-    match fs::read(path(root, queue_id)) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+/// The copy's state, as the spool keeps it.
+pub fn load(spool: &Spool, queue_id: &str) -> io::Result<Option<DeliveryState>> {
+    match spool.load_state(queue_id)? {
+        Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("state of {queue_id}: {e}"))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        None => Ok(None),
     }
 }
 
-pub fn save(root: &Path, queue_id: &str, state: &DeliveryState) -> io::Result<()> {
-    let dir = root.join("state");
-    fs::create_dir_all(&dir)?;
-    let tmp = dir.join(format!(".{queue_id}.tmp"));
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec(state).map_err(io::Error::other)?)?;
-    f.sync_data()?;
-    fs::rename(&tmp, path(root, queue_id))?;
-    fs::File::open(&dir)?.sync_all()
-}
-
-pub fn remove(root: &Path, queue_id: &str) -> io::Result<()> {
-    match fs::remove_file(path(root, queue_id)) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// Written durably by the spool before anything else happens.
+pub fn save(spool: &Spool, queue_id: &str, state: &DeliveryState) -> io::Result<()> {
+    spool.save_state(queue_id, &serde_json::to_vec(state).map_err(io::Error::other)?)
 }
 
 #[cfg(test)]

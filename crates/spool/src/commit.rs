@@ -25,13 +25,28 @@ impl DirCommitter {
 
     /// Resolves once every rename made before this call is durable; gives the fsync's duration.
     pub(crate) async fn commit(&self) -> io::Result<Duration> {
+        let rx = self.ask()?;
+        answer(rx.await)
+    }
+
+    /// [`DirCommitter::commit`], waiting on the calling thread.
+    pub(crate) fn commit_blocking(&self) -> io::Result<Duration> {
+        let rx = self.ask()?;
+        answer(rx.blocking_recv())
+    }
+
+    fn ask(&self) -> io::Result<oneshot::Receiver<Result<Duration, String>>> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(tx).map_err(|_| io::Error::other("the spool commit thread has stopped"))?;
-        match rx.await {
-            Ok(Ok(d)) => Ok(d),
-            Ok(Err(e)) => Err(io::Error::other(e)),
-            Err(_) => Err(io::Error::other("the spool commit thread has stopped")),
-        }
+        Ok(rx)
+    }
+}
+
+fn answer(r: Result<Result<Duration, String>, oneshot::error::RecvError>) -> io::Result<Duration> {
+    match r {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(io::Error::other(e)),
+        Err(_) => Err(io::Error::other("the spool commit thread has stopped")),
     }
 }
 

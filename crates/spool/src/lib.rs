@@ -1,20 +1,26 @@
 //! doorman's durable spool: the only interface between receiving and delivering, as Postfix's
-//! queue is.
+//! queue is, and the only code that knows where anything in it lives (`layout.rs`).
 //!
 //! Each tenant copy of a message is one file under `incoming/`: the [`Envelope`] as one JSON
-//! line, then the message exactly as it will be delivered. A copy is written under `tmp/`,
-//! fsynced, renamed into `incoming/`, and the directory is fsynced; only then may the edge say
-//! `250`. A file in `incoming/` is therefore always whole; a crash leaves at most a stray
-//! file in `tmp/`, which [`Spool::open`] removes.
+//! line, then the message exactly as it will be delivered.
 //!
-//! The directory fsync is shared by every copy that finishes at the same time (group commit):
-//! see [`Spool::commit`].
+//! - The receiving side ([`transaction`]) writes a copy under `tmp/`, fsyncs it, names it in
+//!   `incoming/`, and commits: one directory fsync makes every copy staged before it durable
+//!   (group commit). Only then may the edge say `250`, and only then does delivery see the
+//!   copy. A file in `incoming/` is always whole; a crash leaves at most a stray file in
+//!   `tmp/`, which [`Spool::open`] removes.
+//! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
+//!   delivery state, quarantines, releases and finishes them.
 
 mod commit;
+pub mod delivery;
 mod envelope;
+mod layout;
 mod queue_id;
 mod store;
+pub mod transaction;
 
 pub use envelope::{Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
-pub use store::{Spool, SpoolFile, Written};
+pub use store::{Spool, SpoolFile};
+pub use transaction::{Staged, Transaction};

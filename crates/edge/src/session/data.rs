@@ -240,9 +240,7 @@ impl Session {
                 match shared.spool.write(envelope, &[head, &body[*rest..]]) {
                     Ok(w) => done.push(w),
                     Err(e) => {
-                        for w in &done {
-                            let _ = std::fs::remove_file(&w.path);
-                        }
+                        shared.spool.abort(&done);
                         return Err(e);
                     }
                 }
@@ -251,21 +249,13 @@ impl Session {
         })
         .await
         .map_err(std::io::Error::other)??;
-        match self.shared.spool.commit().await {
-            Ok(dir_fsync) => {
-                for w in &written {
-                    self.shared.metrics.spool_fsync.observe(w.fsync + dir_fsync);
-                }
-                self.shared.committed.notify_one();
-                Ok(ids)
-            }
-            Err(e) => {
-                for w in &written {
-                    let _ = std::fs::remove_file(&w.path);
-                }
-                Err(e)
-            }
+        // Durable, then visible to delivery; a failed commit takes every copy back.
+        let dir_fsync = self.shared.spool.commit(&written).await?;
+        for w in &written {
+            self.shared.metrics.spool_fsync.observe(w.fsync + dir_fsync);
         }
+        self.shared.committed.notify_one();
+        Ok(ids)
     }
 
     fn log_copy(

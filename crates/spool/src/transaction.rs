@@ -1,0 +1,245 @@
+//! The receiving side: a copy is begun, its bytes written, and it is staged (fsynced and
+//! named in `incoming/`); [`Spool::commit`] then makes the staged copies durable with one
+//! directory fsync, and only after it do they become visible to delivery. A commit that fails
+//! takes its copies back, so nothing the client was refused is ever delivered.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::envelope::Envelope;
+use crate::layout::with_path;
+use crate::store::Spool;
+
+/// A copy being written under `tmp/`. Dropped before [`Transaction::stage`], it is removed.
+pub struct Transaction<'a> {
+    spool: &'a Spool,
+    queue_id: String,
+    tmp: PathBuf,
+    file: Option<File>,
+    expected: u64,
+    written: u64,
+}
+
+/// A copy in `incoming/`, fsynced, not yet durable as a name nor visible to delivery.
+#[derive(Debug)]
+pub struct Staged {
+    pub queue_id: String,
+    /// How long the file's own fsync took.
+    pub fsync: Duration,
+}
+
+impl Spool {
+    /// Begins a copy: its envelope line goes first, and `envelope.size` message bytes must
+    /// follow. Blocking, as every write here is: call it off the async executor.
+    pub fn begin(&self, envelope: &Envelope) -> io::Result<Transaction<'_>> {
+        crate::layout::check_id(&envelope.queue_id)?;
+        let tmp = self.layout.writing(&envelope.queue_id);
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?;
+        let mut head = serde_json::to_vec(envelope).map_err(io::Error::other)?;
+        head.push(b'\n');
+        let mut tx = Transaction {
+            spool: self,
+            queue_id: envelope.queue_id.clone(),
+            tmp,
+            file: None,
+            expected: envelope.size,
+            written: 0,
+        };
+        file.write_all(&head).map_err(|e| with_path(e, &tx.tmp))?;
+        tx.file = Some(file);
+        Ok(tx)
+    }
+
+    /// One whole copy: [`Spool::begin`], every part, [`Transaction::stage`].
+    pub fn write(&self, envelope: &Envelope, message: &[&[u8]]) -> io::Result<Staged> {
+        let mut tx = self.begin(envelope)?;
+        for part in message {
+            tx.write(part)?;
+        }
+        tx.stage()
+    }
+
+    /// Makes `staged` durable (one directory fsync covers every copy staged before it starts,
+    /// whoever staged it), then visible to delivery. On failure the copies are removed, and
+    /// none is ever delivered. Gives the directory fsync's duration.
+    pub async fn commit(&self, staged: &[Staged]) -> io::Result<Duration> {
+        let result = self.committer.commit().await;
+        self.settle(staged, result.is_ok());
+        result
+    }
+
+    /// [`Spool::commit`] for tools that run without an async runtime.
+    pub fn commit_blocking(&self, staged: &[Staged]) -> io::Result<Duration> {
+        let result = self.committer.commit_blocking();
+        self.settle(staged, result.is_ok());
+        result
+    }
+
+    /// Takes back copies that will not be committed (another copy of the message failed).
+    pub fn abort(&self, staged: &[Staged]) {
+        self.settle(staged, false);
+    }
+
+    fn settle(&self, staged: &[Staged], durable: bool) {
+        if !durable {
+            for s in staged {
+                let _ = fs::remove_file(self.layout.copy(&s.queue_id));
+            }
+        }
+        let mut committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
+        for s in staged {
+            committing.remove(&s.queue_id);
+        }
+    }
+}
+
+impl Transaction<'_> {
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.written += bytes.len() as u64;
+        if self.written > self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the envelope says {} bytes, the message has more", self.expected),
+            ));
+        }
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("the copy is closed"))?;
+        file.write_all(bytes).map_err(|e| with_path(e, &self.tmp))
+    }
+
+    /// Fsyncs the copy and names it in `incoming/`, hidden from delivery until committed.
+    pub fn stage(mut self) -> io::Result<Staged> {
+        if self.written != self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the envelope says {} bytes, the message has {}", self.expected, self.written),
+            ));
+        }
+        let file = self.file.take().ok_or_else(|| io::Error::other("the copy is closed"))?;
+        let start = Instant::now();
+        file.sync_data().map_err(|e| with_path(e, &self.tmp))?;
+        let fsync = start.elapsed();
+        drop(file);
+        let spool = self.spool;
+        let path = spool.layout.copy(&self.queue_id);
+        // Marked before it has a name there, so that no scan can see it in between. Queue ids
+        // only grow (`new_queue_id`), so the name is new.
+        spool.committing.lock().unwrap_or_else(|e| e.into_inner()).insert(self.queue_id.clone());
+        if let Err(e) = fs::rename(&self.tmp, &path) {
+            spool.committing.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.queue_id);
+            return Err(with_path(e, &path));
+        }
+        Ok(Staged { queue_id: std::mem::take(&mut self.queue_id), fsync })
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.queue_id.is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Disposition, Recipient, SCHEMA};
+
+    fn envelope(id: &str, size: u64) -> Envelope {
+        Envelope {
+            schema: SCHEMA.into(),
+            queue_id: id.into(),
+            received_at: "2026-11-28T03:25:50.123Z".into(),
+            session: "s1".into(),
+            client_ip: "80.66.20.13".into(),
+            helo: Some("gw.example".into()),
+            tls: None,
+            certificate_names: vec![],
+            mail_from: "a@example.net".into(),
+            body: "7bit".into(),
+            smtputf8: false,
+            recipients: vec![Recipient { address: "alice@contoso.com".into(), in_directory: true }],
+            tenant: "contoso".into(),
+            connector: None,
+            scl: Some(-1),
+            disposition: Disposition::Deliver,
+            rules: vec![],
+            size,
+        }
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let root = std::env::temp_dir().join(format!("doorman-spool-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        root
+    }
+
+    #[test]
+    fn a_copy_is_visible_to_delivery_only_once_committed() {
+        let root = scratch("visible");
+        let spool = Spool::open(&root).unwrap();
+        let staged = spool.write(&envelope("A2", 14), &[b"Subj", b"ect: x\r\n", b"\r\n"]).unwrap();
+        assert!(spool.queued().unwrap().is_empty(), "staged, not committed: delivery must not see it");
+        spool.commit_blocking(&[staged]).unwrap();
+        assert_eq!(spool.queued().unwrap(), ["A2"]);
+        let back = spool.read("A2").unwrap();
+        assert_eq!(back.envelope, envelope("A2", 14));
+        assert_eq!(back.message, b"Subject: x\r\n\r\n");
+        // Another process (a tool) sees what is committed.
+        assert_eq!(Spool::attach(&root).unwrap().queued().unwrap(), ["A2"]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_size_or_an_aborted_copy_leaves_nothing() {
+        let root = scratch("abort");
+        let spool = Spool::open(&root).unwrap();
+        let err = spool.write(&envelope("A1", 10), &[b"Subj", b"ect: x\r\n"]).unwrap_err();
+        assert!(err.to_string().contains("the envelope says 10 bytes, the message has more"), "{err}");
+        let err = spool.write(&envelope("A3", 20), &[b"short"]).unwrap_err();
+        assert!(err.to_string().contains("the envelope says 20 bytes, the message has 5"), "{err}");
+        let staged = spool.write(&envelope("A4", 2), &[b"ok"]).unwrap();
+        spool.abort(&[staged]);
+        assert!(spool.queued().unwrap().is_empty());
+        assert!(!spool.contains("A4"));
+        assert_eq!(spool.half_written().unwrap(), 0);
+        // A stray temp file from a crash is removed at open and never listed.
+        let tx = spool.begin(&envelope("B1", 7)).unwrap();
+        std::mem::forget(tx);
+        assert_eq!(spool.half_written().unwrap(), 1);
+        let spool = Spool::open(&root).unwrap();
+        assert_eq!(spool.half_written().unwrap(), 0);
+        assert!(spool.queued().unwrap().is_empty());
+        assert!(spool.read("../x").is_err(), "a queue id is never a path");
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn quarantine_release_and_state_go_through_the_spool() {
+        let root = scratch("quarantine");
+        let spool = Spool::open(&root).unwrap();
+        let mut env = envelope("C1", 2);
+        env.tenant = "../escape".into();
+        env.disposition = Disposition::Quarantine;
+        let staged = spool.write(&env, &[b"hi"]).unwrap();
+        spool.commit_blocking(&[staged]).unwrap();
+        spool.save_state("C1", b"{}").unwrap();
+        assert_eq!(spool.load_state("C1").unwrap().as_deref(), Some(&b"{}"[..]));
+        spool.quarantine("C1", "../escape").unwrap();
+        assert!(spool.queued().unwrap().is_empty());
+        assert_eq!(spool.load_state("C1").unwrap(), None);
+        let held = spool.quarantined(Some("../escape")).unwrap();
+        assert_eq!((held[0].0.as_str(), held[0].1.envelope.queue_id.as_str()), ("../escape", "C1"));
+        assert!(!root.parent().unwrap().join("escape").exists(), "the tenant name stays a folder name");
+        spool.release("C1").unwrap();
+        assert_eq!(spool.queued().unwrap(), ["C1"]);
+        assert_eq!(spool.read("C1").unwrap().envelope.disposition, Disposition::Deliver);
+        assert!(spool.take_flush_request());
+        assert!(!spool.take_flush_request());
+        spool.finish("C1").unwrap();
+        assert!(spool.queued().unwrap().is_empty() && spool.quarantined(None).unwrap().is_empty());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
