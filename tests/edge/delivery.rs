@@ -147,3 +147,68 @@ fn each_tenant_copy_gets_its_own_rules_and_disposition() {
     let r = edge.wait_tracking(|l| l["event"] == "reject" && l["stage"] == "data");
     assert_eq!(r["reply"], "550 5.7.1 Invoices go to the portal");
 }
+
+/// A message far larger than what a session keeps in memory is written to the spool as it
+/// arrives, and each tenant's copy holds all of it, byte for byte: over DATA (dot-stuffed)
+/// and over BDAT chunks.
+#[test]
+fn a_large_message_reaches_every_copy_whole_over_data_and_bdat() {
+    let tenants = r#"
+[[tenants]]
+name = "one"
+mx = ["self"]
+recipients = ["a@one.test"]
+accepted_domains = [{ domain = "one.test" }]
+
+[[tenants]]
+name = "two"
+mx = ["self"]
+recipients = ["b@two.test"]
+accepted_domains = [{ domain = "two.test" }]
+"#;
+    let edge = Edge::start("large", "[server.limits]\nmax_message_size = 20000000", tenants);
+    // 3 MiB of lines, some starting with a dot, and a header block before it.
+    let mut body = String::from("Subject: large\r\nFrom: s@example.net\r\n\r\n");
+    for i in 0..60_000 {
+        if i % 7 == 0 {
+            body.push_str(".a line that starts with a dot and would end DATA if it were not stuffed\r\n");
+        } else {
+            body.push_str("an ordinary line of the message, long enough to add up quickly: 0123456789\r\n");
+        }
+    }
+    let stuffed = body.replace("\r\n.", "\r\n..");
+    assert!(body.len() > 4 * doorman_edge::body::HEAD_LIMIT);
+
+    let mut c = edge.raw("127.0.0.3");
+    c.reply();
+    c.cmd("EHLO client.example");
+    c.cmd("MAIL FROM:<s@example.net>");
+    assert_eq!(c.cmd("RCPT TO:<a@one.test>"), "250 2.1.5 Recipient OK");
+    assert_eq!(c.cmd("RCPT TO:<b@two.test>"), "250 2.1.5 Recipient OK");
+    assert_eq!(c.cmd("DATA"), "354 Start mail input; end with <CRLF>.<CRLF>");
+    c.send(stuffed.as_bytes());
+    c.send(b".\r\n");
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 Ok: queued as "));
+
+    // The same message in BDAT chunks of 1 MB.
+    c.cmd("MAIL FROM:<s@example.net>");
+    c.cmd("RCPT TO:<a@one.test>");
+    c.cmd("RCPT TO:<b@two.test>");
+    let chunks: Vec<&[u8]> = body.as_bytes().chunks(1_000_000).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let last = if i + 1 == chunks.len() { " LAST" } else { "" };
+        c.send(format!("BDAT {}{last}\r\n", chunk.len()).as_bytes());
+        c.send(chunk);
+        let reply = c.reply().unwrap();
+        assert!(reply.starts_with("250 "), "{reply}");
+    }
+
+    let spool = edge.spool();
+    assert_eq!(spool.len(), 4, "two messages, a copy for each tenant");
+    for copy in &spool {
+        assert_eq!(copy.message.len() as u64, copy.envelope.size);
+        assert!(copy.message.starts_with(b"Received: "), "the edge's headers come first");
+        assert!(copy.message.ends_with(body.as_bytes()), "{}: the message whole", copy.envelope.tenant);
+    }
+    assert_eq!(edge.spool_handle().half_written().unwrap(), 0, "no spill file is left behind");
+}

@@ -204,15 +204,19 @@ impl Connection {
     pub async fn read_dot_body(
         &mut self,
         reader: &mut DotReader,
-        out: &mut Vec<u8>,
+        out: &mut crate::body::Body,
         t: Timeouts,
         shutdown: &mut Shutdown,
     ) -> Result<(), ReadError> {
         let started = Instant::now();
+        let mut unstuffed = Vec::with_capacity(self.rbuf.len());
         loop {
             let unread = &self.rbuf[self.rpos..];
             let n = unread.len();
-            if let Some(end) = reader.feed(unread, out) {
+            let end = reader.feed(unread, &mut unstuffed);
+            out.push(&unstuffed);
+            unstuffed.clear();
+            if let Some(end) = end {
                 self.consume(end);
                 return Ok(());
             }

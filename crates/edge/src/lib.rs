@@ -8,6 +8,7 @@
 //!   Delivery is another program's job (`doorman-queue`); `doorman-server` starts both.
 //! - [`reload`] swaps config generations live; [`metrics`] serves Prometheus text.
 
+pub mod body;
 pub mod connection;
 pub mod dnsbl;
 pub mod framing;

@@ -23,4 +23,4 @@ pub mod transaction;
 pub use envelope::{Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
 pub use store::{Spool, SpoolFile};
-pub use transaction::{Staged, Transaction};
+pub use transaction::{Spill, Staged, Transaction};

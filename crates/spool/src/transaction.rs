@@ -95,7 +95,67 @@ impl Spool {
     }
 }
 
+/// The part of a message beyond what a session keeps in memory, written to `tmp/` as it
+/// arrives, so that no message is ever held whole. Removed when dropped.
+pub struct Spill {
+    path: PathBuf,
+    file: File,
+    len: u64,
+}
+
+impl Spool {
+    /// A new, empty spill file.
+    pub fn spill(&self) -> io::Result<Spill> {
+        let path = self.layout.writing(&format!("{}body", crate::new_queue_id()));
+        let file =
+            OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| with_path(e, &path))?;
+        Ok(Spill { path, file, len: 0 })
+    }
+}
+
+impl Spill {
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.file.write_all(bytes).map_err(|e| with_path(e, &self.path))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 impl Transaction<'_> {
+    /// Appends all of `spill`, copied by the kernel (`copy_file_range`) where it can.
+    pub fn append(&mut self, spill: &Spill) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.written += spill.len;
+        if self.written > self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the envelope says {} bytes, the message has more", self.expected),
+            ));
+        }
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("the copy is closed"))?;
+        let mut source = spill.file.try_clone()?;
+        source.seek(SeekFrom::Start(0))?;
+        let copied = io::copy(&mut source, file).map_err(|e| with_path(e, &self.tmp))?;
+        if copied != spill.len {
+            return Err(io::Error::other(format!("copied {copied} of {} spilled bytes", spill.len)));
+        }
+        Ok(())
+    }
+
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.written += bytes.len() as u64;
         if self.written > self.expected {

@@ -1,20 +1,20 @@
 //! DATA and BDAT: receiving the message under strict framing, running the transport rules per
 //! tenant copy, and writing each copy durably to the spool before the `250`.
 
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use doorman_policy::{Detail, Disposition, MessageHeaders, Reply, TenantCopy};
-use doorman_spool::{Envelope, Recipient, SCHEMA, new_queue_id};
+use doorman_spool::{Envelope, Recipient, SCHEMA, Spill, new_queue_id};
 use doorman_tracking::{Event, Record, time};
 
 use super::{Flow, Session, Transaction, replies};
+use crate::body::Body;
 use crate::framing::{ChunkChecker, DotReader, Flaw};
 use crate::message::{ReceivedFields, new_head, received};
 
 /// The message so far, when it comes in BDAT chunks.
 pub(super) struct BdatBody {
-    data: Vec<u8>,
+    data: Body,
     size: u64,
     checker: ChunkChecker,
 }
@@ -42,7 +42,7 @@ impl Session {
         // Bytes past the limit are counted, not stored: the policy will refuse the message.
         let max = self.tx.as_ref().map_or(0, |t| t.generation.config().server.limits.max_message_size);
         let mut reader = DotReader::new(max);
-        let mut body = Vec::with_capacity(8192);
+        let mut body = Body::new(self.shared.spool.clone());
         let t = self.transfer_timeouts();
         if let Err(e) = self.conn.read_dot_body(&mut reader, &mut body, t, &mut self.shutdown).await {
             self.end_on(e).await;
@@ -64,8 +64,12 @@ impl Session {
             return Flow::Continue;
         };
         let max = tx.generation.config().server.limits.max_message_size;
-        let body =
-            tx.bdat.get_or_insert_with(|| BdatBody { data: Vec::new(), size: 0, checker: ChunkChecker::default() });
+        let spool = self.shared.spool.clone();
+        let body = tx.bdat.get_or_insert_with(|| BdatBody {
+            data: Body::new(spool),
+            size: 0,
+            checker: ChunkChecker::default(),
+        });
         let read = self
             .conn
             .read_chunk(
@@ -74,7 +78,7 @@ impl Session {
                     body.checker.feed(bytes);
                     body.size += bytes.len() as u64;
                     if body.size <= max {
-                        body.data.extend_from_slice(bytes);
+                        body.data.push(bytes);
                     }
                 },
                 t,
@@ -96,21 +100,29 @@ impl Session {
         }
         let mut body = tx.bdat.take().expect("inserted above");
         let flaw = body.checker.finish();
-        if !body.data.is_empty() && !body.data.ends_with(b"\r\n") {
-            body.data.extend_from_slice(b"\r\n");
+        if !body.data.is_empty() && !body.data.ends_with_crlf() {
+            body.data.push(b"\r\n");
         }
         self.finish_message(body.data, flaw, body.size).await
     }
 
     /// The message of `size` bytes is complete (`body` holds at most the limit): decide,
     /// spool, reply. The transaction ends either way.
-    async fn finish_message(&mut self, body: Vec<u8>, flaw: Option<Flaw>, size: u64) -> Flow {
+    async fn finish_message(&mut self, body: Body, flaw: Option<Flaw>, size: u64) -> Flow {
         // Framing is the edge's to refuse, before the policy sees a message it could misread.
         if let Some(f) = flaw {
             self.refuse_transaction(&replies::flawed_message(f));
             return Flow::Continue;
         }
-        let headers = MessageHeaders::parse(&body);
+        let body = match body.finish() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(session = %self.id, "cannot hold a message: {e}");
+                self.refuse_transaction(&replies::cannot_queue());
+                return Flow::Continue;
+            }
+        };
+        let headers = MessageHeaders::parse(&body.0);
         let Some(tx) = &self.tx else { return Flow::Continue };
         let decision = tx.generation.policy.data(&self.info, &tx.sender, &tx.accepted, &headers, size, Detail::Brief);
         if decision.is_message_refused()
@@ -128,7 +140,7 @@ impl Session {
             }
             return Flow::Continue;
         }
-        match self.spool_copies(&tx, &decision.copies, &body).await {
+        match self.spool_copies(&tx, &decision.copies, body).await {
             Ok(ids) => {
                 let queued: Vec<&str> = ids.iter().filter_map(|id| id.as_deref()).collect();
                 let reply = replies::queued(&queued);
@@ -159,8 +171,9 @@ impl Session {
         &self,
         tx: &Transaction,
         copies: &[TenantCopy],
-        body: &[u8],
+        (body, spill): (Vec<u8>, Option<Spill>),
     ) -> std::io::Result<Vec<Option<String>>> {
+        let spilled = spill.as_ref().map_or(0, |s| s.len());
         let now = SystemTime::now();
         let date = time::rfc5322(now);
         let received_at = time::rfc3339(now);
@@ -185,8 +198,8 @@ impl Session {
                 recipient: single.as_deref(),
                 date: &date,
             });
-            let (head, rest) = new_head(body, &received, &copy.set_headers, copy.subject_prefix.as_deref());
-            let size = (head.len() + body.len() - rest) as u64;
+            let (head, rest) = new_head(&body, &received, &copy.set_headers, copy.subject_prefix.as_deref());
+            let size = (head.len() + body.len() - rest) as u64 + spilled;
             let in_directory = |m: &doorman_config::address::Mailbox| {
                 tx.accepted.iter().find(|a| &a.mailbox == m).is_none_or(|a| a.in_directory)
             };
@@ -233,11 +246,19 @@ impl Session {
             return Ok(ids);
         }
         let shared = self.shared.clone();
-        let body: Arc<[u8]> = Arc::from(body);
         let written = tokio::task::spawn_blocking(move || {
             let mut done = Vec::new();
             for (envelope, head, rest) in &files {
-                match shared.spool.write(envelope, &[head, &body[*rest..]]) {
+                // The new head, the message's own bytes after it, then whatever was spilled.
+                let staged = shared.spool.begin(envelope).and_then(|mut t| {
+                    t.write(head)?;
+                    t.write(&body[*rest..])?;
+                    if let Some(spill) = &spill {
+                        t.append(spill)?;
+                    }
+                    t.stage()
+                });
+                match staged {
                     Ok(w) => done.push(w),
                     Err(e) => {
                         shared.spool.abort(&done);
