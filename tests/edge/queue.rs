@@ -353,3 +353,54 @@ next_hops = [{{ host = "127.0.0.1", port = {backup}, priority = 20 }}, {{ host =
     assert!(!edge.tracking().iter().any(|l| l["event"] == "defer"), "one attempt, two hops");
     assert_eq!(wait_for(Duration::from_secs(5), || Some(sink.messages()).filter(|m| !m.is_empty())).unwrap().len(), 1);
 }
+
+/// A message far larger than any buffer is delivered whole, read from the spool piece by
+/// piece: to smtp-sink over SMTP (dot-stuffed on the way), and into a Maildir (as LF lines).
+#[test]
+fn a_large_message_is_delivered_whole_to_a_next_hop_and_a_maildir() {
+    let dir = test_dir("queue-large-sink");
+    let sink = Sink::start(&dir, &[]);
+    let tenants = format!(
+        r#"
+[[tenants]]
+name = "relayed"
+mx = ["self"]
+recipients = ["a@relayed.test"]
+accepted_domains = [{{ domain = "relayed.test" }}]
+routing = {{ type = "relay", next_hops = [{{ host = "127.0.0.1", port = {port} }}] }}
+
+[[tenants]]
+name = "local"
+mx = ["self"]
+recipients = ["b@local.test"]
+accepted_domains = [{{ domain = "local.test" }}]
+routing = {{ type = "maildir", path = "mailboxes" }}
+"#,
+        port = sink.port
+    );
+    let edge = Edge::start(
+        "queue-large",
+        "[server.queue]\nretry_schedule = [\"1s\"]\n[server.limits]\nmax_message_size = 20000000",
+        &tenants,
+    );
+    let mut body = String::from("Subject: large\r\n\r\n");
+    for i in 0..60_000 {
+        body.push_str(if i % 5 == 0 {
+            ".dot line\r\n"
+        } else {
+            "an ordinary line of the message: 0123456789 abcdefghij\r\n"
+        });
+    }
+    let out = edge.smtplib(json!([{"source": "127.0.0.3",
+        "transactions": [{"mail_from": "s@example.net", "rcpts": ["a@relayed.test", "b@local.test"], "message": body}]}]));
+    assert_eq!(code(&out[0]["transactions"][0]["data"]), 250, "{}", out[0]);
+    edge.wait_tracking_n(2, |l| l["event"] == "deliver");
+    let relayed = wait_for(Duration::from_secs(10), || sink.messages().pop()).unwrap();
+    // smtp-sink writes what it received with LF line ends, dot-stuffing undone.
+    assert!(relayed.contains(&body.replace("\r\n", "\n")), "the relayed copy is whole");
+    let maildir = edge.dir.join("mailboxes/b@local.test/new");
+    let file = std::fs::read_dir(&maildir).unwrap().next().unwrap().unwrap().path();
+    let local = std::fs::read_to_string(file).unwrap();
+    assert!(local.ends_with(&body.replace("\r\n", "\n")), "the Maildir copy is whole");
+    wait_for(Duration::from_secs(5), || edge.spool().is_empty().then_some(())).expect("both copies leave the spool");
+}

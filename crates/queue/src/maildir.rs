@@ -24,7 +24,8 @@ pub fn folder(root: &Path, address: &str) -> PathBuf {
 }
 
 /// Delivers `message` (with `Delivered-To` and `Return-Path` in front) and gives the file.
-pub fn deliver(root: &Path, address: &str, return_path: &str, message: &[u8]) -> io::Result<PathBuf> {
+/// The message is read piece by piece, never held whole.
+pub fn deliver(root: &Path, address: &str, return_path: &str, message: &mut dyn io::Read) -> io::Result<PathBuf> {
     let dir = folder(root, address);
     for sub in ["tmp", "new", "cur"] {
         fs::create_dir_all(dir.join(sub))?;
@@ -42,7 +43,20 @@ pub fn deliver(root: &Path, address: &str, return_path: &str, message: &[u8]) ->
     let result = (|| {
         let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(format!("Return-Path: <{return_path}>\nDelivered-To: {address}\n").as_bytes())?;
-        f.write_all(&unix_lines(message))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut carried_cr = false;
+        loop {
+            let n = message.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            let (out, cr) = unix_lines(&buf[..n], carried_cr);
+            f.write_all(&out)?;
+            carried_cr = cr;
+        }
+        if carried_cr {
+            f.write_all(b"\r")?;
+        }
         f.sync_data()?;
         let new = dir.join("new").join(&name);
         fs::rename(&tmp, &new)?;
@@ -55,18 +69,28 @@ pub fn deliver(root: &Path, address: &str, return_path: &str, message: &[u8]) ->
     result
 }
 
-/// CRLF to LF. The spool holds no bare CR or LF, so nothing else changes.
-fn unix_lines(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len());
+/// CRLF to LF in one piece of a message. The spool holds no bare CR or LF, so nothing else
+/// changes. `cr_before`: the previous piece ended in a CR, not yet written. Gives the piece's
+/// lines, and whether it ends in a CR held back for the next.
+fn unix_lines(piece: &[u8], cr_before: bool) -> (Vec<u8>, bool) {
+    let mut out = Vec::with_capacity(piece.len() + 1);
+    if cr_before && piece.first() != Some(&b'\n') {
+        out.push(b'\r');
+    }
     let mut i = 0;
-    while i < message.len() {
-        if message[i] == b'\r' && message.get(i + 1) == Some(&b'\n') {
-            i += 1;
+    while i < piece.len() {
+        if piece[i] == b'\r' {
+            match piece.get(i + 1) {
+                Some(b'\n') => {}
+                Some(_) => out.push(b'\r'),
+                None => return (out, true),
+            }
+        } else {
+            out.push(piece[i]);
         }
-        out.push(message[i]);
         i += 1;
     }
-    out
+    (out, false)
 }
 
 fn hostname() -> String {
@@ -84,6 +108,10 @@ mod tests {
         let root = std::path::Path::new("/m");
         assert_eq!(super::folder(root, "Alice@Contoso.com"), root.join("alice@contoso.com"));
         assert_eq!(super::folder(root, "../../etc/x@y"), root.join("_.._etc_x@y"));
-        assert_eq!(super::unix_lines(b"a\r\nb\r\n\r\nc"), b"a\nb\n\nc");
+        assert_eq!(super::unix_lines(b"a\r\nb\r\n\r\nc", false), (b"a\nb\n\nc".to_vec(), false));
+        // A CRLF split between two pieces.
+        assert_eq!(super::unix_lines(b"a\r", false), (b"a".to_vec(), true));
+        assert_eq!(super::unix_lines(b"\nb", true), (b"\nb".to_vec(), false));
+        assert_eq!(super::unix_lines(b"x", true), (b"\rx".to_vec(), false));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use doorman_config::address::parse_mailbox;
 use doorman_config::{Config, RelayTls, Routing, RoutingKind};
 use doorman_policy::Policy;
-use doorman_spool::{Disposition, Envelope, Recipient, SCHEMA, Spool, SpoolFile, new_queue_id};
+use doorman_spool::{Disposition, Envelope, OpenCopy, Recipient, SCHEMA, Spool, new_queue_id};
 use doorman_tracking::{Event, Record, TrackingLog, time};
 use tokio::sync::{Notify, Semaphore};
 
@@ -136,7 +136,7 @@ impl QueueManager {
         let loaded = {
             let (spool, id) = (self.spool.clone(), id.to_string());
             tokio::task::spawn_blocking(move || {
-                let file = spool.read(&id)?;
+                let file = spool.open_copy(&id)?;
                 let age = file.written.elapsed().unwrap_or_default();
                 let st = state::load(&spool, &id)?;
                 Ok::<_, std::io::Error>((file, age, st))
@@ -235,7 +235,7 @@ impl QueueManager {
     }
 
     /// Tries every pending recipient once, by the tenant's routing.
-    async fn attempt(&self, policy: &Arc<Policy>, file: &SpoolFile, id: &str, st: &mut DeliveryState) {
+    async fn attempt(&self, policy: &Arc<Policy>, file: &OpenCopy, id: &str, st: &mut DeliveryState) {
         let env = &file.envelope;
         let routing = policy.tenant_by_name(&env.tenant).and_then(|t| t.config.routing.clone());
         let pending: Vec<String> = st.pending().map(|r| r.address.clone()).collect();
@@ -254,7 +254,7 @@ impl QueueManager {
         &self,
         policy: &Policy,
         routing: &Routing,
-        file: &SpoolFile,
+        file: &OpenCopy,
         id: &str,
         pending: &[String],
         st: &mut DeliveryState,
@@ -276,8 +276,9 @@ impl QueueManager {
                 self.log(Event::Fail, env, id, a, &reply);
                 continue;
             }
-            let (root, a2, from, message) = (root.clone(), a.clone(), env.mail_from.clone(), file.message.clone());
-            let done = tokio::task::spawn_blocking(move || maildir::deliver(&root, &a2, &from, &message)).await;
+            let (root, a2, from) = (root.clone(), a.clone(), env.mail_from.clone());
+            let reader = file.reader();
+            let done = tokio::task::spawn_blocking(move || maildir::deliver(&root, &a2, &from, &mut reader?)).await;
             match done {
                 Ok(Ok(p)) => {
                     let reply = format!("250 2.0.0 delivered to {}", p.display());
@@ -298,7 +299,7 @@ impl QueueManager {
         &self,
         policy: &Arc<Policy>,
         routing: &Routing,
-        file: &SpoolFile,
+        file: &OpenCopy,
         id: &str,
         pending: &[String],
         st: &mut DeliveryState,
@@ -341,7 +342,14 @@ impl QueueManager {
                 smtputf8: env.smtputf8,
                 recipients: pending,
             };
-            match smtp::send(&target, &envelope, &file.message).await {
+            let (head, mut body) = match (file.head(), file.reader()) {
+                (Ok(h), Ok(b)) => (h, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    last_problem = format!("reading the spooled copy: {e}");
+                    break;
+                }
+            };
+            match smtp::send(&target, &envelope, smtp::Message { head: &head, body: &mut body }).await {
                 Attempt::Done(replies) => {
                     for (a, r) in pending.iter().zip(replies) {
                         self.record_remote(env, id, a, &r, &key, st);
@@ -404,7 +412,7 @@ impl QueueManager {
 
     /// Spools a DSN for the failed recipients, unless none is owed. `Err` gives how long to
     /// wait when the DSN rate limit is reached.
-    async fn send_dsn(&self, config: &Config, file: &SpoolFile, id: &str, st: &DeliveryState) -> Result<(), u64> {
+    async fn send_dsn(&self, config: &Config, file: &OpenCopy, id: &str, st: &DeliveryState) -> Result<(), u64> {
         let env = &file.envelope;
         let failed: Vec<_> = st.recipients.iter().filter(|r| r.status == Status::Failed).collect();
         if failed.is_empty() || env.mail_from.is_empty() {
@@ -429,13 +437,15 @@ impl QueueManager {
             })
             .collect();
         let now = SystemTime::now();
+        // The DSN returns the original's headers only.
+        let Ok(original) = file.head() else { return Err(60) };
         let message = dsn::build(&Report {
             reporting_mta: &config.server.hostname,
             queue_id: id,
             sender: &env.mail_from,
             date: &time::rfc5322(now),
             failures: &failures,
-            original: &file.message,
+            original: &original,
         });
         let dsn_id = new_queue_id();
         let envelope = Envelope {

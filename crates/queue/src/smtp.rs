@@ -60,18 +60,25 @@ impl Envelope<'_> {
     /// Whether the copy cannot go as it is to a next hop without SMTPUTF8: a non-ASCII address,
     /// or a non-ASCII header (RFC 6532), with the client's SMTPUTF8. An address is never
     /// mangled into ASCII.
-    fn needs_smtputf8(&self, message: &[u8]) -> bool {
-        let header_end = message.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(message.len());
+    fn needs_smtputf8(&self, head: &[u8]) -> bool {
+        let header_end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(head.len());
         self.smtputf8
             && (!self.mail_from.is_ascii()
                 || self.recipients.iter().any(|r| !r.is_ascii())
-                || !message[..header_end].is_ascii())
+                || !head[..header_end].is_ascii())
     }
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
-pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: &[u8]) -> Attempt {
+/// The message to relay: its first bytes (for what must be known of its headers), and all of
+/// it as a reader, read piece by piece while it is sent.
+pub struct Message<'a> {
+    pub head: &'a [u8],
+    pub body: &'a mut (dyn std::io::Read + Send),
+}
+
+pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>) -> Attempt {
     let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect((target.host, target.port))).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Attempt::Unreachable(format!("connect to {}:{}: {e}", target.host, target.port)),
@@ -137,11 +144,11 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut BufReader<S>,
     ehlo: &RemoteReply,
     env: &Envelope<'_>,
-    message: &[u8],
+    message: Message<'_>,
 ) -> Attempt {
     let pipelining = has_extension(ehlo, "PIPELINING");
     let utf8 = env.smtputf8 && has_extension(ehlo, "SMTPUTF8");
-    if !utf8 && env.needs_smtputf8(message) {
+    if !utf8 && env.needs_smtputf8(message.head) {
         let _ = quit(s).await;
         return Attempt::Refused(RemoteReply {
             code: 553,
@@ -202,8 +209,20 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
                 .collect(),
         );
     }
-    if let Err(e) = write(s, &dot_stuff(message)).await {
-        return Attempt::Unreachable(e);
+    let mut stuffer = DotStuffer::default();
+    let mut piece = vec![0u8; 64 * 1024];
+    loop {
+        let n = match message.body.read(&mut piece) {
+            Ok(n) => n,
+            Err(e) => return Attempt::Unreachable(format!("reading the spooled copy: {e}")),
+        };
+        let out = if n == 0 { stuffer.finish() } else { stuffer.stuff(&piece[..n]) };
+        if let Err(e) = write(s, &out).await {
+            return Attempt::Unreachable(e);
+        }
+        if n == 0 {
+            break;
+        }
     }
     let after_data = match read_reply(s).await {
         Ok(r) => r,
@@ -266,21 +285,46 @@ async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<Remote
     }
 }
 
-/// The message as DATA sends it: a dot doubled at the start of a line, CRLF.CRLF at the end.
-pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
-    let mut line_start = true;
-    for &b in message {
-        if line_start && b == b'.' {
-            out.push(b'.');
+/// The message as DATA sends it, piece by piece: a dot doubled at the start of a line, and
+/// CRLF.CRLF at the end.
+#[derive(Default)]
+pub struct DotStuffer {
+    mid_line: bool,
+    /// The last two bytes sent.
+    tail: [u8; 2],
+    sent: u64,
+}
+
+impl DotStuffer {
+    pub fn stuff(&mut self, piece: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(piece.len() + 64);
+        for &b in piece {
+            if !self.mid_line && b == b'.' {
+                out.push(b'.');
+            }
+            out.push(b);
+            self.mid_line = b != b'\n';
         }
-        out.push(b);
-        line_start = b == b'\n';
+        self.sent += piece.len() as u64;
+        match piece {
+            [.., a, b] => self.tail = [*a, *b],
+            [b] => self.tail = [self.tail[1], *b],
+            [] => {}
+        }
+        out
     }
-    if !out.ends_with(b"\r\n") && !out.is_empty() {
-        out.extend_from_slice(b"\r\n");
+
+    /// The end marker, after a CRLF if the message did not end with one.
+    pub fn finish(&mut self) -> Vec<u8> {
+        if self.sent > 0 && self.tail != *b"\r\n" { b"\r\n.\r\n".to_vec() } else { b".\r\n".to_vec() }
     }
-    out.extend_from_slice(b".\r\n");
+}
+
+/// A whole message as DATA sends it.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let mut s = DotStuffer::default();
+    let mut out = s.stuff(message);
+    out.extend_from_slice(&s.finish());
     out
 }
 
@@ -378,5 +422,12 @@ mod tests {
     fn dot_stuffing() {
         assert_eq!(super::dot_stuff(b"a\r\n.b\r\n..c\r\n"), b"a\r\n..b\r\n...c\r\n.\r\n");
         assert_eq!(super::dot_stuff(b".x"), b"..x\r\n.\r\n");
+        // Piece by piece: a line start carries over, and so does a CRLF split in two.
+        let mut s = super::DotStuffer::default();
+        let mut out = s.stuff(b"a\r");
+        out.extend(s.stuff(b"\n.b\r\n"));
+        out.extend(s.stuff(b".c\r\n"));
+        out.extend(s.finish());
+        assert_eq!(out, b"a\r\n..b\r\n..c\r\n.\r\n");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use doorman_queue::smtp::{Attempt, Envelope, RemoteReply, Target, client_configs, send};
+use doorman_queue::smtp::{Attempt, Envelope, Message, RemoteReply, Target, client_configs, send};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -100,7 +100,8 @@ fn script() -> Script {
 async fn relay(port: u16, require_tls: bool, env: &Envelope<'_>, message: &[u8]) -> Attempt {
     let (verified, unverified) = client_configs(None, None).unwrap();
     let target = Target { host: "127.0.0.1", port, require_tls, verified, unverified };
-    send(&target, env, message).await
+    let mut body = message;
+    send(&target, env, Message { head: message, body: &mut body }).await
 }
 
 fn envelope<'a>(mail_from: &'a str, recipients: &'a [String]) -> Envelope<'a> {

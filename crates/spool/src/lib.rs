@@ -22,5 +22,5 @@ pub mod transaction;
 
 pub use envelope::{Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
-pub use store::{Spool, SpoolFile};
+pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
 pub use transaction::{Spill, Staged, Transaction};

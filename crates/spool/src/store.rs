@@ -65,6 +65,67 @@ impl Spool {
     }
 }
 
+/// A copy opened for delivery: its envelope, and its message read from the file piece by
+/// piece, as often as an attempt needs it, never held whole.
+#[derive(Debug)]
+pub struct OpenCopy {
+    pub envelope: Envelope,
+    pub written: SystemTime,
+    file: File,
+    offset: u64,
+}
+
+/// How much of a message [`OpenCopy::head`] reads: enough for any header block the edge keeps.
+pub const HEAD_BYTES: usize = 1 << 20;
+
+impl OpenCopy {
+    /// The message, from its first byte to its last.
+    pub fn reader(&self) -> io::Result<io::Take<File>> {
+        use std::io::{Seek, SeekFrom};
+        let mut f = self.file.try_clone()?;
+        f.seek(SeekFrom::Start(self.offset))?;
+        Ok(f.take(self.envelope.size))
+    }
+
+    /// The message's first bytes (at most [`HEAD_BYTES`]): its header block, for DSNs and
+    /// for what the relay must know of the headers.
+    pub fn head(&self) -> io::Result<Vec<u8>> {
+        let mut head = Vec::new();
+        self.reader()?.take(HEAD_BYTES as u64).read_to_end(&mut head)?;
+        Ok(head)
+    }
+}
+
+impl Spool {
+    /// Opens a waiting copy for delivery: its envelope is read and checked against the file's
+    /// length, the message stays on disk.
+    pub fn open_copy(&self, id: &str) -> io::Result<OpenCopy> {
+        crate::layout::check_id(id)?;
+        let path = self.layout.copy(id);
+        let file = File::open(&path).map_err(|e| with_path(e, &path))?;
+        let meta = file.metadata()?;
+        let written = meta.modified().unwrap_or_else(|_| SystemTime::now());
+        let mut reader = BufReader::new(file.try_clone()?);
+        let mut head = Vec::new();
+        reader.read_until(b'\n', &mut head)?;
+        let envelope: Envelope = serde_json::from_slice(&head)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: envelope: {e}", path.display())))?;
+        let offset = head.len() as u64;
+        if meta.len() != offset + envelope.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: {} message bytes, the envelope says {}",
+                    path.display(),
+                    meta.len() - offset,
+                    envelope.size
+                ),
+            ));
+        }
+        Ok(OpenCopy { envelope, written, file, offset })
+    }
+}
+
 /// Reads a copy: its envelope line, then exactly the message bytes it announces.
 pub(crate) fn read_file(path: &Path) -> io::Result<SpoolFile> {
     let file = File::open(path).map_err(|e| with_path(e, path))?;
