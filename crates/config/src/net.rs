@@ -114,40 +114,21 @@ fn make_net(addr: IpAddr, len: u8) -> Option<IpNet> {
     }
 }
 
-/// The smallest list of CIDRs that covers `lo..=hi` exactly.
+/// The smallest list of CIDRs that covers `lo..=hi` exactly, IPv4-mapped IPv6 folded into
+/// IPv4 first (as the edge sees addresses).
 pub fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
-    let (lo, hi) = (canonical_ip(lo), canonical_ip(hi));
-    let (start, end, bits) = match (lo, hi) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32u8),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128u8),
-        _ => return Err("both ends must be of the same address family"),
-    };
-    if start > end {
-        return Err("the first address is above the last");
+    cover(canonical_ip(lo), canonical_ip(hi))
+}
+
+/// The smallest list of CIDRs that covers `lo..=hi` exactly, the addresses taken as written
+/// (ipnet's subnet enumeration).
+pub fn cover(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
+    match (lo, hi) {
+        (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => Ok(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect()),
+        (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => Ok(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect()),
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Err("the first address is above the last"),
+        _ => Err("both ends must be of the same address family"),
     }
-    let mask = |size: u8| {
-        if size >= 128 { u128::MAX } else { (1u128 << size) - 1 }
-    };
-    let mut nets = Vec::new();
-    let mut cur = start;
-    loop {
-        let align = if cur == 0 { bits } else { (cur.trailing_zeros() as u8).min(bits) };
-        let mut size = align;
-        while size > 0 && cur | mask(size) > end {
-            size -= 1;
-        }
-        let net = match bits {
-            32 => IpNet::V4(Ipv4Net::new((cur as u32).into(), 32 - size).expect("valid prefix")),
-            _ => IpNet::V6(Ipv6Net::new(cur.into(), 128 - size).expect("valid prefix")),
-        };
-        nets.push(net);
-        let last = cur | mask(size);
-        if last >= end {
-            break;
-        }
-        cur = last + 1;
-    }
-    Ok(nets)
 }
 
 /// Accepts `"10.0.0.0/8"` or `{ ip = "10.0.0.0/8", name = "…", comment = "…" }`.

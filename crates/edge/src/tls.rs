@@ -13,13 +13,12 @@ use std::sync::Arc;
 
 use doorman_config::ServerTls;
 use doorman_policy::{ClientCertificate, TlsInfo};
+use doorman_tls::provider;
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 /// A certificate made at start when none is configured; kept across reloads.
 pub struct SelfSigned {
@@ -35,10 +34,6 @@ impl SelfSigned {
     }
 }
 
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// The rustls configuration and the verifier that checks client certificates after the
 /// handshake.
 #[derive(Clone)]
@@ -50,7 +45,7 @@ pub struct TlsSetup {
 /// Builds the rustls configuration from `server.tls`.
 pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSetup, String> {
     let (chain, key) = match (&tls.certificate, &tls.key) {
-        (Some(cert), Some(key)) => (load_certs(cert)?, load_key(key)?),
+        (Some(cert), Some(key)) => (doorman_tls::load_certs(cert)?, doorman_tls::load_key(key)?),
         _ => (vec![self_signed.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self_signed.key.clone()))),
     };
     let verifier = Arc::new(LenientClientVerifier::new(tls.client_ca.as_deref())?);
@@ -62,20 +57,6 @@ pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSet
         .map_err(|e| format!("server.tls: the certificate and key do not fit together: {e}"))?;
     config.ignore_client_order = true;
     Ok(TlsSetup { config: Arc::new(config), client: verifier })
-}
-
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
-    }
-    Ok(certs)
-}
-
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: cannot read a PEM private key: {e}", path.display()))
 }
 
 /// Asks for a client certificate, accepts any, and verifies it after the handshake.
@@ -93,18 +74,7 @@ impl fmt::Debug for LenientClientVerifier {
 
 impl LenientClientVerifier {
     fn new(client_ca: Option<&Path>) -> Result<LenientClientVerifier, String> {
-        let mut roots = RootCertStore::empty();
-        match client_ca {
-            Some(path) => {
-                for cert in load_certs(path)? {
-                    roots.add(cert).map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(found.certs);
-            }
-        }
+        let roots = doorman_tls::roots(client_ca)?;
         if roots.is_empty() {
             return Ok(LenientClientVerifier { webpki: None, hints: Vec::new() });
         }

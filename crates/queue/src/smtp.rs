@@ -334,29 +334,10 @@ pub fn client_configs(
     ca: Option<&std::path::Path>,
     client_cert: Option<(&std::path::Path, &std::path::Path)>,
 ) -> Result<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>), String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))? {
-                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-        }
-        None => {
-            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-        }
-    }
+    let provider = doorman_tls::provider();
+    let roots = doorman_tls::roots(ca)?;
     let identity = match client_cert {
-        Some((cert, key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("{}: {e}", cert.display()))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-            Some((chain, key))
-        }
+        Some((cert, key)) => Some((doorman_tls::load_certs(cert)?, doorman_tls::load_key(key)?)),
         None => None,
     };
     let builder = |verifier: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>>| {

@@ -192,30 +192,11 @@ fn cidrs(ranges: &[(u128, u128)], v6: bool) -> Vec<IpNet> {
 /// The fewest CIDRs covering `first..=last` of one family, taken as written (the config's
 /// `range_to_nets` folds mapped addresses, which a gap of the summary may contain).
 fn cover(v6: bool, first: u128, last: u128) -> Vec<IpNet> {
-    let bits: u32 = if v6 { 128 } else { 32 };
-    let mut out = Vec::new();
-    let mut cur = first;
-    // The last address of the block of 2^size addresses starting at `cur`.
-    let block_end = |cur: u128, size: u32| -> Option<u128> {
-        if size >= 128 { (cur == 0).then_some(u128::MAX) } else { cur.checked_add((1u128 << size) - 1) }
+    let (a, b) = match v6 {
+        false => (IpAddr::V4(Ipv4Addr::from(first as u32)), IpAddr::V4(Ipv4Addr::from(last as u32))),
+        true => (IpAddr::V6(Ipv6Addr::from(first)), IpAddr::V6(Ipv6Addr::from(last))),
     };
-    loop {
-        // The largest block aligned at `cur` that ends at or before `last`.
-        let mut size = if cur == 0 { bits } else { cur.trailing_zeros().min(bits) };
-        while size > 0 && block_end(cur, size).is_none_or(|e| e > last) {
-            size -= 1;
-        }
-        let end = block_end(cur, size).expect("one address is a block");
-        let prefix = (bits - size) as u8;
-        out.push(match v6 {
-            false => IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::from(cur as u32), prefix).expect("a valid prefix")),
-            true => IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(cur), prefix).expect("a valid prefix")),
-        });
-        if end >= last {
-            return out;
-        }
-        cur = end + 1;
-    }
+    doorman_config::net::cover(a, b).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,0 +1,62 @@
+//! Loading what TLS needs from files, one way for both sides: the edge's certificate and the
+//! CA its clients' certificates are checked against, and the relay's client certificate and
+//! the CA its next hops are checked against. Errors name the file.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The crypto doorman uses everywhere: ring (no cmake, no OpenSSL).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Every certificate in a PEM file; at least one.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificate in the file", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The private key in a PEM file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: cannot read a PEM private key: {e}", path.display()))
+}
+
+/// Trust anchors: every certificate of `ca`, or the system's when none is given.
+pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in load_certs(path)? {
+                roots.add(cert).map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+            }
+        }
+        None => {
+            roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        }
+    }
+    Ok(roots)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_name_the_file() {
+        let missing = std::path::Path::new("/nonexistent/ca.pem");
+        assert!(super::load_certs(missing).unwrap_err().starts_with("/nonexistent/ca.pem: cannot read"));
+        assert!(super::load_key(missing).unwrap_err().starts_with("/nonexistent/ca.pem: cannot read"));
+        let empty = std::env::temp_dir().join(format!("doorman-tls-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "not pem\n").unwrap();
+        assert!(super::load_certs(&empty).unwrap_err().ends_with("no certificate in the file"));
+        let _ = std::fs::remove_file(&empty);
+    }
+}
