@@ -16,7 +16,19 @@ pub struct Gateway {
     pub mx_self: bool,
     pub networks: Vec<IpEntry>,
     /// `mx` (given with the MX hosts), `inferred` (from connectors and SCL -1 rules), `none`.
-    pub source: &'static str,
+    pub source: GatewaySource,
+}
+
+/// Where the gateway's networks come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewaySource {
+    /// Given with the MX hosts.
+    Mx,
+    /// Taken from what the config already trusts: connectors and SCL -1 rules.
+    Inferred,
+    /// None known (or doorman is the MX itself).
+    None,
 }
 
 impl Gateway {
@@ -24,11 +36,11 @@ impl Gateway {
     /// (enabled connectors' networks, the ranges of SCL -1 rules).
     pub fn of(cfg: &Tenant) -> Gateway {
         if cfg.mx_is_self() {
-            return Gateway { mx_self: true, networks: Vec::new(), source: "none" };
+            return Gateway { mx_self: true, networks: Vec::new(), source: GatewaySource::None };
         }
         let given: Vec<IpEntry> = cfg.mx.iter().flat_map(|m| m.addresses.iter().cloned()).collect();
         if !given.is_empty() {
-            return Gateway { mx_self: false, networks: given, source: "mx" };
+            return Gateway { mx_self: false, networks: given, source: GatewaySource::Mx };
         }
         let mut inferred: Vec<IpEntry> = cfg
             .inbound_connectors
@@ -41,7 +53,7 @@ impl Gateway {
                 inferred.extend(r.conditions.sender_ip_ranges.iter().cloned());
             }
         }
-        let source = if inferred.is_empty() { "none" } else { "inferred" };
+        let source = if inferred.is_empty() { GatewaySource::None } else { GatewaySource::Inferred };
         Gateway { mx_self: false, networks: inferred, source }
     }
 

@@ -26,9 +26,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use doorman_policy::{Policy, TenantView};
 
-pub use doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, ReplyCode};
+pub use doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, GatewaySource, ReplyCode};
 pub use report::{
-    Change, Deleted, Door, Finding, Fix, MissingInput, Refused, Restriction, Severity, TenantAudit, Verdict,
+    Change, Deleted, Door, Finding, FindingCode, Fix, MissingInput, Refused, Restriction, Severity, TenantAudit,
+    Verdict,
 };
 use space::AcceptedIndex;
 

@@ -40,7 +40,7 @@ pub fn text(audit: &Audit) -> String {
             continue;
         }
         if !t.gateway.is_empty() {
-            let how = if t.gateway_source == "inferred" {
+            let how = if t.gateway_source == crate::GatewaySource::Inferred {
                 " (inferred from connectors and SCL -1 rules; give mx addresses to be sure)"
             } else {
                 ""
@@ -56,7 +56,7 @@ pub fn text(audit: &Audit) -> String {
         }
         for r in &t.refused {
             let when = r.dnsbl.as_ref().map_or(String::new(), |l| format!("; when {l}"));
-            let stage = if r.stage == "data" { " after DATA" } else { "" };
+            let stage = if r.stage == crate::report::RefusedAt::Data { " after DATA" } else { "" };
             out.push_str(&format!(
                 "  refused{stage}: {} from {}; {}; {}{}{when} → {}\n",
                 r.domain,
@@ -79,7 +79,7 @@ pub fn text(audit: &Audit) -> String {
             ));
         }
         // Incomplete input is listed above, with how to complete it.
-        for f in t.findings.iter().filter(|f| f.code != "input_incomplete") {
+        for f in t.findings.iter().filter(|f| f.code != crate::FindingCode::InputIncomplete) {
             let sev = match f.severity {
                 Severity::Info => "info",
                 Severity::Warning => "WARNING",

@@ -10,7 +10,7 @@ use doorman_policy::{Detail, Evaluation, MessageHeaders, Policy, TenantView, Tra
 use serde::Serialize;
 
 use crate::classes::{DataCell, Table};
-use crate::doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, ReplyCode};
+use crate::doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, GatewaySource, ReplyCode};
 use crate::groups::{Groups, sender_label, tls_label};
 use crate::space::ip::{IpInterval, networks, summarize};
 use crate::space::{AcceptedIndex, Space, View};
@@ -50,7 +50,7 @@ pub struct TenantAudit {
     /// The networks the gateway delivers from: mail from them is the front door.
     pub gateway: Vec<String>,
     /// `mx` (given with the MX hosts), `inferred` (from connectors and SCL -1 rules), `none`.
-    pub gateway_source: &'static str,
+    pub gateway_source: GatewaySource,
     /// The certificate name an enabled connector expects, which the gateway presents.
     pub gateway_certificate: Option<String>,
     pub verdict: Verdict,
@@ -99,7 +99,7 @@ impl TenantAudit {
         for m in &missing {
             self.findings.push(Finding {
                 severity: Severity::Warning,
-                code: "input_incomplete",
+                code: FindingCode::InputIncomplete,
                 message: format!("missing from the input: {}: {}", m.what, m.consequence),
                 subject: Some(m.what.clone()),
                 example: None,
@@ -168,13 +168,22 @@ pub struct Refused {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub content: Vec<String>,
     /// `rcpt`, or `data` for a rule's reject.
-    pub stage: &'static str,
+    pub stage: RefusedAt,
     /// When the refusal comes from a DNSBL answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnsbl: Option<String>,
     pub code: ReplyCode,
     /// The reply, as one client of the class gets it.
     pub reply: String,
+}
+
+/// Where a class is refused: at RCPT, or after DATA (a rule's reject, or a message no class
+/// can make small enough).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedAt {
+    Rcpt,
+    Data,
 }
 
 /// Classes accepted and then deleted by a rule.
@@ -201,11 +210,61 @@ pub enum Severity {
     Critical,
 }
 
+/// What a finding is about: a stable identifier, in the JSON as `snake_case`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingCode {
+    BlockEntryDead,
+    ConnectorShadowed,
+    DependsOnContent,
+    DirectSendOpen,
+    InputIncomplete,
+    Ipv6Open,
+    NoOpenRelay,
+    NotAudited,
+    OpenRelay,
+    RuleNeverMatches,
+    SclBypassBySenderDomain,
+    SideDoor,
+    SideDoorSkipsSpamFiltering,
+}
+
+impl FindingCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingCode::BlockEntryDead => "block_entry_dead",
+            FindingCode::ConnectorShadowed => "connector_shadowed",
+            FindingCode::DependsOnContent => "depends_on_content",
+            FindingCode::DirectSendOpen => "direct_send_open",
+            FindingCode::InputIncomplete => "input_incomplete",
+            FindingCode::Ipv6Open => "ipv6_open",
+            FindingCode::NoOpenRelay => "no_open_relay",
+            FindingCode::NotAudited => "not_audited",
+            FindingCode::OpenRelay => "open_relay",
+            FindingCode::RuleNeverMatches => "rule_never_matches",
+            FindingCode::SclBypassBySenderDomain => "scl_bypass_by_sender_domain",
+            FindingCode::SideDoor => "side_door",
+            FindingCode::SideDoorSkipsSpamFiltering => "side_door_skips_spam_filtering",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct Finding {
     pub severity: Severity,
-    /// Stable identifier, e.g. `side_door`, `scl_bypass_by_sender_domain`.
-    pub code: &'static str,
+    pub code: FindingCode,
     pub message: String,
     /// The rule, connector or list entry the finding is about, when it is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,7 +311,7 @@ impl Example {
 pub struct Fix {
     pub title: String,
     /// The finding the fix closes.
-    pub closes: &'static str,
+    pub closes: FindingCode,
     pub change: Change,
     pub toml: String,
 }
@@ -338,7 +397,7 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
     let not_audited = |mut a: TenantAudit, why: String| {
         a.findings.push(Finding {
             severity: Severity::Warning,
-            code: "not_audited",
+            code: FindingCode::NotAudited,
             message: format!("not audited: {why}"),
             subject: None,
             example: None,
@@ -375,7 +434,7 @@ pub fn audit_tenant(policy: &Policy, t: TenantView<'_>, index: &AcceptedIndex) -
 struct Collect {
     doors: Groups<DoorKey, ClassRef>,
     /// Payload: the reply as the group's first class gets it.
-    refused: Groups<(Shared, &'static str, Option<String>, ReplyCode), String>,
+    refused: Groups<(Shared, RefusedAt, Option<String>, ReplyCode), String>,
     deleted: Groups<(Shared, Vec<String>), ()>,
     connectors_seen: BTreeSet<String>,
     direct_send_open: Option<ClassRef>,
@@ -475,7 +534,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         audit.findings.push(Finding {
             subject: None,
             severity: Severity::Warning,
-            code: "direct_send_open",
+            code: FindingCode::DirectSendOpen,
             message:
                 "reject_direct_send is off, and anonymous senders using the tenant's own domains reach its mailboxes"
                     .into(),
@@ -483,7 +542,7 @@ fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudi
         });
         audit.fixes.push(Fix {
             title: "Refuse direct send (Set-OrganizationConfig -RejectDirectSend $true)".into(),
-            closes: "direct_send_open",
+            closes: FindingCode::DirectSendOpen,
             change: Change::RejectDirectSend,
             toml: "reject_direct_send = true\n".into(),
         });
@@ -517,7 +576,8 @@ fn rcpt_class(cfg: &Tenant, table: &Table<'_>, class: &ClassRef, d: usize, c: &m
             _ if ReplyCode::of(&table.rcpt(ip, tls, s, 0, r).reply) == code => return,
             _ => Some(space.dnsbl.classes[d].label.clone()),
         };
-        c.refused.add((shared(None, None, Vec::new()), "rcpt", dnsbl, code), s, tls, iv, || cell.reply.to_string());
+        c.refused
+            .add((shared(None, None, Vec::new()), RefusedAt::Rcpt, dnsbl, code), s, tls, iv, || cell.reply.to_string());
         return;
     };
     // DATA does not read DNSBL answers, and they only refuse: the doors of a listed client
@@ -578,7 +638,7 @@ fn rcpt_class(cfg: &Tenant, table: &Table<'_>, class: &ClassRef, d: usize, c: &m
                     }
                     (None, DispositionKind::Reject) => {
                         let code = o.reject.expect("a rejected copy has the rule's reply");
-                        c.refused.add((shared, "data", None, code), s, tls, iv, || rule_reply_text(cfg, o));
+                        c.refused.add((shared, RefusedAt::Data, None, code), s, tls, iv, || rule_reply_text(cfg, o));
                     }
                     (None, _) => c.deleted.add((shared, o.rules.clone()), s, tls, iv, || ()),
                 }
@@ -649,7 +709,7 @@ fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut Vec<Finding
             findings.push(Finding {
                 subject: None,
                 severity: Severity::Critical,
-                code: "open_relay",
+                code: FindingCode::OpenRelay,
                 message: format!(
                     "mail for a domain no tenant accepts was accepted: from {ip}, MAIL FROM:{from} RCPT TO:{to}"
                 ),
@@ -661,7 +721,7 @@ fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut Vec<Finding
             findings.push(Finding {
                 subject: None,
                 severity: Severity::Info,
-                code: "no_open_relay",
+                code: FindingCode::NoOpenRelay,
                 message: format!(
                     "no open relay: all {refused} classes were refused for a domain no tenant accepts, an address literal and a source route"
                 ),
@@ -697,7 +757,7 @@ fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) 
     audit.findings.push(Finding {
         subject: None,
         severity: Severity::Critical,
-        code: "side_door",
+        code: FindingCode::SideDoor,
         message: format!(
             "{} side door(s): senders reach {}'s mailboxes without passing its MX ({mx})",
             side.len(),
@@ -709,7 +769,7 @@ fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) 
         audit.findings.push(Finding {
             subject: None,
             severity: Severity::Critical,
-            code: "side_door_skips_spam_filtering",
+            code: FindingCode::SideDoorSkipsSpamFiltering,
             message: "an SCL -1 rule matches a side-door class: that mail skips spam filtering as well as the gateway"
                 .into(),
             example: d.session.clone(),
@@ -722,7 +782,7 @@ fn side_door_findings(cfg: &Tenant, table: &Table<'_>, audit: &mut TenantAudit) 
         audit.findings.push(Finding {
             subject: None,
             severity: Severity::Critical,
-            code: "ipv6_open",
+            code: FindingCode::Ipv6Open,
             message: "IPv4 is restricted, but IPv6 clients reach the mailboxes past the gateway".into(),
             example: None,
         });
@@ -742,7 +802,7 @@ fn unused_findings(cfg: &Tenant, table: &Table<'_>, connectors_seen: &BTreeSet<S
         findings.push(Finding {
             subject: Some(r.name.clone()),
             severity: Severity::Warning,
-            code: "rule_never_matches",
+            code: FindingCode::RuleNeverMatches,
             message: format!(
                 "rule {:?} matches no accepted class of sender, whatever the message says: its conditions can never hold together, or an earlier rule stops processing first",
                 r.name
@@ -755,7 +815,7 @@ fn unused_findings(cfg: &Tenant, table: &Table<'_>, connectors_seen: &BTreeSet<S
             findings.push(Finding {
                 subject: Some(c.name.clone()),
                 severity: Severity::Warning,
-                code: "connector_shadowed",
+                code: FindingCode::ConnectorShadowed,
                 message: format!(
                     "connector {:?} is never the one a sender is attributed to: another connector always wins, or nothing can match it",
                     c.name
@@ -789,7 +849,7 @@ fn scl_bypass_findings(
         findings.push(Finding {
             subject: Some(r.name.clone()),
             severity: Severity::Critical,
-            code: "scl_bypass_by_sender_domain",
+            code: FindingCode::SclBypassBySenderDomain,
             message: format!(
                 "rule {:?} skips spam filtering (SCL -1) for sender domains only; anyone can forge them. Key it on the gateway's IPs or connector",
                 r.name
@@ -812,7 +872,7 @@ fn block_list_findings(cfg: &Tenant, space: &Space<'_>, findings: &mut Vec<Findi
             findings.push(Finding {
                 subject: Some(b.to_string()),
                 severity: Severity::Warning,
-                code: "block_entry_dead",
+                code: FindingCode::BlockEntryDead,
                 message: format!(
                     "block-list entry {} is on the allow list too; allow beats block, so it blocks nothing",
                     b.label()
@@ -832,7 +892,7 @@ fn content_findings(table: &Table<'_>, findings: &mut Vec<Finding>) {
     findings.push(Finding {
         subject: None,
         severity: Severity::Info,
-        code: "depends_on_content",
+        code: FindingCode::DependsOnContent,
         message: format!(
             "some outcomes depend on message content, which the sender writes: rules {} match on headers; every realisable combination was evaluated",
             rules.iter().map(|r| format!("{r:?}")).collect::<Vec<_>>().join(", ")
@@ -871,7 +931,7 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
         change.decor_mut().set_prefix(format!("# in the [[tenants.inbound_connectors]] named {:?}:\n", c.name));
         return Fix {
             title: format!("Restrict the existing Partner connector {:?} to its gateway", c.name),
-            closes: "side_door",
+            closes: FindingCode::SideDoor,
             change: Change::RestrictConnector { connector: c.name.clone(), by },
             toml: change.to_string(),
         };
@@ -906,7 +966,7 @@ fn gateway_fix(cfg: &Tenant, gateway: &Gateway) -> Fix {
     connector["require_tls"] = toml_edit::value(true);
     Fix {
         title: "Accept mail only from the gateway (a Partner connector for every sender domain)".into(),
-        closes: "side_door",
+        closes: FindingCode::SideDoor,
         change: Change::GatewayConnector { sender_ip_addresses: ips, gateway_certificate: cert },
         toml: connector_toml(connector),
     }

@@ -137,7 +137,7 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
             let e = policy.evaluate(&example.transaction(), Detail::Brief);
             let p = Prediction::observed(policy, &e);
             let copy = p.copies.iter().find(|c| c.tenant == t.tenant);
-            let holds = match f.code {
+            let holds = match f.code.as_str() {
                 "side_door" => copy.is_some_and(|c| c.door == Some(DoorSide::Side)),
                 "side_door_skips_spam_filtering" => {
                     copy.is_some_and(|c| c.door == Some(DoorSide::Side) && c.scl == Some(-1))

@@ -92,7 +92,8 @@ actions.reject = {{ enhanced_status_code = "5.7.1", text = "Spam refused" }}
     let a = run(&policy);
     let t = &a.tenants[0];
     assert_eq!(t.verdict, Verdict::Locked);
-    let refused = t.refused.iter().find(|r| r.stage == "data").expect("refused after DATA");
+    let refused =
+        t.refused.iter().find(|r| r.stage == doorman_audit::report::RefusedAt::Data).expect("refused after DATA");
     assert_eq!(
         (refused.reply.as_str(), refused.content.as_slice()),
         ("550 5.7.1 Spam refused", &["No spam".to_string()][..])
@@ -149,7 +150,8 @@ actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
     assert!(door(DispositionKind::Redirect).any(|s| s == "203.0.113.0/24"));
     assert!(door(DispositionKind::Deliver).count() > 0);
     assert!(t.deleted.iter().any(|d| d.summary == "198.51.100.0/24" && d.rules == ["Drop"]));
-    let refused = t.refused.iter().find(|r| r.stage == "data").expect("a rule's reject");
+    let refused =
+        t.refused.iter().find(|r| r.stage == doorman_audit::report::RefusedAt::Data).expect("a rule's reject");
     assert_eq!((refused.summary.as_str(), refused.reply.as_str()), ("100.64.0.0/10", "550 5.7.1 Not from you"));
     let json = serde_json::to_value(&a).unwrap();
     let dispositions: Vec<&str> = json["tenants"][0]["front_doors"]
@@ -212,7 +214,7 @@ actions.delete = true
     let p = assert_predicts(&policy, &session("203.0.113.9", &[("From", "Partner <a@partner.test>")]));
     assert_eq!((p.copies[0].scl, p.copies[0].disposition), (Some(-1), DispositionKind::Delete));
     let a = run(&policy);
-    let codes: Vec<&str> = a.tenants[0].findings.iter().map(|f| f.code).collect();
+    let codes: Vec<&str> = a.tenants[0].findings.iter().map(|f| f.code.as_str()).collect();
     assert!(
         !codes.contains(&"scl_bypass_by_sender_domain") && !codes.contains(&"side_door_skips_spam_filtering"),
         "{codes:?}"

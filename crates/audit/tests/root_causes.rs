@@ -53,7 +53,7 @@ fn assert_predicts(policy: &Policy, tx: &Transaction) -> Prediction {
 }
 
 fn codes(a: &Audit) -> Vec<(&'static str, Option<String>)> {
-    a.tenants[0].findings.iter().map(|f| (f.code, f.subject.clone())).collect()
+    a.tenants[0].findings.iter().map(|f| (f.code.as_str(), f.subject.clone())).collect()
 }
 
 const GATEWAY_MX: &str = r#"mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]"#;

@@ -34,7 +34,7 @@ fn run(toml: &str) -> Audit {
 }
 
 fn codes(a: &Audit) -> Vec<&'static str> {
-    a.tenants[0].findings.iter().map(|f| f.code).collect()
+    a.tenants[0].findings.iter().map(|f| f.code.as_str()).collect()
 }
 
 #[test]

@@ -69,7 +69,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
         let mut r = Record::now(Event::Reject);
         r.session = Some(session_id.clone());
         r.client_ip = Some(decision.client.to_string());
-        r.stage = Some("connect".into());
+        r.stage = Some(doorman_tracking::Stage::Connect);
         r.reply = Some(reply.clone());
         shared.tracking.log(r);
     }

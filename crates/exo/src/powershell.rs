@@ -8,7 +8,7 @@
 //! is kept to one line ([`doorman_audit::render::one_line`]), and a command written commented out
 //! has every physical line commented.
 
-use doorman_audit::{Change, Restriction, TenantAudit};
+use doorman_audit::{Change, FindingCode, Restriction, TenantAudit};
 use serde::Serialize;
 
 /// A parameter's value.
@@ -25,7 +25,7 @@ pub enum Arg {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Command {
     /// The finding's code (`side_door`, `direct_send_open`, `scl_bypass_by_sender_domain`).
-    pub closes: &'static str,
+    pub closes: FindingCode,
     /// The rule or connector the finding is about.
     pub subject: Option<String>,
     pub why: String,
@@ -40,7 +40,7 @@ pub struct Command {
 /// A command as `--json` gives it.
 #[derive(Debug, Serialize)]
 pub struct CommandJson<'a> {
-    pub closes: &'static str,
+    pub closes: FindingCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<&'a str>,
     pub why: &'a str,
@@ -143,7 +143,7 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
     }
     // The gateway's IPv4 ranges, which a rule can be keyed on instead of a sender domain.
     let v4: Vec<String> = t.gateway.iter().filter(|g| !g.contains(':')).cloned().collect();
-    for rule in t.findings.iter().filter(|f| f.code == "scl_bypass_by_sender_domain") {
+    for rule in t.findings.iter().filter(|f| f.code == FindingCode::SclBypassBySenderDomain) {
         let Some(name) = rule.subject.clone() else { continue };
         out.push(if v4.is_empty() {
             Command {
@@ -178,7 +178,7 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
 /// A Partner connector for every sender domain, restricted to the gateway. SenderIPAddresses
 /// takes IPv4 only, so a gateway that also delivers over IPv6 is restricted by certificate
 /// when its name is known.
-fn gateway_connector(closes: &'static str, networks: &[String], certificate: Option<&str>) -> Command {
+fn gateway_connector(closes: FindingCode, networks: &[String], certificate: Option<&str>) -> Command {
     let (v4, v6): (Vec<String>, Vec<String>) = networks.iter().cloned().partition(|g| !g.contains(':'));
     let mut params = vec![
         ("Name", Arg::Text("Inbound only from the gateway".into())),

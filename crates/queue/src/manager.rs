@@ -338,7 +338,7 @@ impl QueueManager {
             let envelope = smtp::Envelope {
                 helo: &config.server.hostname,
                 mail_from: &env.mail_from,
-                eight_bit: env.body == "8bitmime",
+                eight_bit: env.body == doorman_spool::BodyType::EightBitMime,
                 smtputf8: env.smtputf8,
                 recipients: pending,
             };
@@ -458,7 +458,7 @@ impl QueueManager {
             tls: None,
             certificate_names: Vec::new(),
             mail_from: String::new(),
-            body: "8bitmime".into(),
+            body: doorman_spool::BodyType::EightBitMime,
             smtputf8: false,
             recipients: vec![Recipient { address: env.mail_from.clone(), in_directory: true }],
             tenant: env.tenant.clone(),

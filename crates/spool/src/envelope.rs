@@ -24,8 +24,8 @@ pub struct Envelope {
     pub certificate_names: Vec<String>,
     /// The envelope sender; empty for the null sender.
     pub mail_from: String,
-    /// `7bit` or `8bitmime`, as declared by MAIL FROM's BODY parameter.
-    pub body: String,
+    /// As declared by MAIL FROM's BODY parameter.
+    pub body: BodyType,
     pub smtputf8: bool,
     pub recipients: Vec<Recipient>,
     pub tenant: String,
@@ -62,4 +62,13 @@ pub enum Disposition {
     Reject {
         reply: String,
     },
+}
+
+/// MAIL FROM's BODY parameter, in the envelope as `7bit` or `8bitmime`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BodyType {
+    #[serde(rename = "7bit")]
+    SevenBit,
+    #[serde(rename = "8bitmime")]
+    EightBitMime,
 }

@@ -20,7 +20,7 @@ mod queue_id;
 mod store;
 pub mod transaction;
 
-pub use envelope::{Disposition, Envelope, Recipient, SCHEMA};
+pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
 pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
 pub use transaction::{Spill, Staged, Transaction};

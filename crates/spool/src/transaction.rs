@@ -218,7 +218,7 @@ mod tests {
             tls: None,
             certificate_names: vec![],
             mail_from: "a@example.net".into(),
-            body: "7bit".into(),
+            body: crate::BodyType::SevenBit,
             smtputf8: false,
             recipients: vec![Recipient { address: "alice@contoso.com".into(), in_directory: true }],
             tenant: "contoso".into(),

@@ -82,9 +82,9 @@ pub struct Record {
     pub tenant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connector: Option<String>,
-    /// The SMTP stage that decided: connect, helo, mail, rcpt, data.
+    /// The SMTP stage that decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stage: Option<String>,
+    pub stage: Option<Stage>,
     /// The reply sent, e.g. `550 5.7.51 TenantInboundAttribution; …`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
@@ -117,6 +117,32 @@ impl Record {
             rules: Vec::new(),
             scl: None,
             size: None,
+        }
+    }
+}
+
+/// The SMTP stage that decided, in the log as `connect`, `starttls`, `helo`, `mail`, `rcpt`
+/// or `data`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Connect,
+    Starttls,
+    Helo,
+    Mail,
+    Rcpt,
+    Data,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Starttls => "starttls",
+            Stage::Helo => "helo",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use doorman_policy::{Detail, Disposition, MessageHeaders, Reply, TenantCopy};
-use doorman_spool::{Envelope, Recipient, SCHEMA, Spill, new_queue_id};
+use doorman_spool::{BodyType, Envelope, Recipient, SCHEMA, Spill, new_queue_id};
 use doorman_tracking::{Event, Record, time};
 
 use super::{Flow, Session, Transaction, replies};
@@ -213,7 +213,7 @@ impl Session {
                 tls: self.info.tls.as_ref().map(|t| t.to_string()),
                 certificate_names: self.info.verified_names().to_vec(),
                 mail_from: tx.mail_from(),
-                body: if tx.eight_bit { "8bitmime" } else { "7bit" }.into(),
+                body: if tx.eight_bit { BodyType::EightBitMime } else { BodyType::SevenBit },
                 smtputf8: tx.smtputf8,
                 recipients: copy
                     .recipients
@@ -291,7 +291,7 @@ impl Session {
         for m in &copy.recipients {
             let mut r: Record = self.record(event);
             r.mail_from = Some(tx.mail_from());
-            r.stage = Some("data".into());
+            r.stage = Some(doorman_tracking::Stage::Data);
             r.queue_id = queue_id.map(str::to_string);
             r.rcpt = Some(m.to_string());
             r.tenant = Some(copy.tenant.to_string());

@@ -69,7 +69,7 @@ impl Session {
             Err(e) => {
                 tracing::info!(session = %self.id, client = %self.client_ip(), "TLS handshake failed: {e}");
                 let mut r = self.record(Event::Reject);
-                r.stage = Some("starttls".into());
+                r.stage = Some(doorman_tracking::Stage::Starttls);
                 r.reply = Some(format!("TLS handshake failed: {e}"));
                 self.shared.tracking.log(r);
                 Flow::Close

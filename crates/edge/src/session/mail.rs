@@ -39,7 +39,7 @@ impl Session {
             }
             None => {
                 let mut r = self.record(Event::Reject);
-                r.stage = Some("mail".into());
+                r.stage = Some(doorman_tracking::Stage::Mail);
                 r.mail_from = Some(path.to_string());
                 r.reply = Some(decision.reply.to_string());
                 self.shared.tracking.log(r);

@@ -127,7 +127,7 @@ impl Session {
                 if !decision.is_accepted() {
                     self.reply(&decision.reply);
                     let mut r = self.record(Event::Reject);
-                    r.stage = Some("connect".into());
+                    r.stage = Some(doorman_tracking::Stage::Connect);
                     r.reply = Some(decision.reply.to_string());
                     self.shared.tracking.log(r);
                     self.shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -253,7 +253,7 @@ impl Session {
         for a in &tx.accepted {
             let mut r = self.record(Event::Reject);
             r.mail_from = Some(tx.mail_from());
-            r.stage = Some("data".into());
+            r.stage = Some(doorman_tracking::Stage::Data);
             r.rcpt = Some(a.mailbox.to_string());
             r.tenant = Some(tx.generation.policy.tenant(a.tenant).name().to_string());
             r.connector = a.connector.as_ref().map(|c| c.name.to_string());

@@ -32,7 +32,7 @@ impl Session {
                     self.shared.metrics.message(t, "reject");
                 }
                 let mut r = self.record(Event::Reject);
-                r.stage = Some("rcpt".into());
+                r.stage = Some(doorman_tracking::Stage::Rcpt);
                 r.rcpt = Some(path.trim_start_matches('<').trim_end_matches('>').to_string());
                 r.tenant = tenant;
                 r.connector = decision.connector.as_ref().map(|c| c.name.to_string());
