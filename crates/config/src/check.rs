@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::diag::Finding;
-use crate::model::{Config, ConnectorType, DomainType, Predicates, RoutingKind, Tenant};
+use crate::model::{Config, ConnectorType, DomainType, Predicates, Routing, Tenant};
 use crate::net::IpEntry;
 
 pub fn check(config: &Config) -> Vec<Finding> {
@@ -228,14 +228,10 @@ fn check_routing(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
     let Some(routing) = &tenant.routing else {
         return;
     };
-    match routing.kind {
-        RoutingKind::Relay if routing.next_hops.is_empty() => {
-            out.push(Finding::error(format!("{at}.routing.next_hops"), "relay routing needs at least one next hop"));
-        }
-        RoutingKind::Maildir if routing.path.is_none() => {
-            out.push(Finding::error(format!("{at}.routing"), "maildir routing needs a path"));
-        }
-        _ => {}
+    if let Routing::Relay(relay) = routing
+        && relay.next_hops.is_empty()
+    {
+        out.push(Finding::error(format!("{at}.routing.next_hops"), "relay routing needs at least one next hop"));
     }
 }
 

@@ -636,32 +636,38 @@ pub struct SetHeader {
 // ---------------------------------------------------------------------------------------------
 // routing
 
-/// Where a tenant's accepted mail goes.
+/// Where a tenant's accepted mail goes: `type = "relay"` or `type = "maildir"`, each with
+/// only the keys it takes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Routing {
+    Relay(Relay),
+    Maildir(MaildirRoute),
+}
+
+/// Relay to next hops over SMTP.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Routing {
-    #[serde(rename = "type")]
-    pub kind: RoutingKind,
-    /// For `relay`: the next hops, lowest priority first.
+pub struct Relay {
+    /// The next hops, lowest priority first.
     #[serde(default)]
     pub next_hops: Vec<NextHop>,
     #[serde(default)]
     pub tls: RelayTls,
-    /// For `relay`: a PEM certificate chain the edge presents to the next hop, so that an
-    /// on-premises server can match it to a connector (the hybrid case).
+    /// A PEM certificate chain the edge presents to the next hop, so that an on-premises
+    /// server can match it to a connector (the hybrid case).
     pub tls_client_certificate: Option<PathBuf>,
     pub tls_client_key: Option<PathBuf>,
-    /// For `relay`: PEM CA bundle next hops are verified against; the system roots when unset.
+    /// PEM CA bundle next hops are verified against; the system roots when unset.
     pub tls_ca: Option<PathBuf>,
-    /// For `maildir`: the directory holding one Maildir per recipient.
-    pub path: Option<PathBuf>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum RoutingKind {
-    Relay,
-    Maildir,
+/// One Maildir per recipient.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaildirRoute {
+    /// The directory holding the Maildirs, relative to the config file's folder.
+    pub path: PathBuf,
 }
 
 #[derive(Clone, Debug, Deserialize)]

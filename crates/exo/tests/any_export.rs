@@ -1,7 +1,7 @@
 //! For any export in PowerShell's shapes, with any names and any values in the fields doorman
 //! reads: the import loads as a doorman config, the audit runs on it, and the PowerShell it
 //! prints is comments and single-quoted literals only. `DOORMAN_EXPORT_CASES` sets how many
-//! exports are tried (default 96).
+//! exports are tried (default 96), `DOORMAN_EXPORT_SEED` another seed (CI's is fixed).
 
 mod support;
 
@@ -173,10 +173,16 @@ fn names_in(list: &Value) -> Vec<&str> {
 #[test]
 fn any_export_imports_loads_audits_and_gives_safe_powershell() {
     let cases = std::env::var("DOORMAN_EXPORT_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(96);
+    let seed = std::env::var("DOORMAN_EXPORT_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or(0x0e_c5_0e);
     let dir = std::env::temp_dir().join(format!("doorman-exo-any-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ProviderSettingsExport.json");
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        ..Config::default()
+    });
     runner
         .run(&export(), |v| {
             std::fs::write(&path, format!("\u{feff}{v}")).unwrap();
@@ -193,6 +199,11 @@ fn any_export_imports_loads_audits_and_gives_safe_powershell() {
             let rules = names_in(&v["transport_rule"]);
             for r in &t.transport_rules {
                 prop_assert!(rules.contains(&r.name.as_str()), "{:?} not among {rules:?}", r.name);
+                // Two rules of one name: the notes cannot tell them apart (the second is
+                // commented out, and the export counts as incomplete).
+                if rules.iter().filter(|n| n.to_lowercase() == r.name.to_lowercase()).count() > 1 {
+                    continue;
+                }
                 // The soundness of the import: a rule that can hold back mail is never applied
                 // more widely than in Exchange Online.
                 let a = &r.actions;

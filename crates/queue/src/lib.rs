@@ -11,9 +11,12 @@
 //! schedule; a 5xx, or a copy older than `max_age`, fails and its sender gets a DSN ([`dsn`]).
 
 pub mod admin;
+mod bounce;
 pub mod dsn;
+mod lifecycle;
 pub mod maildir;
 mod manager;
+mod routes;
 pub mod smtp;
 pub mod state;
 
