@@ -1,0 +1,28 @@
+//! The configuration schema, in Exchange Online's vocabulary, written in snake_case as
+//! Exchange Online's cmdlets name them. Every struct denies unknown keys: a misspelt
+//! `restrict_domains_to_ip` must be an error, not a silently open side door.
+//!
+//! Values are validated as they are read (IP entries, domains, addresses, SCL, status codes),
+//! so such errors point at the value's own line and column. Checks that span several values
+//! live in `check.rs`.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: Server,
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+}
+
+mod routing;
+mod rules;
+mod server;
+mod tenant;
+
+pub use routing::*;
+pub use rules::*;
+pub use server::*;
+pub use tenant::*;

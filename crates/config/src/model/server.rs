@@ -1,0 +1,233 @@
+//! `[server]`: listeners, TLS, limits, DNS, the spool and tracking log, the queue, and the
+//! checked duration type they use.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use crate::names::DomainName;
+use crate::net::IpEntry;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// The name in the banner, in EHLO and in `Received`.
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    #[serde(default = "default_listeners")]
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub tls: ServerTls,
+    /// The only peers whose PROXY protocol header is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpEntry>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default = "default_spool_dir")]
+    pub spool_dir: PathBuf,
+    #[serde(default = "default_tracking_log")]
+    pub tracking_log: PathBuf,
+    /// DNS block lists, queried for clients that are neither allow-listed nor connector-matched.
+    #[serde(default)]
+    pub dnsbl_zones: Vec<DomainName>,
+    /// The resolver for DNSBL lookups.
+    #[serde(default)]
+    pub dns: Dns,
+    /// Where the Prometheus text endpoint listens (`GET /metrics`); off when unset.
+    pub metrics_listener: Option<SocketAddr>,
+    /// Delivery out of the spool.
+    #[serde(default)]
+    pub queue: Queue,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            hostname: default_hostname(),
+            listeners: default_listeners(),
+            tls: ServerTls::default(),
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
+            spool_dir: default_spool_dir(),
+            tracking_log: default_tracking_log(),
+            dnsbl_zones: Vec::new(),
+            dns: Dns::default(),
+            metrics_listener: None,
+            queue: Queue::default(),
+        }
+    }
+}
+
+pub(super) fn default_hostname() -> String {
+    "doorman.localdomain".into()
+}
+pub(super) fn default_listeners() -> Vec<Listener> {
+    vec![Listener { address: SocketAddr::from(([127, 0, 0, 1], 2525)), tls: ListenerTls::Starttls }]
+}
+pub(super) fn default_spool_dir() -> PathBuf {
+    "var/spool".into()
+}
+pub(super) fn default_tracking_log() -> PathBuf {
+    "var/log/tracking.jsonl".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dns {
+    /// Name servers as `ip:port`; the system's (`/etc/resolv.conf`) when empty.
+    pub servers: Vec<SocketAddr>,
+    /// How long one DNSBL lookup may take before it counts as failed.
+    pub timeout: Seconds,
+}
+
+impl Default for Dns {
+    fn default() -> Self {
+        Dns { servers: Vec::new(), timeout: Seconds(Duration::from_secs(5)) }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queue {
+    /// Waits between attempts after a 4xx or a failed connection; the last one repeats.
+    pub retry_schedule: Vec<Seconds>,
+    /// A copy not delivered within this time fails, and its sender gets a DSN.
+    pub max_age: Seconds,
+    /// Concurrent deliveries to one next hop, so a slow or dead one cannot hold up the rest.
+    pub max_connections_per_hop: u32,
+    /// At most this many DSNs a minute; the rest wait (never dropped).
+    pub max_dsns_per_minute: u32,
+    /// Deliver nothing: accepted mail stays in the spool (maintenance, or a next hop that must
+    /// not be fed yet). Receiving goes on.
+    pub hold: bool,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        let m = |n| Seconds(Duration::from_secs(n));
+        Queue {
+            retry_schedule: vec![m(60), m(300), m(900), m(1800), m(3600)],
+            max_age: m(2 * 86_400),
+            max_connections_per_hop: 10,
+            max_dsns_per_minute: 60,
+            hold: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub tls: ListenerTls,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerTls {
+    /// Plain text with STARTTLS offered, as on port 25.
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465 style).
+    Implicit,
+    /// No TLS at all; for tests and for a listener behind a TLS-terminating proxy.
+    None,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// PEM certificate chain. Without it the edge makes a self-signed certificate at start.
+    pub certificate: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// PEM CA bundle that client certificates are verified against; the system roots when unset.
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Bytes; Exchange Online's default receive limit is 36 MB.
+    pub max_message_size: u64,
+    pub max_recipients: u32,
+    pub max_connections: u32,
+    pub max_connections_per_ip: u32,
+    /// Errors in one session before `421` and disconnect.
+    pub max_errors: u32,
+    pub command_timeout: Seconds,
+    pub data_timeout: Seconds,
+    /// Bytes per second a client must keep up during DATA (checked after its first 30 s).
+    pub min_data_rate: u64,
+    /// On SIGTERM, how long open sessions may go on before they are told `421`.
+    pub shutdown_grace: Seconds,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 36 * 1024 * 1024,
+            max_recipients: 500,
+            max_connections: 1000,
+            max_connections_per_ip: 20,
+            max_errors: 10,
+            command_timeout: Seconds(Duration::from_secs(300)),
+            data_timeout: Seconds(Duration::from_secs(600)),
+            min_data_rate: 500,
+            shutdown_grace: Seconds(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// A duration written as `30s`, `5m`, `1h`, `2d`, or a number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+/// The longest duration doorman takes: a hundred years, which no timer needs and every
+/// clock computation can add to a time without overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// A duration as `30s`, `5m`, `1h`, `2d`, or a bare number of seconds: the one parser for
+/// config values and command-line ages. Checked: a value beyond [`MAX_DURATION`] is an error,
+/// never a wrapped number.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let v = text.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{v:?} is not a duration such as 30s, 5m, 1h or 2d"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{v:?} is not a duration (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{v:?} is longer than doorman takes (at most {} days)", MAX_DURATION.as_secs() / 86_400))
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as \"30s\", \"5m\", \"1h\" or a number of seconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
+                let secs = u64::try_from(v).map_err(|_| E::custom("a duration cannot be negative"))?;
+                parse_duration(&secs.to_string()).map(Seconds).map_err(E::custom)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
+                parse_duration(v).map(Seconds).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
