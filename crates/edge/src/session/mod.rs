@@ -8,6 +8,7 @@ mod ehlo;
 mod mail;
 mod rcpt;
 mod replies;
+mod spool;
 
 use std::net::IpAddr;
 use std::sync::Arc;
