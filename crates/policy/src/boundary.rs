@@ -155,6 +155,7 @@ fn server(s: &Server, b: &mut Boundaries) {
         trusted_proxies: _,
         limits: _,
         spool_dir: _,
+        spool_sync: _,
         tracking_log: _,
         dns: _,
         metrics_listener: _,

@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
+use doorman_config::SpoolSync;
 use doorman_edge::{ConfigSource, Edge};
 use doorman_queue::QueueManager;
-use doorman_spool::Spool;
+use doorman_spool::{Spool, SyncMode};
 use doorman_tracking::TrackingLog;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -31,7 +32,11 @@ async fn serve(source: ConfigSource) -> Result<(), String> {
     let base = source.base_dir();
     let server = loaded.config.server.clone();
     let spool_dir = base.join(&server.spool_dir);
-    let spool = Arc::new(Spool::open(&spool_dir).map_err(|e| format!("server.spool_dir: {e}"))?);
+    let sync = match server.spool_sync {
+        SpoolSync::Filesystem => SyncMode::Filesystem,
+        SpoolSync::PerCopy => SyncMode::PerCopy,
+    };
+    let spool = Arc::new(Spool::open_with(&spool_dir, sync).map_err(|e| format!("server.spool_dir: {e}"))?);
     let log_path = base.join(&server.tracking_log);
     let tracking = Arc::new(
         TrackingLog::open(&log_path).map_err(|e| format!("server.tracking_log: {}: {e}", log_path.display()))?,

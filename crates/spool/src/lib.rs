@@ -5,8 +5,8 @@
 //! line, then the message exactly as it will be delivered.
 //!
 //! - The receiving side ([`transaction`]) writes a copy under `tmp/`, fsyncs it, names it in
-//!   `incoming/`, and commits: one directory fsync makes every copy staged before it durable
-//!   (group commit). Only then may the edge say `250`, and only then does delivery see the
+//!   `incoming/`, and commits: one sync makes every copy staged before it durable (group
+//!   commit, `commit.rs`). Only then may the edge say `250`, and only then does delivery see the
 //!   copy. A file in `incoming/` is always whole; a crash leaves at most a stray file in
 //!   `tmp/`, which [`Spool::open`] removes.
 //! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
@@ -20,6 +20,7 @@ mod queue_id;
 mod store;
 pub mod transaction;
 
+pub use commit::SyncMode;
 pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
 pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use crate::commit::DirCommitter;
+use crate::commit::{DirCommitter, SyncMode};
 use crate::envelope::Envelope;
 use crate::layout::{Layout, with_path};
 
@@ -32,7 +32,12 @@ impl Spool {
     /// Opens (creating) the spool at `root`, and removes copies a crash left half-written.
     /// Only the server does this at start; tools that run beside it use [`Spool::attach`].
     pub fn open(root: &Path) -> io::Result<Spool> {
-        let spool = Spool::attach(root)?;
+        Spool::open_with(root, SyncMode::default())
+    }
+
+    /// [`Spool::open`], with commits made durable the way `mode` says.
+    pub fn open_with(root: &Path, mode: SyncMode) -> io::Result<Spool> {
+        let spool = Spool::attach_with(root, mode)?;
         let tmp = &spool.layout.tmp;
         for entry in fs::read_dir(tmp).map_err(|e| with_path(e, tmp))? {
             let path = entry?.path();
@@ -46,11 +51,15 @@ impl Spool {
     /// Opens (creating) the spool at `root` without touching what is in it, so that a tool can
     /// work on a spool while the server writes to it.
     pub fn attach(root: &Path) -> io::Result<Spool> {
+        Spool::attach_with(root, SyncMode::default())
+    }
+
+    fn attach_with(root: &Path, mode: SyncMode) -> io::Result<Spool> {
         let layout = Layout::new(root);
         for d in [&layout.incoming, &layout.tmp] {
             fs::create_dir_all(d).map_err(|e| with_path(e, d))?;
         }
-        let committer = DirCommitter::start(layout.incoming.clone())?;
+        let committer = DirCommitter::start(layout.incoming.clone(), mode)?;
         Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()) })
     }
 

@@ -178,7 +178,10 @@ impl Transaction<'_> {
         }
         let file = self.file.take().ok_or_else(|| io::Error::other("the copy is closed"))?;
         let start = Instant::now();
-        file.sync_data().map_err(|e| with_path(e, &self.tmp))?;
+        // With a filesystem-wide commit, the commit's one sync makes the data durable too.
+        if !self.spool.committer.syncs_filesystem() {
+            file.sync_data().map_err(|e| with_path(e, &self.tmp))?;
+        }
         let fsync = start.elapsed();
         drop(file);
         let spool = self.spool;
@@ -301,5 +304,34 @@ mod tests {
         spool.finish("C1").unwrap();
         assert!(spool.queued().unwrap().is_empty() && spool.quarantined(None).unwrap().is_empty());
         fs::remove_dir_all(&root).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod sync_modes {
+    use super::*;
+    use crate::SyncMode;
+
+    #[test]
+    fn both_sync_modes_commit_whole_copies() {
+        for mode in [SyncMode::Filesystem, SyncMode::PerCopy] {
+            let root = std::env::temp_dir().join(format!("doorman-spool-sync-{mode:?}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&root);
+            let spool = Spool::open_with(&root, mode).unwrap();
+            let mut env = tests_envelope();
+            env.size = 5;
+            let staged = spool.write(&env, &[b"hello"]).unwrap();
+            assert!(spool.queued().unwrap().is_empty());
+            spool.commit_blocking(&[staged]).unwrap();
+            assert_eq!(spool.read(&env.queue_id).unwrap().message, b"hello");
+            fs::remove_dir_all(&root).unwrap();
+        }
+    }
+
+    fn tests_envelope() -> Envelope {
+        serde_json::from_str(
+            r#"{"schema":"doorman.spool/1","queue_id":"S1","received_at":"2026-11-28T03:25:50.123Z","session":"s","client_ip":"127.0.0.1","mail_from":"","body":"7bit","smtputf8":false,"recipients":[],"tenant":"t","disposition":{"action":"deliver"},"size":0}"#,
+        )
+        .unwrap()
     }
 }

@@ -29,6 +29,9 @@ pub struct Server {
     pub limits: Limits,
     #[serde(default = "default_spool_dir")]
     pub spool_dir: PathBuf,
+    /// How a spool commit makes copies durable.
+    #[serde(default)]
+    pub spool_sync: SpoolSync,
     #[serde(default = "default_tracking_log")]
     pub tracking_log: PathBuf,
     /// DNS block lists, queried for clients that are neither allow-listed nor connector-matched.
@@ -53,6 +56,7 @@ impl Default for Server {
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
             spool_dir: default_spool_dir(),
+            spool_sync: SpoolSync::default(),
             tracking_log: default_tracking_log(),
             dnsbl_zones: Vec::new(),
             dns: Dns::default(),
@@ -230,4 +234,17 @@ impl<'de> Deserialize<'de> for Seconds {
         }
         d.deserialize_any(V)
     }
+}
+
+/// How a spool commit makes its copies durable. Either way, `250` comes only after it.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SpoolSync {
+    /// One `syncfs` of the spool's filesystem covers every copy written before it (and
+    /// anything else dirty on that filesystem): the fastest on a filesystem of its own.
+    #[default]
+    Filesystem,
+    /// Each copy's `fdatasync`, then one fsync of `incoming/` for all of them: for a spool on
+    /// a filesystem shared with busy writers.
+    PerCopy,
 }
