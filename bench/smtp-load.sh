@@ -2,7 +2,8 @@
 # Receipt throughput: smtp-source (Debian's postfix package) against doorman's edge (durable
 # spool) and, in the same run, against Postfix's smtpd with its queue on the same disk and mail
 # put on hold. 1 KiB messages, 20 parallel sessions. Also doorman's per-message latency as a
-# client sees it under that load, and its RSS with 1,000 idle connections.
+# client sees it under that load, its RSS with 1,000 idle connections, and the ceiling: the same
+# load against Postfix's smtp-sink, a null server that stores nothing.
 #
 # Usage: bench/smtp-load.sh [SECONDS]   (default 30; run as root: it configures and starts
 # the system's Postfix on 127.0.0.1:25, and stops it again)
@@ -109,10 +110,20 @@ t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m "$N" -f sender@example.net -t us
 POSTFIX_RATE=$(rate "$N" "$t0" "$t1")
 HELD=$(find /var/spool/postfix/hold -type f | wc -l)
 
+# The ceiling: Postfix's smtp-sink, a null server that answers and stores nothing.
+SINK_PORT=2603
+smtp-sink -u nobody 127.0.0.1:$SINK_PORT 256 & SINK_PID=$!
+wait_port $SINK_PORT
+t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m "$N" -f sender@example.net -t user@bench.test 127.0.0.1:$SINK_PORT; t1=$(now)
+SINK_RATE=$(rate "$N" "$t0" "$t1")
+kill $SINK_PID 2>/dev/null || true
+
 echo
 echo "== receipt, $N messages of $SIZE bytes, $SESSIONS sessions (smtp-source) =="
 echo "doorman (durable spool): $DOORMAN_RATE msg/s  ($SPOOLED copies spooled)"
 echo "postfix smtpd (on hold): $POSTFIX_RATE msg/s  ($HELD messages held)"
+echo "smtp-sink (null server): $SINK_RATE msg/s"
 python3 -c "print('doorman / postfix: %.2fx' % ($DOORMAN_RATE / $POSTFIX_RATE))"
+python3 -c "print('doorman / smtp-sink: %.0f%%' % (100 * $DOORMAN_RATE / $SINK_RATE))"
 echo "doorman latency under load: $(cat "$WORK/probe.txt")"
 echo "doorman RSS: $((RSS_BEFORE / 1024)) MiB after the load, $((RSS_IDLE / 1024)) MiB with $(cut -d' ' -f2 "$WORK/idle.txt") idle connections"
