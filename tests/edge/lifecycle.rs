@@ -126,7 +126,12 @@ threads = [threading.Thread(target=worker) for _ in range(4)]
             spool.iter().find(|c| &c.envelope.queue_id == id).unwrap_or_else(|| panic!("acknowledged {id} lost"));
         assert!(copy.message.ends_with(format!("Subject: load {k}\r\n\r\nbody {k}\r\n").as_bytes()));
     }
-    eprintln!("kill -9 under load: {} acknowledged, all {} in the spool, {} copies in all", acked.len(), acked.len(), spool.len());
+    eprintln!(
+        "kill -9 under load: {} acknowledged, all {} in the spool, {} copies in all",
+        acked.len(),
+        acked.len(),
+        spool.len()
+    );
     // Beyond the acknowledged ones, only the copies whose 250 was on its way at the kill may
     // be there: one per sender.
     assert!(spool.len() <= acked.len() + 4, "{} copies for {} acknowledged", spool.len(), acked.len());
