@@ -39,9 +39,9 @@ pub fn deliver(root: &Path, address: &str, return_path: &str, message: &mut dyn 
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let tmp = dir.join("tmp").join(&name);
-    let result = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+    // Maildir's own rule: written in tmp/, then renamed into new/.
+    let (tmp, new) = (dir.join("tmp").join(&name), dir.join("new").join(&name));
+    doorman_spool::write_durably(&tmp, &new, |f| {
         f.write_all(format!("Return-Path: <{return_path}>\nDelivered-To: {address}\n").as_bytes())?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut carried_cr = false;
@@ -57,16 +57,9 @@ pub fn deliver(root: &Path, address: &str, return_path: &str, message: &mut dyn 
         if carried_cr {
             f.write_all(b"\r")?;
         }
-        f.sync_data()?;
-        let new = dir.join("new").join(&name);
-        fs::rename(&tmp, &new)?;
-        fs::File::open(dir.join("new"))?.sync_all()?;
-        Ok(new)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+        Ok(())
+    })?;
+    Ok(new)
 }
 
 /// CRLF to LF in one piece of a message. The spool holds no bare CR or LF, so nothing else

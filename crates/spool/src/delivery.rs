@@ -49,17 +49,12 @@ impl Spool {
         }
     }
 
-    /// Replaces the copy's delivery state durably: temp file, fsync, rename, directory fsync.
+    /// Replaces the copy's delivery state durably ([`crate::write_durably`]).
     pub fn save_state(&self, id: &str, bytes: &[u8]) -> io::Result<()> {
         check_id(id)?;
         let dir = &self.layout.state;
         fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
-        let tmp = self.layout.state_tmp(id);
-        let mut f = fs::File::create(&tmp).map_err(|e| with_path(e, &tmp))?;
-        f.write_all(bytes)?;
-        f.sync_data()?;
-        fs::rename(&tmp, self.layout.state_of(id))?;
-        fs::File::open(dir)?.sync_all()
+        crate::write_durably(&self.layout.state_tmp(id), &self.layout.state_of(id), |f| f.write_all(bytes))
     }
 
     pub fn remove_state(&self, id: &str) -> io::Result<()> {

@@ -14,6 +14,7 @@
 
 mod commit;
 pub mod delivery;
+mod durable;
 mod envelope;
 mod layout;
 mod queue_id;
@@ -21,6 +22,7 @@ mod store;
 pub mod transaction;
 
 pub use commit::SyncMode;
+pub use durable::write_durably;
 pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
 pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
