@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Receipt throughput: smtp-source (Debian's postfix package) against doorman's edge (durable
-# spool) and, in the same run, against Postfix's smtpd with its queue on the same disk and mail
-# put on hold. 1 KiB messages, 20 parallel sessions. Also doorman's per-message latency as a
-# client sees it under that load, its RSS with 1,000 idle connections, and the ceiling: the same
-# load against Postfix's smtp-sink, a null server that stores nothing.
+# Receipt throughput, side by side in one run: smtp-source (Debian's postfix package) against
+# doorman's edge (durable spool), Postfix's smtpd (its queue on the same disk, mail put on
+# hold) and Postfix's smtp-sink (a null server that stores nothing: the ceiling). Four loads,
+# 20 parallel sessions each: 1 KiB and 100 KiB messages, one connection per message and
+# connection reuse (`smtp-source -d`). The three servers run at once and are measured in turn,
+# RUNS rounds, the order rotating each round, so that a change in the machine's load hits all
+# three alike; the figures are medians. Then doorman's per-message latency under load, and its
+# RSS with 1,000 idle connections.
 #
-# Usage: bench/smtp-load.sh [SECONDS]   (default 30; run as root: it configures and starts
-# the system's Postfix on 127.0.0.1:25, and stops it again)
+# Usage: bench/smtp-load.sh [SECONDS] [RUNS]   (default 3 s per measurement, 11 rounds; run
+# as root: it configures and starts the system's Postfix on 127.0.0.1:25, and stops it again)
 #
 # Leave five minutes between runs. After tens of thousands of files are deleted, ext4 spends
 # minutes checking freed inodes before reusing them (ialloc.c, recently_deleted), which
@@ -16,13 +19,14 @@
 # Postfix's held mail is deleted only at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-30}
+SECS=${1:-3}
+RUNS=${2:-11}
 SESSIONS=20
-SIZE=1024
 PORT=2600
 METRICS=2601
+SINK_PORT=2603
 
-for tool in smtp-source postfix python3; do
+for tool in smtp-source smtp-sink postfix python3; do
   command -v $tool >/dev/null || { echo "missing $tool: apt-get install -y postfix python3" >&2; exit 2; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -60,42 +64,29 @@ TOML
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 now() { date +%s.%N; }
 rate() { python3 -c "print('%.0f' % ($1 / ($3 - $2)))"; }
+# source PORT SIZE COUNT REUSE: one smtp-source load, its progress output dropped.
+source_load() {
+  local reuse=(); [ "$4" = reuse ] && reuse=(-d)
+  smtp-source -s $SESSIONS -l "$2" -m "$3" "${reuse[@]}" -f sender@example.net -t user@bench.test 127.0.0.1:"$1" >/dev/null
+}
+
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run"
 
 target/release/doorman serve --config "$WORK/doorman.toml" --log-level warn 2>"$WORK/serve.log" &
 DPID=$!
-trap 'kill $DPID 2>/dev/null || true' EXIT
-wait_port $PORT
-
-# Calibrate so the measured run lasts about $SECS seconds.
-t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m 3000 -f sender@example.net -t user@bench.test 127.0.0.1:$PORT; t1=$(now)
-N=$(python3 -c "print(max(3000, int(3000 / ($t1 - $t0) * $SECS)))")
-echo "calibrated: $(rate 3000 $t0 $t1) msg/s; measuring $N messages per server"
-
-rm -f "$WORK/stop"
-python3 bench/latency_probe.py $PORT "$WORK/stop" > "$WORK/probe.txt" &
-PROBE=$!
-t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m "$N" -f sender@example.net -t user@bench.test 127.0.0.1:$PORT; t1=$(now)
-touch "$WORK/stop"; wait $PROBE
-DOORMAN_RATE=$(rate "$N" "$t0" "$t1")
-SPOOLED=$(ls "$WORK/spool/incoming" | wc -l)
-
-# 1,000 idle connections.
-RSS_BEFORE=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
-exec 4> >(python3 bench/idle_connections.py $PORT 1000 > "$WORK/idle.txt")
-for _ in $(seq 600); do grep -q ready "$WORK/idle.txt" 2>/dev/null && break; sleep 0.1; done
-RSS_IDLE=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
-exec 4>&-
-kill $DPID; wait $DPID 2>/dev/null || true
-echo "doorman: $DOORMAN_RATE msg/s; $(cat "$WORK/probe.txt"); RSS $((RSS_BEFORE / 1024)) MiB, $((RSS_IDLE / 1024)) MiB with idle connections ($(cat "$WORK/idle.txt"))"
-
-# Postfix on 127.0.0.1:25, everything put on hold so nothing is delivered.
 [ -f /etc/postfix/main.cf ] && cp /etc/postfix/main.cf "$WORK/main.cf.saved"
+SINK_PID=
 restore() {
+  kill $DPID 2>/dev/null || true
+  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null || true
   postsuper -d ALL >/dev/null 2>&1 || true
   postfix stop >/dev/null 2>&1 || true
   if [ -f "$WORK/main.cf.saved" ]; then cp "$WORK/main.cf.saved" /etc/postfix/main.cf; else rm -f /etc/postfix/main.cf; fi
 }
 trap restore EXIT
+wait_port $PORT
+
+# Postfix on 127.0.0.1:25, everything put on hold so nothing is delivered.
 postfix stop >/dev/null 2>&1 || true
 touch /etc/postfix/main.cf
 postconf -e "compatibility_level = 3.6" "myhostname = bench.postfix.test" "inet_interfaces = 127.0.0.1" \
@@ -105,25 +96,68 @@ postconf -e "compatibility_level = 3.6" "myhostname = bench.postfix.test" "inet_
   "smtpd_client_connection_count_limit = 0" "smtpd_client_connection_rate_limit = 0" "default_process_limit = 200"
 postfix start >/dev/null 2>&1 || { echo "postfix did not start: see /var/log/postfix-bench.log" >&2; exit 1; }
 wait_port 25
-smtp-source -s $SESSIONS -l $SIZE -m 1000 -f sender@example.net -t user@bench.test 127.0.0.1:25   # warm up
-t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m "$N" -f sender@example.net -t user@bench.test 127.0.0.1:25; t1=$(now)
-POSTFIX_RATE=$(rate "$N" "$t0" "$t1")
-HELD=$(find /var/spool/postfix/hold -type f | wc -l)
 
-# The ceiling: Postfix's smtp-sink, a null server that answers and stores nothing.
-SINK_PORT=2603
-smtp-sink -u nobody 127.0.0.1:$SINK_PORT 256 & SINK_PID=$!
+smtp-sink -u nobody 127.0.0.1:$SINK_PORT 256 &
+SINK_PID=$!
 wait_port $SINK_PORT
-t0=$(now); smtp-source -s $SESSIONS -l $SIZE -m "$N" -f sender@example.net -t user@bench.test 127.0.0.1:$SINK_PORT; t1=$(now)
-SINK_RATE=$(rate "$N" "$t0" "$t1")
-kill $SINK_PID 2>/dev/null || true
+
+declare -A PORT_OF=([doorman]=$PORT [postfix]=25 [smtp-sink]=$SINK_PORT)
+SERVERS=(doorman postfix smtp-sink)
+LOADS=("1024 new" "1024 reuse" "102400 new" "102400 reuse")
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+
+for load in "${LOADS[@]}"; do
+  read -r size mode <<<"$load"
+  # Warm up each server, and size the count so that doorman's measurement lasts about $SECS.
+  for s in "${SERVERS[@]}"; do source_load "${PORT_OF[$s]}" "$size" 500 "$mode"; done
+  t0=$(now); source_load $PORT "$size" 2000 "$mode"; t1=$(now)
+  n=$(python3 -c "print(max(1000, int(2000 / ($t1 - $t0) * $SECS)))")
+  echo "== $size bytes, $mode connection per message: $n messages per measurement, $RUNS rounds"
+  for r in $(seq 0 $((RUNS - 1))); do
+    for i in 0 1 2; do
+      s=${SERVERS[$(((r + i) % 3))]}
+      t0=$(now); source_load "${PORT_OF[$s]}" "$size" "$n" "$mode"; t1=$(now)
+      printf '%s\t%s\t%s\t%s\n' "$size" "$mode" "$s" "$(rate "$n" "$t0" "$t1")" >> "$RESULTS"
+    done
+  done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Latency as one client sees it while the 1 KiB load runs (not counted in the figures above).
+rm -f "$WORK/stop"
+python3 bench/latency_probe.py $PORT "$WORK/stop" > "$WORK/probe.txt" &
+PROBE=$!
+source_load $PORT 1024 20000 new
+touch "$WORK/stop"; wait $PROBE
+
+# 1,000 idle connections.
+RSS_BEFORE=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
+exec 4> >(python3 bench/idle_connections.py $PORT 1000 > "$WORK/idle.txt")
+for _ in $(seq 600); do grep -q ready "$WORK/idle.txt" 2>/dev/null && break; sleep 0.1; done
+RSS_IDLE=$(awk '/VmRSS/ {print $2}' /proc/$DPID/status)
+exec 4>&-
 
 echo
-echo "== receipt, $N messages of $SIZE bytes, $SESSIONS sessions (smtp-source) =="
-echo "doorman (durable spool): $DOORMAN_RATE msg/s  ($SPOOLED copies spooled)"
-echo "postfix smtpd (on hold): $POSTFIX_RATE msg/s  ($HELD messages held)"
-echo "smtp-sink (null server): $SINK_RATE msg/s"
-python3 -c "print('doorman / postfix: %.2fx' % ($DOORMAN_RATE / $POSTFIX_RATE))"
-python3 -c "print('doorman / smtp-sink: %.0f%%' % (100 * $DOORMAN_RATE / $SINK_RATE))"
+python3 - "$RESULTS" <<'PY'
+import collections, statistics, sys
+rates = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    size, mode, server, rate = line.split("\t")
+    rates[(int(size), mode, server)].append(float(rate))
+loads = sorted({(s, m) for s, m, _ in rates}, key=lambda k: (k[0], k[1] != "new"))
+print("%-26s %22s %22s %22s %9s %9s" % ("msg/s, median (min-max)", "doorman", "postfix (on hold)", "smtp-sink (null)", "/postfix", "/sink"))
+for size, mode in loads:
+    med = {}
+    cells = []
+    for server in ("doorman", "postfix", "smtp-sink"):
+        r = rates[(size, mode, server)]
+        med[server] = statistics.median(r)
+        cells.append("%6.0f (%.0f-%.0f)" % (med[server], min(r), max(r)))
+    label = "%d KiB, %s" % (size // 1024, "connection each" if mode == "new" else "connection reuse")
+    print("%-26s %22s %22s %22s %8.2fx %8.0f%%" % (label, *cells, med["doorman"] / med["postfix"], 100 * med["doorman"] / med["smtp-sink"]))
+PY
+echo "rounds: $RUNS per load, interleaved; load average after: $LOAD_AFTER"
 echo "doorman latency under load: $(cat "$WORK/probe.txt")"
 echo "doorman RSS: $((RSS_BEFORE / 1024)) MiB after the load, $((RSS_IDLE / 1024)) MiB with $(cut -d' ' -f2 "$WORK/idle.txt") idle connections"
+echo "copies spooled by doorman: $(ls "$WORK/spool/incoming" | wc -l); held by Postfix: $(find /var/spool/postfix/hold -type f | wc -l)"

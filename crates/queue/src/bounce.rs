@@ -76,11 +76,12 @@ impl QueueManager {
             size: message.len() as u64,
         };
         let spool = self.spool.clone();
-        let written = tokio::task::spawn_blocking(move || spool.write(&envelope, &[&message])).await;
-        let committed = match written {
-            Ok(Ok(staged)) => self.spool.commit(&[staged]).await.is_ok(),
-            _ => false,
-        };
+        let written = tokio::task::spawn_blocking(move || {
+            let staged = spool.write(&envelope, &[&message])?;
+            spool.commit_blocking(&[staged])
+        })
+        .await;
+        let committed = matches!(written, Ok(Ok(_)));
         match committed {
             true => {}
             false => {

@@ -67,6 +67,11 @@ impl Spool {
         &self.layout.root
     }
 
+    /// Syncs the commits have made so far (each covers every copy staged before it).
+    pub fn syncs(&self) -> u64 {
+        self.committer.syncs()
+    }
+
     /// How many copies are half-written: only a crash leaves any, and [`Spool::open`] removes
     /// them.
     pub fn half_written(&self) -> io::Result<usize> {

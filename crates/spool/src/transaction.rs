@@ -1,10 +1,10 @@
 //! The receiving side: a copy is begun, its bytes written, and it is staged (fsynced and
-//! named in `incoming/`); [`Spool::commit`] then makes the staged copies durable with one
-//! directory fsync, and only after it do they become visible to delivery. A commit that fails
+//! named in `incoming/`); [`Spool::commit_blocking`] then makes the staged copies durable with
+//! one sync, and only after it do they become visible to delivery. A commit that fails
 //! takes its copies back, so nothing the client was refused is ever delivered.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -12,12 +12,15 @@ use crate::envelope::Envelope;
 use crate::layout::with_path;
 use crate::store::Spool;
 
+/// Bytes a copy collects before they are written.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// A copy being written under `tmp/`. Dropped before [`Transaction::stage`], it is removed.
 pub struct Transaction<'a> {
     spool: &'a Spool,
     queue_id: String,
     tmp: PathBuf,
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
     expected: u64,
     written: u64,
 }
@@ -36,7 +39,7 @@ impl Spool {
     pub fn begin(&self, envelope: &Envelope) -> io::Result<Transaction<'_>> {
         crate::layout::check_id(&envelope.queue_id)?;
         let tmp = self.layout.writing(&envelope.queue_id);
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?;
         let mut head = serde_json::to_vec(envelope).map_err(io::Error::other)?;
         head.push(b'\n');
         let mut tx = Transaction {
@@ -47,6 +50,8 @@ impl Spool {
             expected: envelope.size,
             written: 0,
         };
+        // Buffered, so that a small copy is one write.
+        let mut file = BufWriter::with_capacity(WRITE_BUFFER, file);
         file.write_all(&head).map_err(|e| with_path(e, &tx.tmp))?;
         tx.file = Some(file);
         Ok(tx)
@@ -61,16 +66,17 @@ impl Spool {
         tx.stage()
     }
 
-    /// Makes `staged` durable (one directory fsync covers every copy staged before it starts,
-    /// whoever staged it), then visible to delivery. On failure the copies are removed, and
-    /// none is ever delivered. Gives the directory fsync's duration.
+    /// Makes `staged` durable (one sync covers every copy staged before it starts, whoever
+    /// staged it), then visible to delivery. On failure the copies are removed, and none is
+    /// ever delivered. Gives the sync's duration.
     pub async fn commit(&self, staged: &[Staged]) -> io::Result<Duration> {
         let result = self.committer.commit().await;
         self.settle(staged, result.is_ok());
         result
     }
 
-    /// [`Spool::commit`] for tools that run without an async runtime.
+    /// [`Spool::commit`] on the calling thread (tools, blocking tasks), which may make the
+    /// sync itself.
     pub fn commit_blocking(&self, staged: &[Staged]) -> io::Result<Duration> {
         let result = self.committer.commit_blocking();
         self.settle(staged, result.is_ok());
@@ -149,7 +155,8 @@ impl Transaction<'_> {
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("the copy is closed"))?;
         let mut source = spill.file.try_clone()?;
         source.seek(SeekFrom::Start(0))?;
-        let copied = io::copy(&mut source, file).map_err(|e| with_path(e, &self.tmp))?;
+        file.flush().map_err(|e| with_path(e, &self.tmp))?;
+        let copied = io::copy(&mut source, file.get_mut()).map_err(|e| with_path(e, &self.tmp))?;
         if copied != spill.len {
             return Err(io::Error::other(format!("copied {copied} of {} spilled bytes", spill.len)));
         }
@@ -177,6 +184,7 @@ impl Transaction<'_> {
             ));
         }
         let file = self.file.take().ok_or_else(|| io::Error::other("the copy is closed"))?;
+        let file = file.into_inner().map_err(|e| with_path(e.into_error(), &self.tmp))?;
         let start = Instant::now();
         // With a filesystem-wide commit, the commit's one sync makes the data durable too.
         if !self.spool.committer.syncs_filesystem() {

@@ -1,14 +1,20 @@
 //! Appending to the tracking log off the sessions' path: a writer thread takes records from a
 //! channel and flushes whenever the channel runs dry, so a burst costs one write, and a line
-//! appears within milliseconds of its decision.
+//! appears within milliseconds of its decision. After a write it rests for [`GATHER`]: a
+//! sender only wakes the thread when it waits on an empty channel, so under load records are
+//! gathered without a wake-up each.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::record::Record;
+
+/// How long the writer gathers records after a write before it writes again.
+const GATHER: Duration = Duration::from_millis(5);
 
 pub struct TrackingLog {
     path: PathBuf,
@@ -71,6 +77,7 @@ fn write_loop(file: File, rx: Receiver<Record>, shown: &str) {
         if out.flush().is_ok() {
             failed = false;
         }
+        std::thread::sleep(GATHER);
     }
     let _ = out.flush();
 }

@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use doorman_policy::{Disposition, Reply, TenantCopy};
-use doorman_spool::{BodyType, Envelope, Recipient, SCHEMA, Spill, new_queue_id};
+use doorman_spool::{BodyType, Envelope, Recipient, SCHEMA, Spill, Spool, Staged, new_queue_id};
 use doorman_tracking::{Event, Record, time};
 
 use super::{Session, Transaction};
@@ -92,35 +92,22 @@ impl Session {
         if files.is_empty() {
             return Ok(ids);
         }
-        let shared = self.shared.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut done = Vec::new();
-            for (envelope, head, rest) in &files {
-                // The new head, the message's own bytes after it, then whatever was spilled.
-                let staged = shared.spool.begin(envelope).and_then(|mut t| {
-                    t.write(head)?;
-                    t.write(&body[*rest..])?;
-                    if let Some(spill) = &spill {
-                        t.append(spill)?;
-                    }
-                    t.stage()
-                });
-                match staged {
-                    Ok(w) => done.push(w),
-                    Err(e) => {
-                        shared.spool.abort(&done);
-                        return Err(e);
-                    }
-                }
+        // A copy held in memory is written on the session's thread: creating and writing a
+        // small file takes microseconds, less than handing it to another thread. A spilled
+        // one is copied by the kernel, which may take long: a blocking thread does that.
+        let written = match spill {
+            None => stage_all(&self.shared.spool, &files, &body, None)?,
+            Some(spill) => {
+                let spool = self.shared.spool.clone();
+                tokio::task::spawn_blocking(move || stage_all(&spool, &files, &body, Some(&spill)))
+                    .await
+                    .map_err(std::io::Error::other)??
             }
-            Ok(done)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        };
         // Durable, then visible to delivery; a failed commit takes every copy back.
-        let dir_fsync = self.shared.spool.commit(&written).await?;
+        let sync = self.shared.spool.commit(&written).await?;
         for w in &written {
-            self.shared.metrics.spool_fsync.observe(w.fsync + dir_fsync);
+            self.shared.metrics.spool_fsync.observe(w.fsync + sync);
         }
         self.shared.committed.notify_one();
         Ok(ids)
@@ -149,4 +136,33 @@ impl Session {
             self.shared.tracking.log(r);
         }
     }
+}
+
+/// Writes and stages every copy: the new head, the message's own bytes after it, then
+/// whatever was spilled. On error none stays.
+fn stage_all(
+    spool: &Spool,
+    files: &[(Envelope, Vec<u8>, usize)],
+    body: &[u8],
+    spill: Option<&Spill>,
+) -> std::io::Result<Vec<Staged>> {
+    let mut done = Vec::new();
+    for (envelope, head, rest) in files {
+        let staged = spool.begin(envelope).and_then(|mut t| {
+            t.write(head)?;
+            t.write(&body[*rest..])?;
+            if let Some(spill) = spill {
+                t.append(spill)?;
+            }
+            t.stage()
+        });
+        match staged {
+            Ok(w) => done.push(w),
+            Err(e) => {
+                spool.abort(&done);
+                return Err(e);
+            }
+        }
+    }
+    Ok(done)
 }
