@@ -12,12 +12,21 @@
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-type Waiter = oneshot::Sender<Result<Duration, String>>;
+type Waiter = oneshot::Sender<Result<Duration, SyncError>>;
+
+/// A batch's sync failed; every waiter of the batch gets the same error, hence the `Arc`.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("fsync of {dir}: {source}")]
+pub(crate) struct SyncError {
+    dir: PathBuf,
+    source: Arc<io::Error>,
+}
 
 /// How a commit makes copies durable.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,17 +73,17 @@ impl DirCommitter {
         answer(rx.blocking_recv())
     }
 
-    fn ask(&self) -> io::Result<oneshot::Receiver<Result<Duration, String>>> {
+    fn ask(&self) -> io::Result<oneshot::Receiver<Result<Duration, SyncError>>> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(tx).map_err(|_| io::Error::other("the spool commit thread has stopped"))?;
         Ok(rx)
     }
 }
 
-fn answer(r: Result<Result<Duration, String>, oneshot::error::RecvError>) -> io::Result<Duration> {
+fn answer(r: Result<Result<Duration, SyncError>, oneshot::error::RecvError>) -> io::Result<Duration> {
     match r {
         Ok(Ok(d)) => Ok(d),
-        Ok(Err(e)) => Err(io::Error::other(e)),
+        Ok(Err(e)) => Err(io::Error::new(e.source.kind(), e)),
         Err(_) => Err(io::Error::other("the spool commit thread has stopped")),
     }
 }
@@ -88,7 +97,8 @@ fn commit_loop(dir: &std::path::Path, dir_file: &File, rx: Receiver<Waiter>, mod
             SyncMode::Filesystem => sync_filesystem(dir_file),
             SyncMode::PerCopy => dir_file.sync_all(),
         };
-        let result = synced.map(|()| start.elapsed()).map_err(|e| format!("fsync of {}: {e}", dir.display()));
+        let result =
+            synced.map(|()| start.elapsed()).map_err(|e| SyncError { dir: dir.to_path_buf(), source: Arc::new(e) });
         for w in batch {
             let _ = w.send(result.clone());
         }
