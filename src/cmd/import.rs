@@ -33,7 +33,7 @@ pub struct ExoArgs {
 
 /// The export imported, checked by the same loader as any config.
 pub fn load_exo(args: &ExoArgs) -> Result<(doorman_exo::Import, doorman_config::Loaded), String> {
-    let export = doorman_exo::read(&args.dir)?;
+    let export = doorman_exo::read(&args.dir).map_err(|e| e.to_string())?;
     let mx = if args.mx.is_empty() { lookup_mx(&export, args.dns_server)? } else { args.mx.clone() };
     let imported = doorman_exo::import(&export, &mx);
     let loaded =

@@ -78,19 +78,12 @@ pub enum Outcome {
 }
 
 /// The audit of a tenant failed: a bug, never a verdict.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("tenant {tenant:?} could not be audited: {message}")]
 pub struct AuditError {
     pub tenant: String,
     pub message: String,
 }
-
-impl std::fmt::Display for AuditError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tenant {:?} could not be audited: {}", self.tenant, self.message)
-    }
-}
-
-impl std::error::Error for AuditError {}
 
 /// Audits every tenant of `policy`, on every core (tenants are independent). One tenant that
 /// fails fails the whole audit: a report that leaves a tenant out would be read as clean.

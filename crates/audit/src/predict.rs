@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::classes::Table;
 use crate::doors::{CopyOutcome, Gateway, ReplyCode};
-use crate::space::{AcceptedIndex, Space, Unclassified, View};
+use crate::space::{AcceptedIndex, Space, TooLarge, Unclassified, View};
 
 /// RCPT for one recipient.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -64,7 +64,7 @@ impl Prediction {
 pub struct Classes<'p> {
     policy: &'p Policy,
     /// Per tenant; the reason when it is too large to audit.
-    tables: Vec<Result<Table<'p>, String>>,
+    tables: Vec<Result<Table<'p>, TooLarge>>,
 }
 
 impl<'p> Classes<'p> {
@@ -73,8 +73,8 @@ impl<'p> Classes<'p> {
         let tables = policy
             .tenants()
             .map(|t| {
-                let space = Space::new(vec![View { policy, tenant: t.id }], &[&index]).map_err(|e| e.0)?;
-                Table::build(space, 0).map_err(|e| e.0)
+                let space = Space::new(vec![View { policy, tenant: t.id }], &[&index])?;
+                Table::build(space, 0)
             })
             .collect();
         Classes { policy, tables }
@@ -83,7 +83,7 @@ impl<'p> Classes<'p> {
     fn table(&self, t: TenantId) -> Result<&Table<'p>, Unclassified> {
         self.tables[t.0 as usize]
             .as_ref()
-            .map_err(|why| Unclassified(format!("tenant {:?} is not audited: {why}", self.policy.tenant(t).name())))
+            .map_err(|why| Unclassified(format!("tenant {:?} is not audited: {}", self.policy.tenant(t).name(), why.0)))
     }
 
     /// The outcome the audit's classes give `tx`: every recipient's RCPT reply, and each

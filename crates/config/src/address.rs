@@ -127,17 +127,53 @@ impl Serialize for ReversePath {
 const MAX_LOCAL: usize = 64;
 const MAX_DOMAIN: usize = 255;
 
+/// An address, domain or address literal is not valid RFC 5321 syntax.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the address is empty")]
+    Empty,
+    #[error("the address has no @domain")]
+    NoDomain,
+    #[error("unbalanced angle brackets")]
+    UnbalancedBrackets,
+    #[error("a source route must end with ':'")]
+    UnterminatedRoute,
+    #[error("each hop of a source route starts with '@'")]
+    RouteHop,
+    #[error("a backslash at the end of a quoted local part")]
+    TrailingBackslash,
+    #[error("a control character in a quoted local part")]
+    ControlCharacter,
+    #[error("an unterminated quoted local part")]
+    UnterminatedQuote,
+    #[error("{0:?} is not a valid local part")]
+    LocalPart(String),
+    #[error("the local part is longer than {MAX_LOCAL} octets")]
+    LocalPartTooLong,
+    #[error("an address literal must end with ']'")]
+    UnterminatedLiteral,
+    /// The text between the brackets.
+    #[error("[{0}] is not an address literal")]
+    Literal(String),
+    #[error("the domain is empty")]
+    EmptyDomain,
+    #[error("the domain is longer than {MAX_DOMAIN} octets")]
+    DomainTooLong,
+    #[error("{0:?} is not a valid domain name")]
+    DomainName(String),
+}
+
 /// Parses a forward path, with or without angle brackets. A source route is dropped.
-pub fn parse_mailbox(input: &str) -> Result<Mailbox, String> {
+pub fn parse_mailbox(input: &str) -> Result<Mailbox, AddressError> {
     let inner = strip_brackets(input)?;
     if inner.is_empty() {
-        return Err("the address is empty".into());
+        return Err(AddressError::Empty);
     }
     let mailbox = strip_source_route(inner)?;
     // One allocation: the canonical form is never longer than the input plus a literal's tag.
     let mut addr = String::with_capacity(mailbox.len() + 8);
     let (quoted, rest) = parse_local_part(mailbox, &mut addr)?;
-    let domain = rest.strip_prefix('@').ok_or("the address has no @domain")?;
+    let domain = rest.strip_prefix('@').ok_or(AddressError::NoDomain)?;
     let at = addr.len();
     addr.push('@');
     let literal = if !domain.starts_with('[') {
@@ -160,7 +196,7 @@ pub fn parse_mailbox(input: &str) -> Result<Mailbox, String> {
 }
 
 /// Parses a reverse path: `<>` (or an empty string) is the null sender.
-pub fn parse_reverse_path(input: &str) -> Result<ReversePath, String> {
+pub fn parse_reverse_path(input: &str) -> Result<ReversePath, AddressError> {
     let inner = strip_brackets(input)?;
     if inner.is_empty() {
         return Ok(ReversePath::Null);
@@ -168,23 +204,23 @@ pub fn parse_reverse_path(input: &str) -> Result<ReversePath, String> {
     parse_mailbox(inner).map(ReversePath::Mailbox)
 }
 
-fn strip_brackets(input: &str) -> Result<&str, String> {
+fn strip_brackets(input: &str) -> Result<&str, AddressError> {
     let s = input.trim();
     match (s.strip_prefix('<'), s.ends_with('>')) {
         (Some(rest), true) => Ok(&rest[..rest.len() - 1]),
         (None, false) => Ok(s),
-        _ => Err("unbalanced angle brackets".into()),
+        _ => Err(AddressError::UnbalancedBrackets),
     }
 }
 
 /// `@a.example,@b.example:user@c.example` → `user@c.example` (RFC 5321 4.1.2: ignore the route).
-fn strip_source_route(s: &str) -> Result<&str, String> {
+fn strip_source_route(s: &str) -> Result<&str, AddressError> {
     if !s.starts_with('@') {
         return Ok(s);
     }
-    let (route, rest) = s.split_once(':').ok_or("a source route must end with ':'")?;
+    let (route, rest) = s.split_once(':').ok_or(AddressError::UnterminatedRoute)?;
     for hop in route.split(',') {
-        let hop = hop.strip_prefix('@').ok_or("each hop of a source route starts with '@'")?;
+        let hop = hop.strip_prefix('@').ok_or(AddressError::RouteHop)?;
         parse_domain(hop)?;
     }
     Ok(rest)
@@ -213,36 +249,36 @@ fn is_dot_atom(s: &str) -> bool {
 
 /// Appends the unescaped local part to `out`; returns whether it needs quoting and the rest
 /// of the input.
-fn parse_local_part<'a>(s: &'a str, out: &mut String) -> Result<(bool, &'a str), String> {
+fn parse_local_part<'a>(s: &'a str, out: &mut String) -> Result<(bool, &'a str), AddressError> {
     let (quoted, rest) = if let Some(body) = s.strip_prefix('"') {
         let mut chars = body.char_indices();
         let end = loop {
             match chars.next() {
                 Some((_, '\\')) => match chars.next() {
                     Some((_, c)) if c != '\r' && c != '\n' => out.push(c),
-                    _ => return Err("a backslash at the end of a quoted local part".into()),
+                    _ => return Err(AddressError::TrailingBackslash),
                 },
                 Some((i, '"')) => break i,
                 Some((_, c)) if c.is_control() && c != '\t' => {
-                    return Err("a control character in a quoted local part".into());
+                    return Err(AddressError::ControlCharacter);
                 }
                 Some((_, c)) => out.push(c),
-                None => return Err("an unterminated quoted local part".into()),
+                None => return Err(AddressError::UnterminatedQuote),
             }
         };
         // `"alice"@x` is `alice@x`: quoting that changes nothing is dropped.
         (!is_dot_atom(out), &body[end + 1..])
     } else {
-        let at = s.rfind('@').ok_or("the address has no @domain")?;
+        let at = s.rfind('@').ok_or(AddressError::NoDomain)?;
         let local = &s[..at];
         if !is_dot_atom(local) {
-            return Err(format!("{local:?} is not a valid local part"));
+            return Err(AddressError::LocalPart(local.to_string()));
         }
         out.push_str(local);
         (false, &s[at..])
     };
     if out.len() > MAX_LOCAL {
-        return Err(format!("the local part is longer than {MAX_LOCAL} octets"));
+        return Err(AddressError::LocalPartTooLong);
     }
     Ok((quoted, rest))
 }
@@ -257,16 +293,16 @@ pub enum Domain {
 }
 
 /// A domain or address literal. One trailing dot is accepted and dropped, as Postfix does.
-pub fn parse_domain(s: &str) -> Result<Domain, String> {
+pub fn parse_domain(s: &str) -> Result<Domain, AddressError> {
     if let Some(lit) = s.strip_prefix('[') {
-        let lit = lit.strip_suffix(']').ok_or("an address literal must end with ']'")?;
+        let lit = lit.strip_suffix(']').ok_or(AddressError::UnterminatedLiteral)?;
         let ip = match lit.get(..5) {
             Some(tag) if tag.eq_ignore_ascii_case("IPv6:") => {
                 lit[5..].parse::<std::net::Ipv6Addr>().map(IpAddr::V6).ok()
             }
             _ => lit.parse::<std::net::Ipv4Addr>().map(IpAddr::V4).ok(),
         };
-        return ip.map(Domain::Literal).ok_or_else(|| format!("[{lit}] is not an address literal"));
+        return ip.map(Domain::Literal).ok_or_else(|| AddressError::Literal(lit.to_string()));
     }
     parse_domain_name(s).map(Domain::Name)
 }
@@ -294,20 +330,20 @@ fn is_ascii_domain(name: &[u8]) -> bool {
 }
 
 /// A host or domain name in lower case, without a trailing dot.
-pub fn parse_domain_name(s: &str) -> Result<String, String> {
+pub fn parse_domain_name(s: &str) -> Result<String, AddressError> {
     let mut out = String::with_capacity(s.len());
     push_domain_name(s, &mut out)?;
     Ok(out)
 }
 
 /// Validates a domain name and appends it to `out` in lower case.
-fn push_domain_name(s: &str, out: &mut String) -> Result<(), String> {
+fn push_domain_name(s: &str, out: &mut String) -> Result<(), AddressError> {
     let name = s.strip_suffix('.').unwrap_or(s);
     if name.is_empty() {
-        return Err("the domain is empty".into());
+        return Err(AddressError::EmptyDomain);
     }
     if name.len() > MAX_DOMAIN {
-        return Err(format!("the domain is longer than {MAX_DOMAIN} octets"));
+        return Err(AddressError::DomainTooLong);
     }
     let valid = if name.is_ascii() {
         is_ascii_domain(name.as_bytes())
@@ -321,7 +357,7 @@ fn push_domain_name(s: &str, out: &mut String) -> Result<(), String> {
         })
     };
     if !valid {
-        return Err(format!("{s:?} is not a valid domain name"));
+        return Err(AddressError::DomainName(s.to_string()));
     }
     if name.is_ascii() {
         let start = out.len();

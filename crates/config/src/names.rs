@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use crate::address::{Mailbox, parse_domain_name, parse_mailbox};
+use crate::address::{AddressError, Mailbox, parse_domain_name, parse_mailbox};
 
 /// A validated domain name, lower case (accepted domains, rule domains, DNSBL zones).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -14,7 +14,7 @@ use crate::address::{Mailbox, parse_domain_name, parse_mailbox};
 pub struct DomainName(String);
 
 impl DomainName {
-    pub fn parse(s: &str) -> Result<DomainName, String> {
+    pub fn parse(s: &str) -> Result<DomainName, AddressError> {
         parse_domain_name(s).map(DomainName)
     }
 
@@ -46,6 +46,19 @@ fn is_strict_subdomain(domain: &str, parent: &str) -> bool {
         && domain.as_bytes()[domain.len() - parent.len() - 1] == b'.'
 }
 
+/// A name pattern, or an address in the config, is not valid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("{text:?} is not a sender domain pattern (*, contoso.com or *.contoso.com)")]
+    SenderDomainPattern { text: String, source: AddressError },
+    #[error("{text:?} is not a certificate name (mail.contoso.com or *.contoso.com)")]
+    CertName { text: String, source: AddressError },
+    #[error("{text:?} is not an email address: {source}")]
+    Mailbox { text: String, source: AddressError },
+    #[error(transparent)]
+    Domain(#[from] AddressError),
+}
+
 /// An inbound connector's `sender_domains` entry: `*`, `contoso.com` or `*.contoso.com`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum SenderDomainPattern {
@@ -58,17 +71,17 @@ pub enum SenderDomainPattern {
 }
 
 impl SenderDomainPattern {
-    pub fn parse(s: &str) -> Result<SenderDomainPattern, String> {
+    pub fn parse(s: &str) -> Result<SenderDomainPattern, NameError> {
         let s = s.trim();
         if s == "*" {
             return Ok(SenderDomainPattern::Any);
         }
         if let Some(base) = s.strip_prefix("*.") {
-            return parse_domain_name(base).map(SenderDomainPattern::Subdomains);
+            return Ok(SenderDomainPattern::Subdomains(parse_domain_name(base)?));
         }
         parse_domain_name(s)
             .map(SenderDomainPattern::Exact)
-            .map_err(|_| format!("{s:?} is not a sender domain pattern (*, contoso.com or *.contoso.com)"))
+            .map_err(|source| NameError::SenderDomainPattern { text: s.to_string(), source })
     }
 
     /// Whether a sender domain falls under the pattern. `None` is the null sender (or an
@@ -111,14 +124,13 @@ pub struct CertNamePattern {
 }
 
 impl CertNamePattern {
-    pub fn parse(s: &str) -> Result<CertNamePattern, String> {
+    pub fn parse(s: &str) -> Result<CertNamePattern, NameError> {
         let s = s.trim();
         let (base, wildcard) = match s.strip_prefix("*.") {
             Some(base) => (base, true),
             None => (s, false),
         };
-        let base = parse_domain_name(base)
-            .map_err(|_| format!("{s:?} is not a certificate name (mail.contoso.com or *.contoso.com)"))?;
+        let base = parse_domain_name(base).map_err(|source| NameError::CertName { text: s.to_string(), source })?;
         Ok(CertNamePattern { base, wildcard })
     }
 
@@ -150,12 +162,13 @@ impl fmt::Display for CertNamePattern {
 
 /// Deserialises a string through `parse`, raising the error inside the visitor so that the
 /// TOML deserializer attaches the value's own span (an array element, not the whole array).
-pub(crate) fn from_str_with<'de, D, T>(d: D, parse: fn(&str) -> Result<T, String>) -> Result<T, D::Error>
+pub(crate) fn from_str_with<'de, D, T, F>(d: D, parse: fn(&str) -> Result<T, F>) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
+    F: fmt::Display,
 {
-    struct V<T>(fn(&str) -> Result<T, String>);
-    impl<T> de::Visitor<'_> for V<T> {
+    struct V<T, F>(fn(&str) -> Result<T, F>);
+    impl<T, F: fmt::Display> de::Visitor<'_> for V<T, F> {
         type Value = T;
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str("a string")
@@ -191,7 +204,7 @@ pub(crate) use string_form;
 string_form!(DomainName, DomainName::parse);
 string_form!(SenderDomainPattern, SenderDomainPattern::parse, serialize);
 string_form!(CertNamePattern, CertNamePattern::parse, serialize);
-string_form!(Mailbox, |s: &str| parse_mailbox(s).map_err(|e| format!("{s:?} is not an email address: {e}")));
+string_form!(Mailbox, |s: &str| parse_mailbox(s).map_err(|source| NameError::Mailbox { text: s.to_string(), source }));
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,28 @@ pub enum EntryForm {
     Range,
 }
 
+/// An IP entry is not an address, a network or a range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IpEntryError {
+    #[error("{0:?} is not an IP address, network or range")]
+    Entry(String),
+    #[error("{0:?} is not an IP network")]
+    Network(String),
+    #[error("{0:?} is not an IP range")]
+    Range(String),
+    #[error("{text:?} is not an IP range: {source}")]
+    RangeEnds { text: String, source: RangeError },
+}
+
+/// The two ends of a range do not make one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    #[error("the first address is above the last")]
+    Reversed,
+    #[error("both ends must be of the same address family")]
+    MixedFamilies,
+}
+
 /// One allow-list, block-list, connector or rule entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpEntry {
@@ -37,20 +59,24 @@ pub struct IpEntry {
 
 impl IpEntry {
     /// Parses `1.2.3.4`, `1.2.3.0/24`, `2001:db8::/32` or `1.2.3.4-1.2.3.20`.
-    pub fn parse(text: &str) -> Result<IpEntry, String> {
+    pub fn parse(text: &str) -> Result<IpEntry, IpEntryError> {
         let trimmed = text.trim();
         let (nets, form) = if let Some((lo, hi)) = trimmed.split_once('-') {
-            let lo = parse_addr(lo.trim()).ok_or_else(|| not_a("range", text))?;
-            let hi = parse_addr(hi.trim()).ok_or_else(|| not_a("range", text))?;
-            (range_to_nets(lo, hi).map_err(|why| format!("{text:?} is not an IP range: {why}"))?, EntryForm::Range)
+            let range = || IpEntryError::Range(text.to_string());
+            let lo = parse_addr(lo.trim()).ok_or_else(range)?;
+            let hi = parse_addr(hi.trim()).ok_or_else(range)?;
+            let nets =
+                range_to_nets(lo, hi).map_err(|source| IpEntryError::RangeEnds { text: text.to_string(), source })?;
+            (nets, EntryForm::Range)
         } else if let Some((addr, len)) = trimmed.split_once('/') {
-            let addr = parse_addr(addr.trim()).ok_or_else(|| not_a("network", text))?;
-            let len: u8 = len.trim().parse().map_err(|_| not_a("network", text))?;
-            let net = make_net(addr, len).ok_or_else(|| not_a("network", text))?;
+            let network = || IpEntryError::Network(text.to_string());
+            let addr = parse_addr(addr.trim()).ok_or_else(network)?;
+            let len: u8 = len.trim().parse().map_err(|_| network())?;
+            let net = make_net(addr, len).ok_or_else(network)?;
             let host_bits_set = net != net.trunc();
             (vec![net.trunc()], EntryForm::Network { host_bits_set })
         } else {
-            let addr = parse_addr(trimmed).ok_or_else(|| not_a("address, network or range", text))?;
+            let addr = parse_addr(trimmed).ok_or_else(|| IpEntryError::Entry(text.to_string()))?;
             (vec![IpNet::from(canonical_ip(addr))], EntryForm::Address)
         };
         Ok(IpEntry { text: text.to_string(), nets, form, name: None, comment: None })
@@ -90,10 +116,6 @@ impl Serialize for IpEntry {
     }
 }
 
-fn not_a(what: &str, text: &str) -> String {
-    format!("{text:?} is not an IP {what}")
-}
-
 /// The address a policy decision uses: IPv4-mapped IPv6 becomes plain IPv4.
 pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
@@ -116,18 +138,18 @@ fn make_net(addr: IpAddr, len: u8) -> Option<IpNet> {
 
 /// The smallest list of CIDRs that covers `lo..=hi` exactly, IPv4-mapped IPv6 folded into
 /// IPv4 first (as the edge sees addresses).
-pub fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
+pub fn range_to_nets(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, RangeError> {
     cover(canonical_ip(lo), canonical_ip(hi))
 }
 
 /// The smallest list of CIDRs that covers `lo..=hi` exactly, the addresses taken as written
 /// (ipnet's subnet enumeration).
-pub fn cover(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, &'static str> {
+pub fn cover(lo: IpAddr, hi: IpAddr) -> Result<Vec<IpNet>, RangeError> {
     match (lo, hi) {
         (IpAddr::V4(a), IpAddr::V4(b)) if a <= b => Ok(ipnet::Ipv4Subnets::new(a, b, 0).map(IpNet::V4).collect()),
         (IpAddr::V6(a), IpAddr::V6(b)) if a <= b => Ok(ipnet::Ipv6Subnets::new(a, b, 0).map(IpNet::V6).collect()),
-        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Err("the first address is above the last"),
-        _ => Err("both ends must be of the same address family"),
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Err(RangeError::Reversed),
+        _ => Err(RangeError::MixedFamilies),
     }
 }
 
@@ -212,16 +234,19 @@ mod tests {
 
     #[test]
     fn bad_entries_say_what_they_are_not() {
-        assert_eq!(IpEntry::parse("10.0.0.0/33").unwrap_err(), "\"10.0.0.0/33\" is not an IP network");
-        assert_eq!(IpEntry::parse("2001:db8::/129").unwrap_err(), "\"2001:db8::/129\" is not an IP network");
+        assert_eq!(IpEntry::parse("10.0.0.0/33").unwrap_err().to_string(), "\"10.0.0.0/33\" is not an IP network");
         assert_eq!(
-            IpEntry::parse("mail.contoso.com").unwrap_err(),
+            IpEntry::parse("2001:db8::/129").unwrap_err().to_string(),
+            "\"2001:db8::/129\" is not an IP network"
+        );
+        assert_eq!(
+            IpEntry::parse("mail.contoso.com").unwrap_err().to_string(),
             "\"mail.contoso.com\" is not an IP address, network or range"
         );
         assert_eq!(
-            IpEntry::parse("10.0.0.9-10.0.0.1").unwrap_err(),
+            IpEntry::parse("10.0.0.9-10.0.0.1").unwrap_err().to_string(),
             "\"10.0.0.9-10.0.0.1\" is not an IP range: the first address is above the last"
         );
-        assert!(IpEntry::parse("10.0.0.1-2001:db8::1").unwrap_err().contains("same address family"));
+        assert!(IpEntry::parse("10.0.0.1-2001:db8::1").unwrap_err().to_string().contains("same address family"));
     }
 }

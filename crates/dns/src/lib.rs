@@ -18,8 +18,19 @@ use hickory_resolver::proto::xfer::Protocol;
 pub use hickory_resolver::ResolveError;
 pub use hickory_resolver::TokioResolver as Resolver;
 
+/// A DNS set-up or question failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    #[error("cannot read the system's DNS configuration: {0}")]
+    SystemConfig(#[source] ResolveError),
+    #[error("no MX answer for {domain} within {timeout:?}")]
+    Timeout { domain: String, timeout: Duration },
+    #[error("MX lookup for {domain}: {source}")]
+    Lookup { domain: String, source: ResolveError },
+}
+
 /// The resolver for `dns`: its servers over UDP and TCP, or the system's when none are given.
-pub fn resolver(dns: &Dns) -> Result<TokioResolver, String> {
+pub fn resolver(dns: &Dns) -> Result<TokioResolver, DnsError> {
     let mut opts = ResolverOpts::default();
     opts.timeout = dns.timeout.0;
     opts.attempts = 1;
@@ -28,7 +39,7 @@ pub fn resolver(dns: &Dns) -> Result<TokioResolver, String> {
     opts.negative_min_ttl = Some(Duration::from_secs(60));
     opts.ndots = 0;
     let builder = if dns.servers.is_empty() {
-        TokioResolver::builder_tokio().map_err(|e| format!("cannot read the system's DNS configuration: {e}"))?
+        TokioResolver::builder_tokio().map_err(DnsError::SystemConfig)?
     } else {
         let servers: Vec<NameServerConfig> = dns
             .servers
@@ -46,13 +57,13 @@ pub fn resolver(dns: &Dns) -> Result<TokioResolver, String> {
 }
 
 /// The MX hosts of `domain`, lowest preference first.
-pub async fn lookup_mx(dns: &Dns, domain: &str) -> Result<Vec<String>, String> {
+pub async fn lookup_mx(dns: &Dns, domain: &str) -> Result<Vec<String>, DnsError> {
     let resolver = resolver(dns)?;
     let name = format!("{}.", domain.trim_end_matches('.'));
     let found = tokio::time::timeout(dns.timeout.0, resolver.mx_lookup(name.as_str()))
         .await
-        .map_err(|_| format!("no MX answer for {domain} within {:?}", dns.timeout.0))?
-        .map_err(|e| format!("MX lookup for {domain}: {e}"))?;
+        .map_err(|_| DnsError::Timeout { domain: domain.to_string(), timeout: dns.timeout.0 })?
+        .map_err(|source| DnsError::Lookup { domain: domain.to_string(), source })?;
     let mut mx: Vec<(u16, String)> =
         found.iter().map(|m| (m.preference(), m.exchange().to_utf8().trim_end_matches('.').to_string())).collect();
     mx.sort();

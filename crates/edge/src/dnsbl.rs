@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use doorman_config::Dns;
-use doorman_dns::{ResolveError, Resolver};
+use doorman_dns::{DnsError, ResolveError, Resolver};
 use doorman_policy::{DnsblAnswer, DnsblResult};
 
 #[derive(Clone)]
@@ -19,7 +19,7 @@ pub struct Dnsbl {
 }
 
 impl Dnsbl {
-    pub fn new(dns: &Dns) -> Result<Dnsbl, String> {
+    pub fn new(dns: &Dns) -> Result<Dnsbl, DnsError> {
         Ok(Dnsbl { resolver: doorman_dns::resolver(dns)?, timeout: dns.timeout.0 })
     }
 

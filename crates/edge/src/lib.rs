@@ -22,6 +22,8 @@ pub mod shutdown;
 mod state;
 pub mod tls;
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,10 +37,23 @@ use tokio::task::JoinHandle;
 
 pub use reload::ConfigSource;
 
-use crate::reload::Generation;
+use crate::reload::{Generation, GenerationError};
 use crate::shutdown::Phase;
 use crate::state::Shared;
-use crate::tls::SelfSigned;
+use crate::tls::{SelfSigned, TlsError};
+
+/// The edge could not start: its first generation, or a socket it listens on.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Generation(#[from] GenerationError),
+    #[error("server.listeners[{index}]: cannot listen on {address}: {source}")]
+    Listener { index: usize, address: SocketAddr, source: io::Error },
+    #[error("server.metrics_listener: cannot listen on {address}: {source}")]
+    Metrics { address: SocketAddr, source: io::Error },
+}
 
 /// The receiving side, bound and not yet accepting: its listeners, the metrics endpoint, and
 /// the config in force. It knows nothing of delivery; what it commits to the spool is all it
@@ -60,7 +75,7 @@ impl Edge {
         loaded: Loaded,
         spool: Arc<Spool>,
         tracking: Arc<TrackingLog>,
-    ) -> Result<Edge, String> {
+    ) -> Result<Edge, BindError> {
         let server = loaded.config.server.clone();
         let self_signed = SelfSigned::generate(&server.hostname)?;
         if server.tls.certificate.is_none() {
@@ -69,17 +84,17 @@ impl Edge {
         let generation = Generation::compile(loaded, 1, &self_signed)?;
         let mut listeners = Vec::new();
         for (i, l) in server.listeners.iter().enumerate() {
-            let socket = TcpListener::bind(l.address)
-                .await
-                .map_err(|e| format!("server.listeners[{i}]: cannot listen on {}: {e}", l.address))?;
+            let socket = TcpListener::bind(l.address).await.map_err(|source| BindError::Listener {
+                index: i,
+                address: l.address,
+                source,
+            })?;
             listeners.push((socket, l.tls));
         }
         let metrics = match server.metrics_listener {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("server.metrics_listener: cannot listen on {addr}: {e}"))?,
-            ),
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.map_err(|source| BindError::Metrics { address: addr, source })?)
+            }
             None => None,
         };
         let (trigger, _) = shutdown::channel();

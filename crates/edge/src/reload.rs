@@ -19,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::dnsbl::Dnsbl;
 use crate::state::Shared;
-use crate::tls::{SelfSigned, TlsSetup, server_config};
+use crate::tls::{SelfSigned, TlsError, TlsSetup, server_config};
 
 /// Where the config comes from.
 #[derive(Clone, Debug)]
@@ -62,6 +62,15 @@ impl ConfigSource {
     }
 }
 
+/// A config generation could not be compiled: its TLS set-up or its resolver.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Dns(#[from] doorman_dns::DnsError),
+}
+
 pub struct Generation {
     /// 1 at start, one more per successful reload.
     pub number: u64,
@@ -77,7 +86,7 @@ impl Generation {
         self.policy.config()
     }
 
-    pub fn compile(loaded: Loaded, number: u64, self_signed: &SelfSigned) -> Result<Generation, String> {
+    pub fn compile(loaded: Loaded, number: u64, self_signed: &SelfSigned) -> Result<Generation, GenerationError> {
         let config = loaded.config;
         let tls = server_config(&config.server.tls, self_signed)?;
         let dnsbl = Dnsbl::new(&config.server.dns)?;

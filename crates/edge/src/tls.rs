@@ -20,6 +20,21 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ServerConnection, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
+/// The edge's TLS set-up could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot make a self-signed certificate for {hostname}: {source}")]
+    SelfSigned { hostname: String, source: rcgen::Error },
+    #[error(transparent)]
+    File(#[from] doorman_tls::TlsFileError),
+    #[error(transparent)]
+    Protocols(rustls::Error),
+    #[error("server.tls: the certificate and key do not fit together: {0}")]
+    KeyMismatch(#[source] rustls::Error),
+    #[error("server.tls.client_ca: {0}")]
+    ClientCa(#[source] rustls::server::VerifierBuilderError),
+}
+
 /// A certificate made at start when none is configured; kept across reloads.
 pub struct SelfSigned {
     cert: CertificateDer<'static>,
@@ -27,9 +42,9 @@ pub struct SelfSigned {
 }
 
 impl SelfSigned {
-    pub fn generate(hostname: &str) -> Result<SelfSigned, String> {
+    pub fn generate(hostname: &str) -> Result<SelfSigned, TlsError> {
         let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
-            .map_err(|e| format!("cannot make a self-signed certificate for {hostname}: {e}"))?;
+            .map_err(|source| TlsError::SelfSigned { hostname: hostname.to_string(), source })?;
         Ok(SelfSigned { cert: made.cert.der().clone(), key: made.signing_key.serialize_der() })
     }
 }
@@ -43,7 +58,7 @@ pub struct TlsSetup {
 }
 
 /// Builds the rustls configuration from `server.tls`.
-pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSetup, String> {
+pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSetup, TlsError> {
     let (chain, key) = match (&tls.certificate, &tls.key) {
         (Some(cert), Some(key)) => (doorman_tls::load_certs(cert)?, doorman_tls::load_key(key)?),
         _ => (vec![self_signed.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self_signed.key.clone()))),
@@ -51,10 +66,10 @@ pub fn server_config(tls: &ServerTls, self_signed: &SelfSigned) -> Result<TlsSet
     let verifier = Arc::new(LenientClientVerifier::new(tls.client_ca.as_deref())?);
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Protocols)?
         .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
-        .map_err(|e| format!("server.tls: the certificate and key do not fit together: {e}"))?;
+        .map_err(TlsError::KeyMismatch)?;
     config.ignore_client_order = true;
     Ok(TlsSetup { config: Arc::new(config), client: verifier })
 }
@@ -73,7 +88,7 @@ impl fmt::Debug for LenientClientVerifier {
 }
 
 impl LenientClientVerifier {
-    fn new(client_ca: Option<&Path>) -> Result<LenientClientVerifier, String> {
+    fn new(client_ca: Option<&Path>) -> Result<LenientClientVerifier, TlsError> {
         let roots = doorman_tls::roots(client_ca)?;
         if roots.is_empty() {
             return Ok(LenientClientVerifier { webpki: None, hints: Vec::new() });
@@ -84,7 +99,7 @@ impl LenientClientVerifier {
         let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
             .allow_unauthenticated()
             .build()
-            .map_err(|e| format!("server.tls.client_ca: {e}"))?;
+            .map_err(TlsError::ClientCa)?;
         Ok(LenientClientVerifier { webpki: Some(webpki), hints })
     }
 }

@@ -3,6 +3,10 @@
 //! The TOML is built with `toml_edit`, so every value is serialized (a name with `"` or a
 //! line break stays a name) and the notes can sit in it as comments.
 
+use std::convert::Infallible;
+use std::error::Error;
+use std::fmt::Display;
+
 use doorman_audit::MissingInput;
 use doorman_config::names::{CertNamePattern, DomainName, SenderDomainPattern};
 use doorman_config::net::IpEntry;
@@ -279,10 +283,10 @@ pub fn is_exo_host(host: &str) -> bool {
 
 /// Entries of `items` that `parse` takes; each other one becomes a note. Also says whether
 /// any was left out.
-fn valid<T>(
+fn valid<T, E: Display>(
     items: Vec<String>,
     what: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
+    parse: impl Fn(&str) -> Result<T, E>,
     cx: &mut Ctx,
 ) -> (Vec<String>, bool) {
     let before = items.len();
@@ -302,11 +306,11 @@ fn valid<T>(
 
 /// A list field's entries that `parse` takes, and whether any entry (one `strings` cannot
 /// read, or one `parse` refuses) was lost.
-fn valid_list<T>(
+fn valid_list<T, E: Display>(
     item: &Value,
     key: &str,
     what: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
+    parse: impl Fn(&str) -> Result<T, E>,
     cx: &mut Ctx,
 ) -> (Vec<String>, bool) {
     let raw = item.get(key).map(shapes::list).map_or(0, |l| l.len());
@@ -716,9 +720,9 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
             (
                 "SenderIpRanges",
                 "sender_ip_ranges",
-                (|s: &str| IpEntry::parse(s).map(|_| ())) as fn(&str) -> Result<(), String>,
+                (|s: &str| IpEntry::parse(s).map(|_| ()).map_err(Into::into)) as fn(&str) -> Result<(), Box<dyn Error>>,
             ),
-            ("SenderDomainIs", "sender_domain_is", |s: &str| DomainName::parse(s).map(|_| ())),
+            ("SenderDomainIs", "sender_domain_is", |s: &str| DomainName::parse(s).map(|_| ()).map_err(Into::into)),
         ] {
             let f = field(key);
             let present = r.get(&f).is_some_and(|v| !shapes::list(v).is_empty());
@@ -743,7 +747,7 @@ fn rule(r: &Value, cx: &mut Ctx) -> Option<Table> {
                 None => dropped.push(header_key),
                 Some(header) => {
                     let (words, lost) =
-                        valid_list(r, &words_key, &format!("{what} {words_key}"), |_| Ok::<(), String>(()), cx);
+                        valid_list(r, &words_key, &format!("{what} {words_key}"), |_| Ok::<(), Infallible>(()), cx);
                     if keep(header_key, &words, lost || words.is_empty(), &mut dropped) {
                         let mut entry = InlineTable::new();
                         entry.insert("header", header.as_str().into());

@@ -6,12 +6,31 @@
 //! empty) when the cmdlet ran: "no connectors" and "connectors not exported" must never look
 //! alike, because one is a verdict and the other is a gap ([`crate::completeness`]).
 
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::shapes;
+
+/// An export could not be read, or is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}:{}:{}: not JSON: {source}", source.line(), source.column())]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error("{0}: neither an export folder, a ScubaGear ProviderSettingsExport.json, nor Get-InboundConnector output")]
+    Unrecognised(PathBuf),
+    #[error("{first} and {second} both hold Get-{cmdlet}'s output: keep one")]
+    Duplicate { first: PathBuf, second: PathBuf, cmdlet: &'static str },
+    #[error(
+        "{0}: no export files (expected {files}.json, as scripts/export-exo.ps1 writes them)",
+        files = FILES.join(".json, ")
+    )]
+    NoExportFiles(PathBuf),
+}
 
 /// Which tool wrote the export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -67,7 +86,7 @@ pub(crate) const FILES: [&str; 5] =
 
 /// Reads an export: a folder of cmdlet outputs, ScubaGear's provider export, or one file of
 /// inbound connectors.
-pub fn read(path: &Path) -> Result<Export, String> {
+pub fn read(path: &Path) -> Result<Export, ExportError> {
     if path.is_dir() {
         return read_dir(path);
     }
@@ -77,22 +96,19 @@ pub fn read(path: &Path) -> Result<Export, String> {
     } else if is_connector_list(&value) {
         Ok(connector_file(&value))
     } else {
-        Err(format!(
-            "{}: neither an export folder, a ScubaGear ProviderSettingsExport.json, nor Get-InboundConnector output",
-            path.display()
-        ))
+        Err(ExportError::Unrecognised(path.to_path_buf()))
     }
 }
 
 /// A file as PowerShell writes it: maybe a byte order mark, maybe nothing at all (a cmdlet
 /// that returned no object), which is an empty list.
-fn parse_file(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn parse_file(path: &Path) -> Result<Value, ExportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?;
     let text = text.trim_start_matches('\u{feff}');
     if text.trim().is_empty() {
         return Ok(Value::Array(Vec::new()));
     }
-    serde_json::from_str(text).map_err(|e| format!("{}:{}:{}: not JSON: {e}", path.display(), e.line(), e.column()))
+    serde_json::from_str(text).map_err(|source| ExportError::Json { path: path.to_path_buf(), source })
 }
 
 const SCUBAGEAR_KEYS: [&str; 6] =
@@ -181,12 +197,12 @@ fn connector_file(v: &Value) -> Export {
 
 /// Reads an export folder. A file that is missing is a part the export does not hold; an
 /// empty one is a cmdlet that returned nothing.
-pub fn read_dir(dir: &Path) -> Result<Export, String> {
+pub fn read_dir(dir: &Path) -> Result<Export, ExportError> {
     let mut parts: [Option<Vec<Value>>; 5] = Default::default();
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let entries = std::fs::read_dir(dir).map_err(|source| ExportError::Io { path: dir.to_path_buf(), source })?;
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
-    let mut seen: [Option<std::path::PathBuf>; 5] = Default::default();
+    let mut seen: [Option<PathBuf>; 5] = Default::default();
     for path in paths {
         if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
             continue;
@@ -195,22 +211,13 @@ pub fn read_dir(dir: &Path) -> Result<Export, String> {
         let stem = if stem.len() > 4 && stem[..4].eq_ignore_ascii_case("get-") { &stem[4..] } else { stem };
         let Some(which) = FILES.iter().position(|f| f.eq_ignore_ascii_case(stem)) else { continue };
         if let Some(first) = &seen[which] {
-            return Err(format!(
-                "{} and {} both hold Get-{}'s output: keep one",
-                first.display(),
-                path.display(),
-                FILES[which]
-            ));
+            return Err(ExportError::Duplicate { first: first.clone(), second: path, cmdlet: FILES[which] });
         }
         parts[which] = Some(owned(&parse_file(&path)?));
         seen[which] = Some(path);
     }
     if parts.iter().all(Option::is_none) {
-        return Err(format!(
-            "{}: no export files (expected {}.json, as scripts/export-exo.ps1 writes them)",
-            dir.display(),
-            FILES.join(".json, ")
-        ));
+        return Err(ExportError::NoExportFiles(dir.to_path_buf()));
     }
     let [inbound_connectors, connection_filter_policies, transport_rules, accepted_domains, org] = parts;
     let mut export = Export {

@@ -186,7 +186,7 @@ fn any_export_imports_loads_audits_and_gives_safe_powershell() {
     runner
         .run(&export(), |v| {
             std::fs::write(&path, format!("\u{feff}{v}")).unwrap();
-            let export = doorman_exo::read(&path).map_err(TestCaseError::fail)?;
+            let export = doorman_exo::read(&path).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let imp = doorman_exo::import(&export, &["mx.gateway.example".into()]);
             let loaded = doorman_config::load_str("imported.toml", &imp.toml, Path::new("."))
                 .map_err(|d| TestCaseError::fail(format!("{d}\n{}", imp.toml)))?;

@@ -57,7 +57,7 @@ fn exchange_online_as_the_mx_is_the_edge_itself() {
 #[test]
 fn a_folder_without_export_files_is_a_clear_error() {
     let err = read_dir(&fixture("")).map(|_| ()).unwrap_err();
-    assert!(err.contains("no export files (expected InboundConnector.json"), "{err}");
+    assert!(err.to_string().contains("no export files (expected InboundConnector.json"), "{err}");
 }
 
 /// The seed tenant with every finding PowerShell fixes: a gateway that also delivers over

@@ -154,7 +154,7 @@ fn an_export_folder_reads_json_files_only_and_refuses_two_of_one_cmdlet() {
     assert_eq!(export.inbound_connectors.as_ref().map(Vec::len), Some(0));
     std::fs::write(dir.join("Get-InboundConnector.json"), "[]").unwrap();
     let err = read(&dir).map(|_| ()).unwrap_err();
-    assert!(err.contains("both hold Get-InboundConnector's output: keep one"), "{err}");
+    assert!(err.to_string().contains("both hold Get-InboundConnector's output: keep one"), "{err}");
 }
 
 #[test]

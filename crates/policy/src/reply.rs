@@ -6,6 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use doorman_config::EnhancedCode;
+use doorman_config::address::AddressError;
 use serde::Serialize;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -131,7 +132,7 @@ impl Reply {
         Reply::new(250, code(2, 1, 0), "Sender OK")
     }
 
-    pub fn bad_sender_syntax(why: &str) -> Reply {
+    pub fn bad_sender_syntax(why: &AddressError) -> Reply {
         Reply::new(501, code(5, 1, 7), format!("Bad sender address syntax: {why}"))
     }
 
@@ -149,7 +150,7 @@ impl Reply {
         Reply::new(452, code(4, 5, 3), "Too many recipients")
     }
 
-    pub fn bad_recipient_syntax(why: &str) -> Reply {
+    pub fn bad_recipient_syntax(why: &AddressError) -> Reply {
         Reply::new(501, code(5, 1, 3), format!("Bad recipient address syntax: {why}"))
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::maildir;
 use crate::manager::{QueueManager, TlsPair};
-use crate::smtp::{self, Attempt, RemoteReply, Target};
+use crate::smtp::{self, Attempt, ClientTlsError, RemoteReply, Target};
 use crate::state::{DeliveryState, Status};
 
 impl QueueManager {
@@ -129,7 +129,7 @@ impl QueueManager {
                     return;
                 }
                 Attempt::Refused(r) => last_problem = format!("{key} said {}", r.line()),
-                Attempt::Unreachable(why) => last_problem = why,
+                Attempt::Unreachable(why) => last_problem = why.to_string(),
             }
         }
         let reply = format!("451 4.4.1 No next hop took the message: {last_problem}");
@@ -144,7 +144,7 @@ impl QueueManager {
         }
     }
 
-    pub(crate) fn tls_for(&self, policy: &Arc<Policy>, routing: &Relay) -> Result<TlsPair, String> {
+    pub(crate) fn tls_for(&self, policy: &Arc<Policy>, routing: &Relay) -> Result<TlsPair, ClientTlsError> {
         let key = (
             Arc::as_ptr(policy) as usize,
             routing.tls_ca.clone(),

@@ -2,10 +2,11 @@
 //! verified, or opportunistic), MAIL and every RCPT pipelined when the server allows it, then
 //! DATA. It reports a result per recipient, because a next hop may take some and refuse others.
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{InvalidDnsNameError, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -33,7 +34,47 @@ pub enum Attempt {
     /// MAIL, TLS policy): every recipient gets this reply.
     Refused(RemoteReply),
     /// No SMTP answer at all (connection refused, timeout, TLS failure): try the next hop.
-    Unreachable(String),
+    Unreachable(SmtpError),
+}
+
+/// The next hop could not be reached, or stopped speaking SMTP.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    #[error("connect to {host}:{port}: {source}")]
+    Connect { host: String, port: u16, source: io::Error },
+    #[error("connect to {host}:{port}: timed out")]
+    ConnectTimeout { host: String, port: u16 },
+    #[error("write: {0}")]
+    Write(#[source] io::Error),
+    #[error("write: timed out")]
+    WriteTimeout,
+    #[error("read: {0}")]
+    Read(#[source] io::Error),
+    #[error("no reply within 60 s")]
+    ReplyTimeout,
+    #[error("the next hop closed the connection")]
+    Closed,
+    #[error("not an SMTP reply: {0:?}")]
+    NotAReply(String),
+    #[error("the next hop sent data before the TLS handshake")]
+    DataBeforeTls,
+    #[error("{host}: not a TLS server name: {source}")]
+    ServerName { host: String, source: InvalidDnsNameError },
+    #[error("TLS with {host}: {source}")]
+    Tls { host: String, source: io::Error },
+    #[error("TLS with {host}: timed out")]
+    TlsTimeout { host: String },
+    #[error("reading the spooled copy: {0}")]
+    Spool(#[source] io::Error),
+}
+
+/// The TLS client settings for next hops could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientTlsError {
+    #[error(transparent)]
+    File(#[from] doorman_tls::TlsFileError),
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
 }
 
 pub struct Target<'a> {
@@ -81,8 +122,12 @@ pub struct Message<'a> {
 pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>) -> Attempt {
     let tcp = match tokio::time::timeout(TIMEOUT, TcpStream::connect((target.host, target.port))).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Attempt::Unreachable(format!("connect to {}:{}: {e}", target.host, target.port)),
-        Err(_) => return Attempt::Unreachable(format!("connect to {}:{}: timed out", target.host, target.port)),
+        Ok(Err(source)) => {
+            return Attempt::Unreachable(SmtpError::Connect { host: target.host.into(), port: target.port, source });
+        }
+        Err(_) => {
+            return Attempt::Unreachable(SmtpError::ConnectTimeout { host: target.host.into(), port: target.port });
+        }
     };
     let _ = tcp.set_nodelay(true);
     let mut plain = BufReader::new(tcp);
@@ -117,17 +162,17 @@ pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>)
         Err(e) => return Attempt::Unreachable(e),
     }
     if !plain.buffer().is_empty() {
-        return Attempt::Unreachable("the next hop sent data before the TLS handshake".into());
+        return Attempt::Unreachable(SmtpError::DataBeforeTls);
     }
     let config = if target.require_tls { target.verified.clone() } else { target.unverified.clone() };
     let name = match ServerName::try_from(target.host.to_string()) {
         Ok(n) => n,
-        Err(e) => return Attempt::Unreachable(format!("{}: not a TLS server name: {e}", target.host)),
+        Err(source) => return Attempt::Unreachable(SmtpError::ServerName { host: target.host.into(), source }),
     };
     let tls = match tokio::time::timeout(TIMEOUT, TlsConnector::from(config).connect(name, plain.into_inner())).await {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return Attempt::Unreachable(format!("TLS with {}: {e}", target.host)),
-        Err(_) => return Attempt::Unreachable(format!("TLS with {}: timed out", target.host)),
+        Ok(Err(source)) => return Attempt::Unreachable(SmtpError::Tls { host: target.host.into(), source }),
+        Err(_) => return Attempt::Unreachable(SmtpError::TlsTimeout { host: target.host.into() }),
     };
     let mut tls = BufReader::new(tls);
     let ehlo = match command(&mut tls, &format!("EHLO {}", env.helo)).await {
@@ -214,7 +259,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let n = match message.body.read(&mut piece) {
             Ok(n) => n,
-            Err(e) => return Attempt::Unreachable(format!("reading the spooled copy: {e}")),
+            Err(e) => return Attempt::Unreachable(SmtpError::Spool(e)),
         };
         let out = if n == 0 { stuffer.finish() } else { stuffer.stuff(&piece[..n]) };
         if let Err(e) = write(s, &out).await {
@@ -240,41 +285,44 @@ fn has_extension(ehlo: &RemoteReply, name: &str) -> bool {
     ehlo.text.split('\n').any(|l| l.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(name)))
 }
 
-async fn quit<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> Result<(), String> {
+async fn quit<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> Result<(), SmtpError> {
     command(s, "QUIT").await.map(|_| ())
 }
 
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, line: &str) -> Result<RemoteReply, String> {
+async fn command<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut BufReader<S>,
+    line: &str,
+) -> Result<RemoteReply, SmtpError> {
     write(s, format!("{line}\r\n").as_bytes()).await?;
     read_reply(s).await
 }
 
-async fn write<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, bytes: &[u8]) -> Result<(), String> {
+async fn write<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, bytes: &[u8]) -> Result<(), SmtpError> {
     let w = async {
         s.get_mut().write_all(bytes).await?;
         s.get_mut().flush().await
     };
     match tokio::time::timeout(TIMEOUT, w).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("write: {e}")),
-        Err(_) => Err("write: timed out".into()),
+        Ok(Err(e)) => Err(SmtpError::Write(e)),
+        Err(_) => Err(SmtpError::WriteTimeout),
     }
 }
 
 /// Reads one reply; lines of a multi-line reply are joined with `\n` after their codes.
-async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<RemoteReply, String> {
+async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<RemoteReply, SmtpError> {
     let mut text = String::new();
     loop {
         let mut line = String::new();
         match tokio::time::timeout(TIMEOUT, s.read_line(&mut line)).await {
-            Err(_) => return Err("no reply within 60 s".into()),
-            Ok(Err(e)) => return Err(format!("read: {e}")),
-            Ok(Ok(0)) => return Err("the next hop closed the connection".into()),
+            Err(_) => return Err(SmtpError::ReplyTimeout),
+            Ok(Err(e)) => return Err(SmtpError::Read(e)),
+            Ok(Ok(0)) => return Err(SmtpError::Closed),
             Ok(Ok(_)) => {}
         }
         let line = line.trim_end_matches(['\r', '\n']);
         let code =
-            line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| format!("not an SMTP reply: {line:?}"))?;
+            line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| SmtpError::NotAReply(line.to_string()))?;
         if !text.is_empty() {
             text.push('\n');
         }
@@ -333,7 +381,7 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
 pub fn client_configs(
     ca: Option<&std::path::Path>,
     client_cert: Option<(&std::path::Path, &std::path::Path)>,
-) -> Result<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>), String> {
+) -> Result<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>), ClientTlsError> {
     let provider = doorman_tls::provider();
     let roots = doorman_tls::roots(ca)?;
     let identity = match client_cert {
@@ -341,15 +389,13 @@ pub fn client_configs(
         None => None,
     };
     let builder = |verifier: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>>| {
-        let b = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?;
+        let b = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
         let b = match verifier {
             Some(v) => b.dangerous().with_custom_certificate_verifier(v),
             None => b.with_root_certificates(roots.clone()),
         };
         match &identity {
-            Some((chain, key)) => b.with_client_auth_cert(chain.clone(), key.clone_key()).map_err(|e| e.to_string()),
+            Some((chain, key)) => b.with_client_auth_cert(chain.clone(), key.clone_key()).map_err(ClientTlsError::from),
             None => Ok(b.with_no_client_auth()),
         }
     };

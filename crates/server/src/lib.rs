@@ -4,28 +4,45 @@
 //! This crate opens what both share (the spool, the tracking log), starts them, and stops
 //! them on SIGTERM or SIGINT.
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use doorman_config::SpoolSync;
-use doorman_edge::{ConfigSource, Edge};
+use doorman_config::{Diagnostics, SpoolSync};
+use doorman_edge::{BindError, ConfigSource, Edge};
 use doorman_queue::QueueManager;
 use doorman_spool::{Spool, SyncMode};
 use doorman_tracking::TrackingLog;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// `doorman serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start the runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error(transparent)]
+    Config(#[from] Diagnostics),
+    #[error("server.spool_dir: {0}")]
+    Spool(#[source] io::Error),
+    #[error("server.tracking_log: {path}: {source}")]
+    TrackingLog { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Edge(#[from] BindError),
+}
+
 /// Runs until SIGTERM or SIGINT. Errors are for the operator: they name the file, key or
 /// address at fault.
-pub fn run(source: ConfigSource) -> Result<(), String> {
+pub fn run(source: ConfigSource) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("doorman")
         .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+        .map_err(ServeError::Runtime)?;
     runtime.block_on(serve(source))
 }
 
-async fn serve(source: ConfigSource) -> Result<(), String> {
-    let loaded = source.load().map_err(|d| d.to_string())?;
+async fn serve(source: ConfigSource) -> Result<(), ServeError> {
+    let loaded = source.load()?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -36,10 +53,10 @@ async fn serve(source: ConfigSource) -> Result<(), String> {
         SpoolSync::Filesystem => SyncMode::Filesystem,
         SpoolSync::PerCopy => SyncMode::PerCopy,
     };
-    let spool = Arc::new(Spool::open_with(&spool_dir, sync).map_err(|e| format!("server.spool_dir: {e}"))?);
+    let spool = Arc::new(Spool::open_with(&spool_dir, sync).map_err(ServeError::Spool)?);
     let log_path = base.join(&server.tracking_log);
     let tracking = Arc::new(
-        TrackingLog::open(&log_path).map_err(|e| format!("server.tracking_log: {}: {e}", log_path.display()))?,
+        TrackingLog::open(&log_path).map_err(|source| ServeError::TrackingLog { path: log_path.clone(), source })?,
     );
 
     let edge = Edge::bind(source, loaded, spool.clone(), tracking.clone()).await?;

@@ -36,7 +36,32 @@ pub(crate) struct DirCommitter {
     tx: Sender<Waiter>,
 }
 
-type Waiter = oneshot::Sender<io::Result<Duration>>;
+type Waiter = oneshot::Sender<Result<Duration, SyncError>>;
+
+/// A sync failed. Every commit it covered gets the same error, hence the `Arc`.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SyncError(Arc<io::Error>);
+
+impl SyncError {
+    pub fn kind(&self) -> io::ErrorKind {
+        self.0.kind()
+    }
+}
+
+impl From<SyncError> for io::Error {
+    fn from(e: SyncError) -> io::Error {
+        io::Error::new(e.kind(), e)
+    }
+}
+
+/// The spool's sync failed.
+#[derive(Debug, thiserror::Error)]
+#[error("fsync of {dir}: {source}")]
+struct DirSyncError {
+    dir: PathBuf,
+    source: io::Error,
+}
 
 struct Sync {
     dir: PathBuf,
@@ -48,13 +73,13 @@ struct Sync {
 }
 
 impl Sync {
-    fn commit(&self) -> io::Result<Duration> {
+    fn commit(&self) -> Result<Duration, SyncError> {
         self.group.commit(|| {
             match self.mode {
                 SyncMode::Filesystem => sync_filesystem(&self.dir_file),
                 SyncMode::PerCopy => self.dir_file.sync_all(),
             }
-            .map_err(|e| io::Error::new(e.kind(), format!("fsync of {}: {e}", self.dir.display())))
+            .map_err(|e| io::Error::new(e.kind(), DirSyncError { dir: self.dir.clone(), source: e }))
         })
     }
 }
@@ -71,10 +96,7 @@ impl DirCommitter {
                 let batch: Vec<Waiter> = std::iter::once(first).chain(rx.try_iter()).collect();
                 let result = on_thread.commit();
                 for w in batch {
-                    let _ = w.send(match &result {
-                        Ok(d) => Ok(*d),
-                        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
-                    });
+                    let _ = w.send(result.clone());
                 }
             }
         })?;
@@ -86,7 +108,7 @@ impl DirCommitter {
         let (tx, rx) = oneshot::channel();
         let stopped = || io::Error::other("the spool commit thread has stopped");
         self.tx.send(tx).map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+        Ok(rx.await.map_err(|_| stopped())??)
     }
 
     /// Whether the commit makes the copies' data durable too, so that a copy need not be
@@ -101,7 +123,7 @@ impl DirCommitter {
 
     /// [`DirCommitter::commit`] on the calling thread, which may make the sync itself.
     pub(crate) fn commit_blocking(&self) -> io::Result<Duration> {
-        self.sync.commit()
+        Ok(self.sync.commit()?)
     }
 }
 
@@ -127,13 +149,13 @@ struct State {
     /// Tickets still waiting for their answer.
     waiting: BTreeSet<u64>,
     /// Ticket ranges whose sync failed, kept while a ticket in one is waiting.
-    failed: Vec<(u64, u64, io::ErrorKind, String)>,
+    failed: Vec<(u64, u64, SyncError)>,
 }
 
 impl GroupCommit {
     /// Returns once a `sync` that started after this call has returned, made by this caller or
     /// another; gives that sync's duration, or its error. Every caller passes the same sync.
-    pub fn commit(&self, sync: impl FnOnce() -> io::Result<()>) -> io::Result<Duration> {
+    pub fn commit(&self, sync: impl FnOnce() -> io::Result<()>) -> Result<Duration, SyncError> {
         let mut sync = Some(sync);
         let mut s = self.lock();
         s.issued += 1;
@@ -160,7 +182,7 @@ impl GroupCommit {
             s.syncs += 1;
             if let Err(e) = result {
                 let from = s.settled + 1;
-                s.failed.push((from, upto, e.kind(), e.to_string()));
+                s.failed.push((from, upto, SyncError(Arc::new(e))));
             }
             s.settled = upto;
             self.synced.notify_all();
@@ -172,13 +194,13 @@ impl GroupCommit {
         self.lock().syncs
     }
 
-    fn answer(s: &mut MutexGuard<'_, State>, ticket: u64) -> io::Result<Duration> {
+    fn answer(s: &mut MutexGuard<'_, State>, ticket: u64) -> Result<Duration, SyncError> {
         s.waiting.remove(&ticket);
-        let failure = s.failed.iter().find(|(lo, hi, _, _)| (*lo..=*hi).contains(&ticket)).cloned();
+        let failure = s.failed.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&ticket)).map(|f| f.2.clone());
         let oldest = s.waiting.first().copied().unwrap_or(u64::MAX);
-        s.failed.retain(|(_, hi, _, _)| *hi >= oldest);
+        s.failed.retain(|(_, hi, _)| *hi >= oldest);
         match failure {
-            Some((_, _, kind, message)) => Err(io::Error::new(kind, message)),
+            Some(e) => Err(e),
             None => Ok(s.took),
         }
     }
@@ -246,7 +268,7 @@ mod tests {
             s.issued = 4;
             s.settled = 4;
             s.waiting.extend([3, 4]);
-            s.failed.push((3, 4, io::ErrorKind::Other, "fsync of x: EIO".into()));
+            s.failed.push((3, 4, SyncError(Arc::new(io::Error::other("fsync of x: EIO")))));
             assert!(GroupCommit::answer(&mut s, 3).is_err());
             assert_eq!(s.failed.len(), 1, "commit 4 still waits for its answer");
             assert!(GroupCommit::answer(&mut s, 4).is_err());

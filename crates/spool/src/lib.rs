@@ -21,7 +21,7 @@ mod queue_id;
 mod store;
 pub mod transaction;
 
-pub use commit::{GroupCommit, SyncMode};
+pub use commit::{GroupCommit, SyncError, SyncMode};
 pub use durable::write_durably;
 pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;

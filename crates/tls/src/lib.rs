@@ -2,13 +2,26 @@
 //! CA its clients' certificates are checked against, and the relay's client certificate and
 //! the CA its next hops are checked against. Errors name the file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A certificate, key or CA file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsFileError {
+    #[error("{path}: cannot read PEM certificates: {source}")]
+    Certificates { path: PathBuf, source: pem::Error },
+    #[error("{0}: no certificate in the file")]
+    NoCertificate(PathBuf),
+    #[error("{path}: cannot read a PEM private key: {source}")]
+    Key { path: PathBuf, source: pem::Error },
+    #[error("{path}: not a usable CA certificate: {source}")]
+    Ca { path: PathBuf, source: rustls::Error },
+}
 
 /// The crypto doorman uses everywhere: ring (no cmake, no OpenSSL).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -16,28 +29,28 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Every certificate in a PEM file; at least one.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
     let certs: Vec<_> = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: cannot read PEM certificates: {e}", path.display()))?;
+        .map_err(|source| TlsFileError::Certificates { path: path.to_path_buf(), source })?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate in the file", path.display()));
+        return Err(TlsFileError::NoCertificate(path.to_path_buf()));
     }
     Ok(certs)
 }
 
 /// The private key in a PEM file.
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: cannot read a PEM private key: {e}", path.display()))
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsFileError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsFileError::Key { path: path.to_path_buf(), source })
 }
 
 /// Trust anchors: every certificate of `ca`, or the system's when none is given.
-pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, String> {
+pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, TlsFileError> {
     let mut roots = RootCertStore::empty();
     match ca {
         Some(path) => {
             for cert in load_certs(path)? {
-                roots.add(cert).map_err(|e| format!("{}: not a usable CA certificate: {e}", path.display()))?;
+                roots.add(cert).map_err(|source| TlsFileError::Ca { path: path.to_path_buf(), source })?;
             }
         }
         None => {
@@ -52,11 +65,11 @@ mod tests {
     #[test]
     fn errors_name_the_file() {
         let missing = std::path::Path::new("/nonexistent/ca.pem");
-        assert!(super::load_certs(missing).unwrap_err().starts_with("/nonexistent/ca.pem: cannot read"));
-        assert!(super::load_key(missing).unwrap_err().starts_with("/nonexistent/ca.pem: cannot read"));
+        assert!(super::load_certs(missing).unwrap_err().to_string().starts_with("/nonexistent/ca.pem: cannot read"));
+        assert!(super::load_key(missing).unwrap_err().to_string().starts_with("/nonexistent/ca.pem: cannot read"));
         let empty = std::env::temp_dir().join(format!("doorman-tls-empty-{}.pem", std::process::id()));
         std::fs::write(&empty, "not pem\n").unwrap();
-        assert!(super::load_certs(&empty).unwrap_err().ends_with("no certificate in the file"));
+        assert!(super::load_certs(&empty).unwrap_err().to_string().ends_with("no certificate in the file"));
         let _ = std::fs::remove_file(&empty);
     }
 }

@@ -1,6 +1,5 @@
 //! What `doorman trace` selects: every condition given must hold.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
@@ -18,16 +17,18 @@ pub struct Filter {
     rcpt: Option<String>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct FilterError(pub String);
-
-impl fmt::Display for FilterError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// An argument of `doorman trace` is not a condition it can select by.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("--since {0:?}: expected an age such as 10m, 2h, 1d, or a UTC time such as 2026-11-28T03:00")]
+    Since(String),
+    #[error("--event {0:?}: expected one of {events}", events = event_names())]
+    Event(String),
 }
 
-impl std::error::Error for FilterError {}
+fn event_names() -> String {
+    Event::ALL.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+}
 
 impl Filter {
     /// Lines no older than `age`.
@@ -40,9 +41,7 @@ impl Filter {
     pub fn since_time(mut self, since: &str) -> Result<Filter, FilterError> {
         let since = since.trim();
         if !looks_like_time(since) {
-            return Err(FilterError(format!(
-                "--since {since:?}: expected an age such as 10m, 2h, 1d, or a UTC time such as 2026-11-28T03:00"
-            )));
+            return Err(FilterError::Since(since.to_string()));
         }
         self.since = Some(since.trim_end_matches(['Z', 'z']).to_ascii_uppercase());
         Ok(self)
@@ -59,10 +58,7 @@ impl Filter {
     }
 
     pub fn event(mut self, event: &str) -> Result<Filter, FilterError> {
-        let e = Event::from_name(event).ok_or_else(|| {
-            let names: Vec<&str> = Event::ALL.iter().map(|e| e.name()).collect();
-            FilterError(format!("--event {event:?}: expected one of {}", names.join(", ")))
-        })?;
+        let e = Event::from_name(event).ok_or_else(|| FilterError::Event(event.to_string()))?;
         self.event = Some(e);
         Ok(self)
     }
@@ -145,7 +141,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_explained() {
-        assert!(Filter::default().since_time("yesterday").unwrap_err().0.contains("expected an age"));
-        assert!(Filter::default().event("bounce").unwrap_err().0.contains("connect, reject, receive"));
+        assert!(Filter::default().since_time("yesterday").unwrap_err().to_string().contains("expected an age"));
+        assert!(Filter::default().event("bounce").unwrap_err().to_string().contains("connect, reject, receive"));
     }
 }

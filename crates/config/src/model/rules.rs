@@ -179,6 +179,15 @@ pub(super) fn default_reject_text() -> String {
     "Delivery not authorized, message refused".into()
 }
 
+/// An enhanced status code is malformed, or not the permanent failure a reject needs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnhancedCodeError {
+    #[error("{0:?} is not an enhanced status code such as 5.7.1")]
+    Syntax(String),
+    #[error("{0:?} is not a permanent failure: a reject code starts with 5")]
+    NotPermanent(String),
+}
+
 /// An RFC 3463 enhanced status code such as `5.7.1`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EnhancedCode {
@@ -188,8 +197,8 @@ pub struct EnhancedCode {
 }
 
 impl EnhancedCode {
-    pub fn parse(s: &str) -> Result<EnhancedCode, String> {
-        let bad = || format!("{s:?} is not an enhanced status code such as 5.7.1");
+    pub fn parse(s: &str) -> Result<EnhancedCode, EnhancedCodeError> {
+        let bad = || EnhancedCodeError::Syntax(s.to_string());
         let mut it = s.trim().split('.');
         let (Some(c), Some(sub), Some(det), None) = (it.next(), it.next(), it.next(), it.next()) else {
             return Err(bad());
@@ -204,10 +213,10 @@ impl EnhancedCode {
     }
 
     /// For a rule's reject: only permanent failures make sense after DATA.
-    fn parse_permanent(s: &str) -> Result<EnhancedCode, String> {
+    fn parse_permanent(s: &str) -> Result<EnhancedCode, EnhancedCodeError> {
         let code = EnhancedCode::parse(s)?;
         if code.class != 5 {
-            return Err(format!("{s:?} is not a permanent failure: a reject code starts with 5"));
+            return Err(EnhancedCodeError::NotPermanent(s.to_string()));
         }
         Ok(code)
     }

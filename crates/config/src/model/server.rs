@@ -195,25 +195,36 @@ pub struct Seconds(pub Duration);
 /// clock computation can add to a time without overflowing.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
 
+/// A duration is not written as one, or is longer than doorman takes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration such as 30s, 5m, 1h or 2d")]
+    Number(String),
+    #[error("{0:?} is not a duration (use s, m, h or d)")]
+    Unit(String),
+    #[error("{0:?} is longer than doorman takes (at most {days} days)", days = MAX_DURATION.as_secs() / 86_400)]
+    TooLong(String),
+}
+
 /// A duration as `30s`, `5m`, `1h`, `2d`, or a bare number of seconds: the one parser for
 /// config values and command-line ages. Checked: a value beyond [`MAX_DURATION`] is an error,
 /// never a wrapped number.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let v = text.trim();
     let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
     let (num, unit) = v.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{v:?} is not a duration such as 30s, 5m, 1h or 2d"))?;
+    let n: u64 = num.parse().map_err(|_| DurationError::Number(v.to_string()))?;
     let mult = match unit.trim() {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => return Err(format!("{v:?} is not a duration (use s, m, h or d)")),
+        _ => return Err(DurationError::Unit(v.to_string())),
     };
     n.checked_mul(mult)
         .map(Duration::from_secs)
         .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(|| format!("{v:?} is longer than doorman takes (at most {} days)", MAX_DURATION.as_secs() / 86_400))
+        .ok_or_else(|| DurationError::TooLong(v.to_string()))
 }
 
 impl<'de> Deserialize<'de> for Seconds {
