@@ -4,11 +4,11 @@
 //! Each tenant copy of a message is one file under `incoming/`: the [`Envelope`] as one JSON
 //! line, then the message exactly as it will be delivered.
 //!
-//! - The receiving side ([`transaction`]) writes a copy under `tmp/`, fsyncs it, names it in
-//!   `incoming/`, and commits: one sync makes every copy staged before it durable (group
+//! - The receiving side ([`transaction`]) writes a copy as an unnamed file (or under `tmp/`),
+//!   names it in `incoming/` once whole, and commits: one sync makes every copy staged before it durable (group
 //!   commit, `commit.rs`). Only then may the edge say `250`, and only then does delivery see the
-//!   copy. A file in `incoming/` is always whole; a crash leaves at most a stray file in
-//!   `tmp/`, which [`Spool::open`] removes.
+//!   copy. A file in `incoming/` is always whole; a crash leaves nothing half-written, or
+//!   (without unnamed files) a stray file in `tmp/`, which [`Spool::open`] removes.
 //! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
 //!   delivery state, quarantines, releases and finishes them.
 
@@ -20,6 +20,7 @@ mod layout;
 mod queue_id;
 mod store;
 pub mod transaction;
+mod unnamed;
 
 pub use commit::{GroupCommit, SyncError, SyncMode};
 pub use durable::write_durably;

@@ -17,6 +17,8 @@ pub struct Spool {
     /// Copies in `incoming/` whose directory fsync has not returned: delivery must not see
     /// them yet, since a failed commit takes them back.
     pub(crate) committing: Mutex<HashSet<String>>,
+    /// Whether copies are written as unnamed files (`unnamed.rs`).
+    pub(crate) unnamed: bool,
 }
 
 /// A copy read back from the spool.
@@ -60,7 +62,9 @@ impl Spool {
             fs::create_dir_all(d).map_err(|e| with_path(e, d))?;
         }
         let committer = DirCommitter::start(layout.incoming.clone(), mode)?;
-        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()) })
+        let probe = layout.writing(&format!("{}probe", crate::new_queue_id()));
+        let unnamed = crate::unnamed::available(&layout.incoming, &probe);
+        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()), unnamed })
     }
 
     pub fn root(&self) -> &Path {

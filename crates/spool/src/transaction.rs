@@ -11,15 +11,19 @@ use std::time::{Duration, Instant};
 use crate::envelope::Envelope;
 use crate::layout::with_path;
 use crate::store::Spool;
+use crate::unnamed;
 
 /// Bytes a copy collects before they are written.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// A copy being written under `tmp/`. Dropped before [`Transaction::stage`], it is removed.
+/// A copy being written: unnamed in `incoming/` (`unnamed.rs`), or under `tmp/` where the
+/// filesystem cannot. Dropped before [`Transaction::stage`], it is gone.
 pub struct Transaction<'a> {
     spool: &'a Spool,
     queue_id: String,
+    /// The temp name under `tmp/`, or `incoming/` itself for an unnamed file (in errors).
     tmp: PathBuf,
+    named: bool,
     file: Option<BufWriter<File>>,
     expected: u64,
     written: u64,
@@ -38,14 +42,20 @@ impl Spool {
     /// follow. Blocking, as every write here is: call it off the async executor.
     pub fn begin(&self, envelope: &Envelope) -> io::Result<Transaction<'_>> {
         crate::layout::check_id(&envelope.queue_id)?;
-        let tmp = self.layout.writing(&envelope.queue_id);
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?;
+        let (file, tmp, named) = if self.unnamed {
+            let dir = self.layout.incoming.clone();
+            (unnamed::create(&dir, false).map_err(|e| with_path(e, &dir))?, dir, false)
+        } else {
+            let tmp = self.layout.writing(&envelope.queue_id);
+            (OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?, tmp, true)
+        };
         let mut head = serde_json::to_vec(envelope).map_err(io::Error::other)?;
         head.push(b'\n');
         let mut tx = Transaction {
             spool: self,
             queue_id: envelope.queue_id.clone(),
             tmp,
+            named,
             file: None,
             expected: envelope.size,
             written: 0,
@@ -101,10 +111,13 @@ impl Spool {
     }
 }
 
-/// The part of a message beyond what a session keeps in memory, written to `tmp/` as it
-/// arrives, so that no message is ever held whole. Removed when dropped.
+/// The part of a message beyond what a session keeps in memory, written to an unnamed file
+/// (or one under `tmp/`) as it arrives, so that no message is ever held whole. Gone when
+/// dropped.
 pub struct Spill {
+    /// The file's name under `tmp/`, or `tmp/` itself for an unnamed file (in errors).
     path: PathBuf,
+    named: bool,
     file: File,
     len: u64,
 }
@@ -112,10 +125,15 @@ pub struct Spill {
 impl Spool {
     /// A new, empty spill file.
     pub fn spill(&self) -> io::Result<Spill> {
+        if self.unnamed {
+            let dir = self.layout.tmp.clone();
+            let file = unnamed::create(&dir, true).map_err(|e| with_path(e, &dir))?;
+            return Ok(Spill { path: dir, named: false, file, len: 0 });
+        }
         let path = self.layout.writing(&format!("{}body", crate::new_queue_id()));
         let file =
             OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| with_path(e, &path))?;
-        Ok(Spill { path, file, len: 0 })
+        Ok(Spill { path, named: true, file, len: 0 })
     }
 }
 
@@ -137,7 +155,9 @@ impl Spill {
 
 impl Drop for Spill {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if self.named {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -175,7 +195,8 @@ impl Transaction<'_> {
         file.write_all(bytes).map_err(|e| with_path(e, &self.tmp))
     }
 
-    /// Fsyncs the copy and names it in `incoming/`, hidden from delivery until committed.
+    /// Fsyncs the copy and names it in `incoming/` (links the unnamed file, or renames the
+    /// temp one), hidden from delivery until committed.
     pub fn stage(mut self) -> io::Result<Staged> {
         if self.written != self.expected {
             return Err(io::Error::new(
@@ -191,13 +212,14 @@ impl Transaction<'_> {
             file.sync_data().map_err(|e| with_path(e, &self.tmp))?;
         }
         let fsync = start.elapsed();
-        drop(file);
         let spool = self.spool;
         let path = spool.layout.copy(&self.queue_id);
         // Marked before it has a name there, so that no scan can see it in between. Queue ids
         // only grow (`new_queue_id`), so the name is new.
         spool.committing.lock().unwrap_or_else(|e| e.into_inner()).insert(self.queue_id.clone());
-        if let Err(e) = fs::rename(&self.tmp, &path) {
+        let named = if self.named { fs::rename(&self.tmp, &path) } else { unnamed::link(&file, &path) };
+        drop(file);
+        if let Err(e) = named {
             spool.committing.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.queue_id);
             return Err(with_path(e, &path));
         }
@@ -207,7 +229,7 @@ impl Transaction<'_> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        if !self.queue_id.is_empty() {
+        if !self.queue_id.is_empty() && self.named {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -263,28 +285,60 @@ mod tests {
         fs::remove_dir_all(&root).unwrap();
     }
 
+    /// The spool at `root`, writing copies as unnamed files or under `tmp/`.
+    fn open(root: &std::path::Path, unnamed: bool) -> Spool {
+        let mut spool = Spool::open(root).unwrap();
+        assert!(spool.unnamed, "this filesystem has O_TMPFILE: the spool uses it");
+        spool.unnamed = unnamed;
+        spool
+    }
+
     #[test]
     fn a_wrong_size_or_an_aborted_copy_leaves_nothing() {
-        let root = scratch("abort");
-        let spool = Spool::open(&root).unwrap();
-        let err = spool.write(&envelope("A1", 10), &[b"Subj", b"ect: x\r\n"]).unwrap_err();
-        assert!(err.to_string().contains("the envelope says 10 bytes, the message has more"), "{err}");
-        let err = spool.write(&envelope("A3", 20), &[b"short"]).unwrap_err();
-        assert!(err.to_string().contains("the envelope says 20 bytes, the message has 5"), "{err}");
-        let staged = spool.write(&envelope("A4", 2), &[b"ok"]).unwrap();
-        spool.abort(&[staged]);
-        assert!(spool.queued().unwrap().is_empty());
-        assert!(!spool.contains("A4"));
-        assert_eq!(spool.half_written().unwrap(), 0);
-        // A stray temp file from a crash is removed at open and never listed.
-        let tx = spool.begin(&envelope("B1", 7)).unwrap();
-        std::mem::forget(tx);
-        assert_eq!(spool.half_written().unwrap(), 1);
-        let spool = Spool::open(&root).unwrap();
-        assert_eq!(spool.half_written().unwrap(), 0);
-        assert!(spool.queued().unwrap().is_empty());
-        assert!(spool.read("../x").is_err(), "a queue id is never a path");
-        fs::remove_dir_all(&root).unwrap();
+        for unnamed in [true, false] {
+            let root = scratch(&format!("abort-{unnamed}"));
+            let spool = open(&root, unnamed);
+            let err = spool.write(&envelope("A1", 10), &[b"Subj", b"ect: x\r\n"]).unwrap_err();
+            assert!(err.to_string().contains("the envelope says 10 bytes, the message has more"), "{err}");
+            let err = spool.write(&envelope("A3", 20), &[b"short"]).unwrap_err();
+            assert!(err.to_string().contains("the envelope says 20 bytes, the message has 5"), "{err}");
+            let staged = spool.write(&envelope("A4", 2), &[b"ok"]).unwrap();
+            spool.abort(&[staged]);
+            assert!(spool.queued().unwrap().is_empty());
+            assert!(!spool.contains("A4"));
+            assert_eq!(spool.half_written().unwrap(), 0);
+            // What a crash leaves: an unnamed file leaves nothing, a temp file is removed at
+            // open; neither is ever listed.
+            let tx = spool.begin(&envelope("B1", 7)).unwrap();
+            std::mem::forget(tx);
+            assert_eq!(spool.half_written().unwrap(), usize::from(!unnamed));
+            assert!(spool.queued().unwrap().is_empty());
+            let spool = open(&root, unnamed);
+            assert_eq!(spool.half_written().unwrap(), 0);
+            assert!(spool.queued().unwrap().is_empty());
+            assert!(spool.read("../x").is_err(), "a queue id is never a path");
+            fs::remove_dir_all(&root).unwrap();
+        }
+    }
+
+    #[test]
+    fn copies_and_spills_are_whole_either_way() {
+        for unnamed in [true, false] {
+            let root = scratch(&format!("ways-{unnamed}"));
+            let spool = open(&root, unnamed);
+            let mut spill = spool.spill().unwrap();
+            spill.write(b" world").unwrap();
+            let mut tx = spool.begin(&envelope("W1", 11)).unwrap();
+            tx.write(b"hello").unwrap();
+            tx.append(&spill).unwrap();
+            let staged = tx.stage().unwrap();
+            drop(spill);
+            spool.commit_blocking(&[staged]).unwrap();
+            assert_eq!(spool.queued().unwrap(), ["W1"]);
+            assert_eq!(spool.read("W1").unwrap().message, b"hello world");
+            assert_eq!(spool.half_written().unwrap(), 0, "the spill is gone");
+            fs::remove_dir_all(&root).unwrap();
+        }
     }
 
     #[test]
