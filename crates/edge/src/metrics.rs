@@ -78,7 +78,7 @@ impl Metrics {
         self.spool_fsync.render(
             &mut out,
             "doorman_spool_fsync_seconds",
-            "Time to make a spooled copy durable (file fsync plus its share of the directory fsync).",
+            "Time to make a spooled copy durable (its own fsync, if any, plus the group sync it waited for).",
         );
         gauge(
             &mut out,

@@ -14,7 +14,7 @@ use crate::layout::{Layout, with_path};
 pub struct Spool {
     pub(crate) layout: Layout,
     pub(crate) committer: DirCommitter,
-    /// Copies in `incoming/` whose directory fsync has not returned: delivery must not see
+    /// Copies in `incoming/` whose commit's sync has not returned: delivery must not see
     /// them yet, since a failed commit takes them back.
     pub(crate) committing: Mutex<HashSet<String>>,
     /// Whether copies are written as unnamed files (`unnamed.rs`).

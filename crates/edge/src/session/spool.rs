@@ -1,5 +1,5 @@
 //! Writing a message's tenant copies to the spool: each copy's envelope and head, the message
-//! after it, and whatever was spilled; all staged, then committed with one directory fsync
+//! after it, and whatever was spilled; all staged, then committed (one sync for the group)
 //! before the `250`.
 
 use std::time::SystemTime;
