@@ -54,6 +54,16 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
         SpoolSync::PerCopy => SyncMode::PerCopy,
     };
     let spool = Arc::new(Spool::open_with(&spool_dir, sync).map_err(ServeError::Spool)?);
+    if !spool.unnamed_files() {
+        tracing::info!("{}: no O_TMPFILE on this filesystem; copies are written under tmp/", spool_dir.display());
+    }
+    if spool.cut_short_removed() > 0 {
+        tracing::warn!(
+            "{}: removed {} copies a crash left cut short (never acknowledged)",
+            spool_dir.display(),
+            spool.cut_short_removed()
+        );
+    }
     let log_path = base.join(&server.tracking_log);
     let tracking = Arc::new(
         TrackingLog::open(&log_path).map_err(|source| ServeError::TrackingLog { path: log_path.clone(), source })?,

@@ -108,7 +108,7 @@ fn run(way: Way, dir: &Path, copies: usize, message: &[u8]) -> io::Result<Figure
 }
 
 enum Store {
-    Files(Spool),
+    Files(Box<Spool>),
     Segment { file: File, next: AtomicU64 },
 }
 
@@ -121,8 +121,8 @@ struct Sink {
 impl Sink {
     fn new(way: Way, dir: &Path, total: u64, size: usize) -> io::Result<Sink> {
         let store = match way {
-            Way::FilesSyncfs => Store::Files(Spool::open_with(dir, SyncMode::Filesystem)?),
-            Way::FilesFdatasync => Store::Files(Spool::open_with(dir, SyncMode::PerCopy)?),
+            Way::FilesSyncfs => Store::Files(Box::new(Spool::open_with(dir, SyncMode::Filesystem)?)),
+            Way::FilesFdatasync => Store::Files(Box::new(Spool::open_with(dir, SyncMode::PerCopy)?)),
             Way::SegmentPreallocated | Way::SegmentGrowing => {
                 let path: PathBuf = dir.join("segment");
                 let file = OpenOptions::new().read(true).write(true).create_new(true).open(&path)?;

@@ -26,7 +26,6 @@
 //! a log of delivery states, compaction of segments whose copies finish at different times,
 //! and a recovery scan. It is the way to go if receipt must get much faster.
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
 use std::path::PathBuf;
@@ -119,7 +118,7 @@ impl DirCommitter {
         Ok(DirCommitter { sync, tx })
     }
 
-    /// Resolves once every rename made before this call is durable; gives the sync's duration.
+    /// Resolves once every copy named before this call is durable; gives the sync's duration.
     pub(crate) async fn commit(&self) -> io::Result<Duration> {
         let (tx, rx) = oneshot::channel();
         let stopped = || io::Error::other("the spool commit thread has stopped");
@@ -162,21 +161,22 @@ struct State {
     /// The last sync's duration.
     took: Duration,
     syncs: u64,
-    /// Tickets still waiting for their answer.
-    waiting: BTreeSet<u64>,
-    /// Ticket ranges whose sync failed, kept while a ticket in one is waiting.
-    failed: Vec<(u64, u64, SyncError)>,
+    /// The first sync that failed, and from which ticket on it fails commits: every commit
+    /// from then on fails too. A sync that fails may have lost the data of copies that a later
+    /// sync would then report clean (a writeback error is reported once), so no later sync
+    /// can vouch for them; the spool refuses until it is opened again.
+    failed: Option<(u64, SyncError)>,
 }
 
 impl GroupCommit {
     /// Returns once a `sync` that started after this call has returned, made by this caller or
-    /// another; gives that sync's duration, or its error. Every caller passes the same sync.
+    /// another; gives the duration of that sync (or of a later one), or the error of the first
+    /// sync that ever failed. Every caller passes the same sync.
     pub fn commit(&self, sync: impl FnOnce() -> io::Result<()>) -> Result<Duration, SyncError> {
         let mut sync = Some(sync);
         let mut s = self.lock();
         s.issued += 1;
         let ticket = s.issued;
-        s.waiting.insert(ticket);
         loop {
             if s.settled >= ticket {
                 return Self::answer(&mut s, ticket);
@@ -191,14 +191,17 @@ impl GroupCommit {
             let upto = s.issued;
             drop(s);
             let start = Instant::now();
-            let result = run();
+            // A panic is a failed sync: the waiters are answered, never left waiting.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|_| Err(io::Error::other("the sync panicked")));
             s = self.lock();
             s.syncing = false;
             s.took = start.elapsed();
             s.syncs += 1;
-            if let Err(e) = result {
-                let from = s.settled + 1;
-                s.failed.push((from, upto, SyncError(Arc::new(e))));
+            if let Err(e) = result
+                && s.failed.is_none()
+            {
+                s.failed = Some((s.settled + 1, SyncError(Arc::new(e))));
             }
             s.settled = upto;
             self.synced.notify_all();
@@ -211,13 +214,9 @@ impl GroupCommit {
     }
 
     fn answer(s: &mut MutexGuard<'_, State>, ticket: u64) -> Result<Duration, SyncError> {
-        s.waiting.remove(&ticket);
-        let failure = s.failed.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&ticket)).map(|f| f.2.clone());
-        let oldest = s.waiting.first().copied().unwrap_or(u64::MAX);
-        s.failed.retain(|(_, hi, _)| *hi >= oldest);
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(s.took),
+        match &s.failed {
+            Some((from, e)) if ticket >= *from => Err(e.clone()),
+            _ => Ok(s.took),
         }
     }
 
@@ -270,25 +269,28 @@ mod tests {
         let syncs = started.load(Ordering::SeqCst);
         assert!((1..=800).contains(&syncs), "{syncs} syncs for 800 commits");
         let s = group.lock();
-        assert_eq!((s.issued, s.settled, s.waiting.len(), s.syncing), (800, 800, 0, false));
+        assert_eq!((s.issued, s.settled, s.syncing), (800, 800, false));
     }
 
     #[test]
-    fn a_failed_sync_fails_exactly_the_commits_it_covered() {
+    fn a_failed_sync_fails_the_commits_it_covered_and_every_later_one() {
         let group = GroupCommit::default();
+        assert!(group.commit(|| Ok(())).is_ok());
         let e = group.commit(|| Err(io::Error::other("fsync of x: EIO"))).unwrap_err();
         assert_eq!(e.to_string(), "fsync of x: EIO");
-        assert!(group.commit(|| Ok(())).is_ok(), "a later commit gets its own sync");
-        {
-            let mut s = group.lock();
-            s.issued = 4;
-            s.settled = 4;
-            s.waiting.extend([3, 4]);
-            s.failed.push((3, 4, SyncError(Arc::new(io::Error::other("fsync of x: EIO")))));
-            assert!(GroupCommit::answer(&mut s, 3).is_err());
-            assert_eq!(s.failed.len(), 1, "commit 4 still waits for its answer");
-            assert!(GroupCommit::answer(&mut s, 4).is_err());
-            assert!(s.failed.is_empty() && s.waiting.is_empty());
-        }
+        let later = group.commit(|| Ok(())).unwrap_err();
+        assert_eq!(later.to_string(), "fsync of x: EIO", "a later clean sync cannot vouch for what was lost");
+        // What the first failure did not cover still succeeded.
+        let s = group.lock();
+        assert_eq!(s.failed.as_ref().map(|f| f.0), Some(2));
+    }
+
+    #[test]
+    fn a_sync_that_panics_fails_its_commits_and_leaves_none_waiting() {
+        let group = Arc::new(GroupCommit::default());
+        let e = group.commit(|| panic!("boom")).unwrap_err();
+        assert_eq!(e.to_string(), "the sync panicked");
+        let s = group.lock();
+        assert!(!s.syncing && s.settled == s.issued);
     }
 }

@@ -1,8 +1,9 @@
 //! The spool's folders, and the only place in doorman that joins a path inside the spool.
 //!
 //! ```text
-//! ROOT/tmp/ID.tmp             a copy being written, where the filesystem has no unnamed
-//!                             files (removed at start if a crash left it)
+//! ROOT/tmp/                  spilled message bodies (unnamed files); where the filesystem
+//!                             has no unnamed files, IDbody.tmp spills, ID.tmp copies being
+//!                             written and IDprobe.tmp (all removed at start)
 //! ROOT/incoming/ID            a copy: envelope line, then the message
 //! ROOT/state/ID.json          its delivery state, once an attempt was made
 //! ROOT/quarantine/TENANT/ID   a copy a rule held

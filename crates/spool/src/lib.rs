@@ -5,10 +5,11 @@
 //! line, then the message exactly as it will be delivered.
 //!
 //! - The receiving side ([`transaction`]) writes a copy as an unnamed file (or under `tmp/`),
-//!   names it in `incoming/` once whole, and commits: one sync makes every copy staged before it durable (group
-//!   commit, `commit.rs`). Only then may the edge say `250`, and only then does delivery see the
-//!   copy. A file in `incoming/` is always whole; a crash leaves nothing half-written, or
-//!   (without unnamed files) a stray file in `tmp/`, which [`Spool::open`] removes.
+//!   names it in `incoming/` once written, and commits: one sync makes every copy staged
+//!   before it durable (group commit, `commit.rs`). Only then may the edge say `250`, and only
+//!   then does delivery see the copy. A committed copy is whole. A crash can leave a copy
+//!   that was never acknowledged cut short (its name durable before its data), or a stray
+//!   file in `tmp/`; [`Spool::open`] removes both.
 //! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
 //!   delivery state, quarantines, releases and finishes them.
 

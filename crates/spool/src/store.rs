@@ -19,6 +19,24 @@ pub struct Spool {
     pub(crate) committing: Mutex<HashSet<String>>,
     /// Whether copies are written as unnamed files (`unnamed.rs`).
     pub(crate) unnamed: bool,
+    cut_short_removed: usize,
+}
+
+/// Whether a copy is shorter than it says: empty, its envelope line unfinished, or fewer
+/// message bytes than the envelope announces. Anything else (an envelope this version cannot
+/// read) is left for an administrator.
+fn cut_short(path: &Path) -> io::Result<bool> {
+    let file = File::open(path).map_err(|e| with_path(e, path))?;
+    let len = file.metadata()?.len();
+    let mut head = Vec::new();
+    BufReader::new(file).take(HEAD_BYTES as u64).read_until(b'\n', &mut head)?;
+    if head.last() != Some(&b'\n') {
+        return Ok((head.len() as u64) == len);
+    }
+    Ok(match serde_json::from_slice::<Envelope>(&head) {
+        Ok(envelope) => len < head.len() as u64 + envelope.size,
+        Err(_) => false,
+    })
 }
 
 /// A copy read back from the spool.
@@ -31,15 +49,16 @@ pub struct SpoolFile {
 }
 
 impl Spool {
-    /// Opens (creating) the spool at `root`, and removes copies a crash left half-written.
-    /// Only the server does this at start; tools that run beside it use [`Spool::attach`].
+    /// Opens (creating) the spool at `root`, and removes what a crash left half-written: temp
+    /// files, and copies named but not whole. Only the server does this at start; tools that
+    /// run beside it use [`Spool::attach`].
     pub fn open(root: &Path) -> io::Result<Spool> {
         Spool::open_with(root, SyncMode::default())
     }
 
     /// [`Spool::open`], with commits made durable the way `mode` says.
     pub fn open_with(root: &Path, mode: SyncMode) -> io::Result<Spool> {
-        let spool = Spool::attach_with(root, mode)?;
+        let mut spool = Spool::attach_with(root, mode)?;
         let tmp = &spool.layout.tmp;
         for entry in fs::read_dir(tmp).map_err(|e| with_path(e, tmp))? {
             let path = entry?.path();
@@ -47,7 +66,22 @@ impl Spool {
                 fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
             }
         }
+        // A crash can leave a name made durable before its data (a journal commit the
+        // group's sync did not wait for). That copy's sync never returned, so it was never
+        // acknowledged: the client still has the message.
+        for id in crate::layout::names_in(&spool.layout.incoming, false)? {
+            let path = spool.layout.copy(&id);
+            if crate::layout::check_id(&id).is_ok() && cut_short(&path)? {
+                fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
+                spool.cut_short_removed += 1;
+            }
+        }
         Ok(spool)
+    }
+
+    /// How many copies [`Spool::open`] removed because a crash had cut them short.
+    pub fn cut_short_removed(&self) -> usize {
+        self.cut_short_removed
     }
 
     /// Opens (creating) the spool at `root` without touching what is in it, so that a tool can
@@ -62,13 +96,26 @@ impl Spool {
             fs::create_dir_all(d).map_err(|e| with_path(e, d))?;
         }
         let committer = DirCommitter::start(layout.incoming.clone(), mode)?;
+        // Copies are unnamed files in incoming/, spills in tmp/: both must allow them.
         let probe = layout.writing(&format!("{}probe", crate::new_queue_id()));
-        let unnamed = crate::unnamed::available(&layout.incoming, &probe);
-        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()), unnamed })
+        let unnamed =
+            crate::unnamed::available(&layout.incoming, &probe) && crate::unnamed::available(&layout.tmp, &probe);
+        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()), unnamed, cut_short_removed: 0 })
     }
 
     pub fn root(&self) -> &Path {
         &self.layout.root
+    }
+
+    /// Whether staging a copy fsyncs it (`SyncMode::PerCopy`): then it may take as long as the
+    /// disk does.
+    pub fn stage_syncs(&self) -> bool {
+        !self.committer.syncs_filesystem()
+    }
+
+    /// Whether copies are written as unnamed files (`O_TMPFILE`), or under `tmp/` and renamed.
+    pub fn unnamed_files(&self) -> bool {
+        self.unnamed
     }
 
     /// Syncs the commits have made so far (each covers every copy staged before it).

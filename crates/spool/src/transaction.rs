@@ -1,10 +1,11 @@
-//! The receiving side: a copy is begun, its bytes written, and it is staged (fsynced and
-//! named in `incoming/`); [`Spool::commit_blocking`] then makes the staged copies durable with
+//! The receiving side: a copy is begun, its bytes written, and it is staged (named in
+//! `incoming/`, and fsynced first with `SyncMode::PerCopy`); [`Spool::commit_blocking`] then makes the staged copies durable with
 //! one sync, and only after it do they become visible to delivery. A commit that fails
 //! takes its copies back, so nothing the client was refused is ever delivered.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ pub struct Transaction<'a> {
     written: u64,
 }
 
-/// A copy in `incoming/`, fsynced, not yet durable as a name nor visible to delivery.
+/// A copy named in `incoming/`, not yet durable nor visible to delivery.
 #[derive(Debug)]
 pub struct Staged {
     pub queue_id: String,
@@ -39,7 +40,8 @@ pub struct Staged {
 
 impl Spool {
     /// Begins a copy: its envelope line goes first, and `envelope.size` message bytes must
-    /// follow. Blocking, as every write here is: call it off the async executor.
+    /// follow. Blocking, as every write here is: a caller on an async executor keeps to small
+    /// copies, and to `SyncMode::Filesystem`, where staging does not fsync.
     pub fn begin(&self, envelope: &Envelope) -> io::Result<Transaction<'_>> {
         crate::layout::check_id(&envelope.queue_id)?;
         let (file, tmp, named) = if self.unnamed {
@@ -47,7 +49,16 @@ impl Spool {
             (unnamed::create(&dir, false).map_err(|e| with_path(e, &dir))?, dir, false)
         } else {
             let tmp = self.layout.writing(&envelope.queue_id);
-            (OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| with_path(e, &tmp))?, tmp, true)
+            (
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&tmp)
+                    .map_err(|e| with_path(e, &tmp))?,
+                tmp,
+                true,
+            )
         };
         let mut head = serde_json::to_vec(envelope).map_err(io::Error::other)?;
         head.push(b'\n');
@@ -99,14 +110,17 @@ impl Spool {
     }
 
     fn settle(&self, staged: &[Staged], durable: bool) {
-        if !durable {
-            for s in staged {
-                let _ = fs::remove_file(self.layout.copy(&s.queue_id));
-            }
-        }
         let mut committing = self.committing.lock().unwrap_or_else(|e| e.into_inner());
         for s in staged {
-            committing.remove(&s.queue_id);
+            // A copy taken back that cannot be removed stays hidden from delivery.
+            let gone = durable
+                || match fs::remove_file(self.layout.copy(&s.queue_id)) {
+                    Ok(()) => true,
+                    Err(e) => e.kind() == io::ErrorKind::NotFound,
+                };
+            if gone {
+                committing.remove(&s.queue_id);
+            }
         }
     }
 }
@@ -131,8 +145,13 @@ impl Spool {
             return Ok(Spill { path: dir, named: false, file, len: 0 });
         }
         let path = self.layout.writing(&format!("{}body", crate::new_queue_id()));
-        let file =
-            OpenOptions::new().read(true).write(true).create_new(true).open(&path).map_err(|e| with_path(e, &path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| with_path(e, &path))?;
         Ok(Spill { path, named: true, file, len: 0 })
     }
 }
@@ -195,8 +214,8 @@ impl Transaction<'_> {
         file.write_all(bytes).map_err(|e| with_path(e, &self.tmp))
     }
 
-    /// Fsyncs the copy and names it in `incoming/` (links the unnamed file, or renames the
-    /// temp one), hidden from delivery until committed.
+    /// Names the copy in `incoming/` (links the unnamed file, or renames the temp one), after
+    /// an fsync with `SyncMode::PerCopy`; hidden from delivery until committed.
     pub fn stage(mut self) -> io::Result<Staged> {
         if self.written != self.expected {
             return Err(io::Error::new(
@@ -319,6 +338,31 @@ mod tests {
             assert!(spool.read("../x").is_err(), "a queue id is never a path");
             fs::remove_dir_all(&root).unwrap();
         }
+    }
+
+    #[test]
+    fn at_open_copies_a_crash_cut_short_are_removed_and_the_rest_kept() {
+        let root = scratch("cut-short");
+        let spool = Spool::open(&root).unwrap();
+        let staged = spool.write(&envelope("K1", 5), &[b"whole"]).unwrap();
+        spool.commit_blocking(&[staged]).unwrap();
+        let incoming = root.join("incoming");
+        let line = |id: &str, size: u64| {
+            let mut l = serde_json::to_vec(&envelope(id, size)).unwrap();
+            l.push(b'\n');
+            l
+        };
+        fs::write(incoming.join("E1"), b"").unwrap();
+        fs::write(incoming.join("E2"), &line("E2", 5)[..40]).unwrap();
+        fs::write(incoming.join("E3"), [line("E3", 10), b"short".to_vec()].concat()).unwrap();
+        // An envelope this version cannot read is not a crash's doing: it stays.
+        fs::write(incoming.join("U1"), b"{\"schema\":\"doorman.spool/9\"}\nx").unwrap();
+        drop(spool);
+        let spool = Spool::open(&root).unwrap();
+        assert_eq!(spool.cut_short_removed(), 3);
+        assert_eq!(spool.queued().unwrap(), ["K1", "U1"]);
+        assert_eq!(spool.read("K1").unwrap().message, b"whole");
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -11,6 +11,9 @@ use doorman_tracking::{Event, Record, time};
 use super::{Session, Transaction};
 use crate::message::{ReceivedFields, new_head, received};
 
+/// The most a message's copies may add up to for them to be written on the session's thread.
+const INLINE_BYTES: usize = 64 * 1024;
+
 impl Session {
     /// Writes every copy that is kept (all but deleted ones) and waits until all are durable.
     /// Gives each copy's queue id. On error none stays in the spool.
@@ -92,17 +95,17 @@ impl Session {
         if files.is_empty() {
             return Ok(ids);
         }
-        // A copy held in memory is written on the session's thread: creating and writing a
-        // small file takes microseconds, less than handing it to another thread. A spilled
-        // one is copied by the kernel, which may take long: a blocking thread does that.
-        let written = match spill {
-            None => stage_all(&self.shared.spool, &files, &body, None)?,
-            Some(spill) => {
-                let spool = self.shared.spool.clone();
-                tokio::task::spawn_blocking(move || stage_all(&spool, &files, &body, Some(&spill)))
-                    .await
-                    .map_err(std::io::Error::other)??
-            }
+        // Small copies that staging does not fsync are written on the session's thread:
+        // creating and writing a few KiB takes microseconds, less than handing them to another
+        // thread. Anything bigger, spilled or fsynced goes to a blocking thread.
+        let bytes = files.iter().map(|(_, head, rest)| head.len() + body.len() - rest).sum::<usize>();
+        let spool = self.shared.spool.clone();
+        let written = if spill.is_none() && !spool.stage_syncs() && bytes <= INLINE_BYTES {
+            stage_all(&spool, &files, &body, None)?
+        } else {
+            tokio::task::spawn_blocking(move || stage_all(&spool, &files, &body, spill.as_ref()))
+                .await
+                .map_err(std::io::Error::other)??
         };
         // Durable, then visible to delivery; a failed commit takes every copy back.
         let sync = self.shared.spool.commit(&written).await?;
