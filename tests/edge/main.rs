@@ -10,6 +10,7 @@ mod delivery;
 mod exo;
 mod framing;
 mod lifecycle;
+mod probe;
 mod queue;
 mod replies;
 

@@ -5,8 +5,10 @@
 //! - [`resolver`] builds that resolver; the edge's DNSBL checks ask it.
 //! - [`lookup_mx`] finds a domain's MX hosts (`doorman audit --exo` uses it to tell whether
 //!   the MX is Exchange Online or a gateway).
+//! - [`mx`], [`txt`], [`cname`] and [`addresses`] ask one question each of a resolver, for the
+//!   prober. A name with no such record is an answer (empty); only a failure is an error.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use doorman_config::Dns;
@@ -15,8 +17,11 @@ use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, Resolver
 use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::xfer::Protocol;
 
+use hickory_resolver::Name;
 pub use hickory_resolver::ResolveError;
 pub use hickory_resolver::TokioResolver as Resolver;
+use hickory_resolver::proto::rr::RData;
+pub use hickory_resolver::proto::rr::RecordType;
 
 /// A DNS set-up or question failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +32,77 @@ pub enum DnsError {
     Timeout { domain: String, timeout: Duration },
     #[error("MX lookup for {domain}: {source}")]
     Lookup { domain: String, source: ResolveError },
+    #[error("no {kind} answer for {name} within {timeout:?}")]
+    QueryTimeout { name: String, kind: RecordType, timeout: Duration },
+    #[error("{kind} lookup for {name}: {source}")]
+    Query { name: String, kind: RecordType, source: ResolveError },
+}
+
+/// Asks `resolver` for `kind` records of `name` (made absolute), within `timeout`.
+async fn ask(
+    resolver: &TokioResolver,
+    name: &str,
+    kind: RecordType,
+    timeout: Duration,
+) -> Result<Vec<RData>, DnsError> {
+    let absolute = format!("{}.", name.trim_end_matches('.'));
+    match tokio::time::timeout(timeout, resolver.lookup(absolute.as_str(), kind)).await {
+        Err(_) => Err(DnsError::QueryTimeout { name: name.to_string(), kind, timeout }),
+        Ok(Ok(found)) => Ok(found.iter().filter(|r| r.record_type() == kind).cloned().collect()),
+        Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
+        Ok(Err(source)) => Err(DnsError::Query { name: name.to_string(), kind, source }),
+    }
+}
+
+fn host(name: &Name) -> String {
+    name.to_utf8().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The MX hosts of `name` with their preferences, lowest first.
+pub async fn mx(resolver: &TokioResolver, name: &str, timeout: Duration) -> Result<Vec<(u16, String)>, DnsError> {
+    let mut found: Vec<(u16, String)> = ask(resolver, name, RecordType::MX, timeout)
+        .await?
+        .iter()
+        .filter_map(|r| match r {
+            RData::MX(m) => Some((m.preference(), host(m.exchange()))),
+            _ => None,
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The TXT records of `name`, each one's strings joined.
+pub async fn txt(resolver: &TokioResolver, name: &str, timeout: Duration) -> Result<Vec<String>, DnsError> {
+    Ok(ask(resolver, name, RecordType::TXT, timeout)
+        .await?
+        .iter()
+        .filter_map(|r| match r {
+            RData::TXT(t) => Some(t.txt_data().iter().map(|part| String::from_utf8_lossy(part)).collect::<String>()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Where `name` is an alias of, if it is one.
+pub async fn cname(resolver: &TokioResolver, name: &str, timeout: Duration) -> Result<Option<String>, DnsError> {
+    Ok(ask(resolver, name, RecordType::CNAME, timeout).await?.iter().find_map(|r| match r {
+        RData::CNAME(c) => Some(host(&c.0)),
+        _ => None,
+    }))
+}
+
+/// The IPv4 and IPv6 addresses of `name`.
+pub async fn addresses(resolver: &TokioResolver, name: &str, timeout: Duration) -> Result<Vec<IpAddr>, DnsError> {
+    let mut all = Vec::new();
+    for kind in [RecordType::A, RecordType::AAAA] {
+        all.extend(ask(resolver, name, kind, timeout).await?.iter().filter_map(|r| match r {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        }));
+    }
+    Ok(all)
 }
 
 /// The resolver for `dns`: its servers over UDP and TCP, or the system's when none are given.
