@@ -106,6 +106,18 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
                 }
             }
             if copy.door == Some(DoorSide::Side) {
+                // A side door a session takes is reported: as a door, as a finding, and as
+                // skipping spam filtering too when its SCL is -1.
+                let audited = t.verdict != Verdict::NotAudited;
+                if audited && (t.side_doors.is_empty() || !t.findings.iter().any(|f| f.code == "side_door")) {
+                    return fail(format!("tenant {} reports no side door, yet {tx:?} comes in by one", t.tenant));
+                }
+                if audited
+                    && copy.scl == Some(-1)
+                    && !t.findings.iter().any(|f| f.code == "side_door_skips_spam_filtering")
+                {
+                    return fail(format!("{tx:?} comes in by a side door with SCL -1, and no finding says so"));
+                }
                 if t.verdict == Verdict::Locked {
                     return fail(format!(
                         "tenant {} is LOCKED, yet {tx:?} comes in by a side door: {copy:?}",
@@ -119,6 +131,32 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
         }
     }
     for t in &audit.tenants {
+        // Only a rule on message content can make an outcome depend on it.
+        let rules = &policy.tenant_by_name(&t.tenant).expect("every tenant is audited").config.transport_rules;
+        let on_content = |name: &String| {
+            rules.iter().any(|r| {
+                r.name == *name && !(r.conditions.header_contains.is_empty() && r.exceptions.header_contains.is_empty())
+            })
+        };
+        let content = t
+            .front_doors
+            .iter()
+            .chain(&t.side_doors)
+            .flat_map(|d| &d.content)
+            .chain(t.refused.iter().flat_map(|r| &r.content))
+            .chain(t.deleted.iter().flat_map(|d| &d.content));
+        let mut content = content.peekable();
+        if content.peek().is_some() && !t.findings.iter().any(|f| f.code == "depends_on_content") {
+            return fail(format!("tenant {}: outcomes depend on content, and no finding says so", t.tenant));
+        }
+        for name in content {
+            if !on_content(name) {
+                return fail(format!(
+                    "tenant {}: rule {name:?} is said to read message content, and does not",
+                    t.tenant
+                ));
+            }
+        }
         if t.verdict == Verdict::SideDoorOpen && t.side_doors.is_empty() {
             return fail(format!("tenant {} is SIDE DOOR OPEN without a side door", t.tenant));
         }
@@ -153,10 +191,11 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
                         .any(|r| r.decision.connector.as_ref().is_some_and(|m| m.by.is_authenticated()));
                     own && c.door.is_some() && !authenticated
                 }),
+                "open_relay" => p.recipients.iter().any(|r| r.reply.code < 300 && r.tenant.is_none()),
                 "scl_bypass_by_sender_domain" => copy.is_some_and(|c| {
                     c.scl == Some(-1) && c.door.is_some() && c.rules.iter().any(|r| Some(r) == f.subject.as_ref())
                 }),
-                _ => true,
+                other => return fail(format!("finding {other} carries an example this test does not check")),
             };
             if !holds {
                 return fail(format!("finding {} ({}) does not hold for its example: {p:?}", f.code, f.message));

@@ -267,6 +267,58 @@ accepted_domains = [{{ domain = "contoso.com" }}]
     ));
     let a = run(&policy);
     assert_eq!(a.tenants[0].tenant, "empty");
-    assert_ne!(a.tenants[0].verdict, Verdict::Locked, "no accepted domain: nothing was audited");
+    assert_not_audited(&a, "empty", "no accepted domain");
+    assert_eq!(a.tenants[1].verdict, Verdict::SideDoorOpen, "the other tenant is audited");
     assert!(!a.is_clean());
+}
+
+/// `tenant` is NOT AUDITED, says why, and carries the finding that says so.
+#[track_caller]
+fn assert_not_audited(a: &Audit, tenant: &str, why: &str) {
+    let t = a.tenants.iter().find(|t| t.tenant == tenant).expect("every tenant is in the report");
+    assert_eq!(t.verdict, Verdict::NotAudited, "{tenant}");
+    assert!(t.not_audited.as_deref().is_some_and(|w| w.contains(why)), "{tenant}: {:?}", t.not_audited);
+    assert!(t.findings.iter().any(|f| f.code.as_str() == "not_audited" && f.message.contains(why)), "{:?}", t.findings);
+    assert!(t.front_doors.is_empty() && t.side_doors.is_empty(), "no door is claimed for {tenant}");
+    assert!(!a.is_clean());
+}
+
+#[test]
+fn a_tenant_without_mx_or_too_large_to_enumerate_is_not_audited() {
+    let no_mx = load(
+        r#"
+[[tenants]]
+name = "contoso"
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+"#,
+    );
+    assert_not_audited(&run(&no_mx), "contoso", "mx is not set");
+
+    // Eleven certificate names that no name matches two of: 2^11 kinds of certificate.
+    let mut many_certificates = format!(
+        "[[tenants]]\nname = \"contoso\"\n{GATEWAY_MX}\nrecipients = [\"alice@contoso.com\"]\n\
+         accepted_domains = [{{ domain = \"contoso.com\" }}]\n"
+    );
+    for n in 0..11 {
+        many_certificates.push_str(&format!(
+            "[[tenants.inbound_connectors]]\nname = \"c{n}\"\ntype = \"partner\"\nsender_domains = [\"*\"]\n\
+             tls_sender_certificate_name = \"relay{n}.partner.test\"\nrestrict_domains_to_certificate = true\n"
+        ));
+    }
+    assert_not_audited(&run(&load(&many_certificates)), "contoso", "kinds of certificate");
+
+    // Thirteen header conditions that can change one class's outcome.
+    let mut many_words = format!(
+        "[[tenants]]\nname = \"contoso\"\n{GATEWAY_MX}\nrecipients = [\"alice@contoso.com\"]\n\
+         accepted_domains = [{{ domain = \"contoso.com\" }}]\n"
+    );
+    for n in 0..13 {
+        many_words.push_str(&format!(
+            "[[tenants.transport_rules]]\nname = \"r{n}\"\n\
+             conditions.header_contains = [{{ header = \"Subject\", words = [\"w{n}\"] }}]\nactions.set_scl = {}\n",
+            n % 9
+        ));
+    }
+    assert_not_audited(&run(&load(&many_words)), "contoso", "header_contains conditions");
 }

@@ -51,10 +51,16 @@ impl GenSession {
         args
     }
 
-    /// The whole command line, flags bare and every value single-quoted.
-    fn command(&self) -> String {
+    /// The whole command line, flags bare and every value single-quoted. A client that is
+    /// itself a trusted proxy reaches RCPT only through its own PROXY header, so the command
+    /// says so with `--proxy-peer`.
+    fn command(&self, proxied: bool) -> String {
         let mut line = format!("doorman explain --config {CONFIG_FILE}");
-        for arg in self.explain_args() {
+        let mut args = self.explain_args();
+        if proxied {
+            args.extend(["--proxy-peer".into(), self.client_ip.to_string()]);
+        }
+        for arg in args {
             line.push(' ');
             if arg.starts_with("--") {
                 line.push_str(&arg);
@@ -66,15 +72,32 @@ impl GenSession {
     }
 }
 
-impl fmt::Debug for GenSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.command())?;
+impl GenSession {
+    fn write(&self, f: &mut fmt::Formatter<'_>, proxied: bool) -> fmt::Result {
+        f.write_str(&self.command(proxied))?;
         for (zone, answer) in &self.dnsbl {
             if *answer == GenDnsbl::Failed {
                 write!(f, "\n# the DNSBL lookup in {zone} fails (no answer)")?;
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for GenSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
+    }
+}
+
+impl GenConfig {
+    /// Whether `ip` is one of the config's trusted proxies.
+    pub fn is_trusted_proxy(&self, ip: std::net::IpAddr) -> bool {
+        let ip = doorman_config::net::canonical_ip(ip);
+        self.server
+            .trusted_proxies
+            .iter()
+            .any(|p| doorman_config::net::IpEntry::parse(&p.form.text()).is_ok_and(|e| e.contains(ip)))
     }
 }
 
@@ -89,7 +112,8 @@ impl fmt::Debug for Case {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "\n{:?}", self.config)?;
         for s in &self.sessions {
-            writeln!(f, "{s:?}")?;
+            s.write(f, self.config.is_trusted_proxy(s.client_ip))?;
+            writeln!(f)?;
         }
         Ok(())
     }

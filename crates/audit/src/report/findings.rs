@@ -29,7 +29,15 @@ pub(super) fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut 
                 let cx = doorman_policy::RcptContext { sender: &s.path, smtputf8: true, accepted: 0 };
                 for probe in &probes {
                     if policy.rcpt(&session, &cx, probe, Detail::Brief).is_accepted() {
-                        accepted.get_or_insert_with(|| (session.client_ip, s.address.clone(), probe.clone()));
+                        accepted.get_or_insert_with(|| Example {
+                            client_ip: session.client_ip,
+                            tls: space.tls.classes[tls].names.clone(),
+                            mail_from: s.address.clone(),
+                            rcpts: vec![probe.clone()],
+                            headers: Vec::new(),
+                            smtputf8: true,
+                            proxy_peer: policy.is_trusted_proxy(session.client_ip).then_some(session.client_ip),
+                        });
                     } else {
                         refused += 1;
                     }
@@ -38,15 +46,16 @@ pub(super) fn relay_findings(policy: &Policy, table: &Table<'_>, findings: &mut 
         }
     }
     match accepted {
-        Some((ip, from, to)) => {
+        Some(example) => {
             findings.push(Finding {
                 subject: None,
                 severity: Severity::Critical,
                 code: FindingCode::OpenRelay,
                 message: format!(
-                    "mail for a domain no tenant accepts was accepted: from {ip}, MAIL FROM:{from} RCPT TO:{to}"
+                    "mail for a domain no tenant accepts was accepted: from {}, MAIL FROM:{} RCPT TO:{}",
+                    example.client_ip, example.mail_from, example.rcpts[0]
                 ),
-                example: None,
+                example: Some(example),
             });
             true
         }
@@ -222,8 +231,8 @@ pub(super) fn block_list_findings(cfg: &Tenant, space: &Space<'_>, findings: &mu
 }
 
 /// Outcomes that the message's headers decide.
-pub(super) fn content_findings(table: &Table<'_>, findings: &mut Vec<Finding>) {
-    let rules: BTreeSet<String> = table.data_cells().flat_map(varying_rules).collect();
+pub(super) fn content_findings(cfg: &Tenant, table: &Table<'_>, findings: &mut Vec<Finding>) {
+    let rules: BTreeSet<String> = table.data_cells().flat_map(|c| varying_rules(cfg, c)).collect();
     if rules.is_empty() {
         return;
     }

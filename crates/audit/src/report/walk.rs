@@ -223,7 +223,7 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
     }
     scl_bypass_findings(policy, cfg, space, &scl_rules, &mut audit.findings);
     block_list_findings(cfg, space, &mut audit.findings);
-    content_findings(table, &mut audit.findings);
+    content_findings(cfg, table, &mut audit.findings);
 }
 
 /// One RCPT class: refused with its reply, or accepted, and then every copy it can be in.
@@ -282,7 +282,7 @@ pub(super) fn rcpt_class(cfg: &Tenant, table: &Table<'_>, class: &ClassRef, d: u
         for (f, cell) in cells.iter().enumerate().take(shown_froms) {
             let Some(cell) = cell else { continue };
             let from = from_matters.then(|| space.froms.classes[f].label.clone()).flatten();
-            let content = varying_rules(cell);
+            let content = varying_rules(cfg, cell);
             let mut seen: Vec<&CopyOutcome> = Vec::new();
             for co in &cell.outcomes {
                 let o = &co.outcome;
@@ -335,14 +335,24 @@ pub(super) fn outcome_set(cell: &DataCell) -> Vec<&CopyOutcome> {
     v
 }
 
-/// Rules that match for some content and not for other: what a content-dependent outcome
-/// depends on.
-pub(super) fn varying_rules(cell: &DataCell) -> Vec<String> {
+/// Rules on message content that match for some content and not for other: what a
+/// content-dependent outcome depends on. A rule that reads no content but follows from one
+/// that does (it runs only when an earlier one did not delete) is not named: the sender
+/// decides its match only through the other.
+pub(super) fn varying_rules(cfg: &Tenant, cell: &DataCell) -> Vec<String> {
     if !cell.varies() {
         return Vec::new();
     }
+    let reads_content = |name: &str| {
+        cfg.transport_rules.iter().any(|r| {
+            r.name == name && !(r.conditions.header_contains.is_empty() && r.exceptions.header_contains.is_empty())
+        })
+    };
     let all: BTreeSet<&String> = cell.outcomes.iter().flat_map(|o| &o.outcome.rules).collect();
-    all.into_iter().filter(|r| !cell.outcomes.iter().all(|o| o.outcome.rules.contains(r))).cloned().collect()
+    all.into_iter()
+        .filter(|r| reads_content(r) && !cell.outcomes.iter().all(|o| o.outcome.rules.contains(r)))
+        .cloned()
+        .collect()
 }
 
 pub(super) fn rule_reply_text(cfg: &Tenant, o: &CopyOutcome) -> String {

@@ -293,7 +293,23 @@ impl<'p> Space<'p> {
             let gateway = crate::doors::Gateway::of(v.policy.tenant(v.tenant).config);
             b.networks.extend(gateway.networks.iter().flat_map(|e| e.nets.iter().copied()));
         }
-        let ips = IpSpace::new(&b.networks);
+        // Every boundary is cut at, without `..`: a new kind of boundary does not compile
+        // until the space enumerates it.
+        let Boundaries {
+            // Which dimensions matter; every dimension is built either way.
+            facts: _,
+            networks,
+            certificate_names,
+            sender_patterns,
+            envelope_domains,
+            from_domains,
+            recipient_domains,
+            header_conditions,
+            // Taken in above, with the domains above and below them.
+            accepted_domains: _,
+            dnsbl_zones,
+        } = b;
+        let ips = IpSpace::new(&networks);
         let mut space = Space {
             views,
             ips,
@@ -302,19 +318,18 @@ impl<'p> Space<'p> {
             froms: Dim::default(),
             recipients: Dim::default(),
             dnsbl: Dim::default(),
-            atoms: Vec::new(),
-            cert_patterns: dedup(b.certificate_names),
-            sender_patterns: dedup(b.sender_patterns.into_iter().filter(|p| *p != SenderDomainPattern::Any)),
-            envelope_domains: dedup(b.envelope_domains),
-            from_domains: dedup(b.from_domains),
-            recipient_domains: dedup(b.recipient_domains),
+            atoms: dedup(header_conditions.iter().map(HeaderAtom::of)),
+            cert_patterns: dedup(certificate_names),
+            sender_patterns: dedup(sender_patterns.into_iter().filter(|p| *p != SenderDomainPattern::Any)),
+            envelope_domains: dedup(envelope_domains),
+            from_domains: dedup(from_domains),
+            recipient_domains: dedup(recipient_domains),
         };
-        space.atoms = dedup(b.header_conditions.iter().map(HeaderAtom::of));
         space.build_tls()?;
         space.build_senders(&accepted);
         space.build_froms();
         space.build_recipients(&accepted);
-        space.build_dnsbl(&b.dnsbl_zones);
+        space.build_dnsbl(&dnsbl_zones);
         Ok(space)
     }
 
