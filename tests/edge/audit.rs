@@ -66,7 +66,7 @@ fn code_of(reply: &Value) -> ReplyCode {
 
 fn event_of(d: DispositionKind) -> &'static str {
     match d {
-        DispositionKind::Deliver | DispositionKind::Redirect => "receive",
+        DispositionKind::Deliver | DispositionKind::Junk | DispositionKind::Redirect => "receive",
         DispositionKind::Quarantine => "quarantine",
         DispositionKind::Delete => "drop",
         DispositionKind::Reject => "reject",

@@ -47,6 +47,44 @@ routing = { type = "maildir", path = "mailboxes" }
     wait_for(Duration::from_secs(5), || edge.spool().is_empty().then_some(())).expect("the copy leaves the spool");
 }
 
+/// A copy whose SCL is above the tenant's junk threshold goes to the Maildir++ `.Junk`
+/// folder, where a mail reader finds the Junk Email folder; the rest goes to the inbox.
+#[test]
+fn junk_is_delivered_to_the_junk_folder_a_real_reader_opens() {
+    let tenants = r#"
+[[tenants]]
+name = "contoso"
+mx = ["self"]
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+routing = { type = "maildir", path = "mailboxes" }
+[[tenants.transport_rules]]
+name = "Bulk senders"
+sender_address_location = "envelope"
+conditions.sender_domain_is = ["bulk.example"]
+actions.set_scl = 6
+"#;
+    let edge = Edge::start("maildir-junk", FAST, tenants);
+    send(&edge, "news@bulk.example", &["alice@contoso.com"]);
+    let junk = edge.wait_tracking(|l| l["event"] == "deliver");
+    assert!(junk["reply"].as_str().unwrap().contains("/alice@contoso.com/.Junk/new/"), "{junk}");
+    send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
+    let inbox = edge.wait_tracking(|l| l["event"] == "deliver" && l["mail_from"] == "someone@fabrikam.test");
+    assert!(inbox["reply"].as_str().unwrap().contains("/alice@contoso.com/new/"), "{inbox}");
+    let maildir = edge.dir.join("mailboxes/alice@contoso.com");
+    let script = format!(
+        "import mailbox, json\nbox = mailbox.Maildir({:?}, create=False)\n\
+         junk = box.get_folder('Junk')\n\
+         print(json.dumps([box.list_folders(), [m['Return-Path'] for m in box], [m['Return-Path'] for m in junk]]))",
+        maildir.display().to_string()
+    );
+    let out = std::process::Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read, json!([["Junk"], ["<someone@fabrikam.test>"], ["<news@bulk.example>"]]));
+    assert!(maildir.join(".Junk/maildirfolder").is_file(), "Maildir++ marks the folder");
+}
+
 #[test]
 fn a_4xx_is_retried_until_the_next_hop_takes_the_message() {
     let dir = test_dir("queue-4xx-sink");

@@ -77,6 +77,8 @@ pub enum DoorSide {
 #[serde(rename_all = "snake_case")]
 pub enum DispositionKind {
     Deliver,
+    /// Delivered to the recipients' Junk Email folder, where they read it.
+    Junk,
     Redirect,
     /// Held in the tenant's quarantine; `doorman quarantine release` delivers it.
     Quarantine,
@@ -89,6 +91,7 @@ impl DispositionKind {
     pub fn of(d: &Disposition) -> DispositionKind {
         match d {
             Disposition::Deliver => DispositionKind::Deliver,
+            Disposition::Junk => DispositionKind::Junk,
             Disposition::Redirect { .. } => DispositionKind::Redirect,
             Disposition::Quarantine => DispositionKind::Quarantine,
             Disposition::Delete => DispositionKind::Delete,
@@ -96,15 +99,23 @@ impl DispositionKind {
         }
     }
 
-    /// The mail ends up in front of a person: delivered, redirected, or quarantined (an
-    /// administrator can release it, so quarantine is a door with someone at it).
+    /// The mail ends up in front of a person: delivered (to the inbox or the Junk Email
+    /// folder, which the user reads), redirected, or quarantined (an administrator can
+    /// release it, so quarantine is a door with someone at it).
     pub fn reaches(self) -> bool {
-        matches!(self, DispositionKind::Deliver | DispositionKind::Redirect | DispositionKind::Quarantine)
+        match self {
+            DispositionKind::Deliver
+            | DispositionKind::Junk
+            | DispositionKind::Redirect
+            | DispositionKind::Quarantine => true,
+            DispositionKind::Delete | DispositionKind::Reject => false,
+        }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             DispositionKind::Deliver => "deliver",
+            DispositionKind::Junk => "junk",
             DispositionKind::Redirect => "redirect",
             DispositionKind::Quarantine => "quarantine",
             DispositionKind::Delete => "delete",

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use doorman_audit::predict::{Classes, Prediction};
@@ -25,6 +26,8 @@ fn env(name: &str, default: u64) -> u64 {
 static CONFIGS: AtomicUsize = AtomicUsize::new(0);
 static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 static UNAUDITED: AtomicUsize = AtomicUsize::new(0);
+/// Copies compared, by disposition: the generator must reach every one.
+static DISPOSITIONS: Mutex<BTreeMap<&'static str, usize>> = Mutex::new(BTreeMap::new());
 
 /// The engine got as far as RCPT: earlier stages know no tenant and are no class's business.
 fn reaches_rcpt(e: &Evaluation) -> bool {
@@ -67,6 +70,11 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
             Err(u) => return Err(TestCaseError::fail(format!("no class holds {s:?}: {}", u.0))),
         }
         SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let mut counts = DISPOSITIONS.lock().unwrap();
+        for copy in &engine.copies {
+            *counts.entry(copy.disposition.name()).or_default() += 1;
+        }
+        drop(counts);
         seen.push((tx, engine));
     }
     findings_hold(&policy, &audit, &seen)
@@ -224,8 +232,13 @@ fn the_audit_predicts_the_engine_for_every_session() {
     eprintln!(
         "proof: {configs} configs, {sessions} sessions compared with the engine (seed {seed:#x}); {unaudited} sessions of tenants too large to audit skipped"
     );
+    let dispositions = DISPOSITIONS.lock().unwrap().clone();
+    eprintln!("proof: copies by disposition {dispositions:?}");
     if let Err(e) = result {
         panic!("{e}");
     }
     assert!(sessions > cases as usize, "too few sessions reached RCPT: {sessions}");
+    for d in ["deliver", "junk", "redirect", "quarantine", "delete", "reject"] {
+        assert!(dispositions.get(d).is_some_and(|n| *n > 0), "no copy was ever {d}: {dispositions:?}");
+    }
 }

@@ -130,6 +130,11 @@ actions.redirect_to = ["boss@contoso.com"]
 name = "Refuse"
 conditions.sender_ip_ranges = ["100.64.0.0/10"]
 actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
+
+[[tenants.transport_rules]]
+name = "Bulk"
+conditions.sender_ip_ranges = ["172.16.0.0/12"]
+actions.set_scl = 6
 "#,
     );
     for (ip, want) in [
@@ -137,6 +142,7 @@ actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
         ("198.51.100.1", DispositionKind::Delete),
         ("203.0.113.1", DispositionKind::Redirect),
         ("100.64.0.1", DispositionKind::Reject),
+        ("172.16.0.1", DispositionKind::Junk),
         ("10.0.0.1", DispositionKind::Deliver),
     ] {
         assert_eq!(assert_predicts(&policy, &session(ip, &[])).copies[0].disposition, want, "{ip}");
@@ -148,6 +154,8 @@ actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
         |d: DispositionKind| t.front_doors.iter().filter(move |x| x.disposition == d).map(|x| x.summary.as_str());
     assert!(door(DispositionKind::Quarantine).any(|s| s == "192.0.2.0/24"));
     assert!(door(DispositionKind::Redirect).any(|s| s == "203.0.113.0/24"));
+    // SCL 6 is above the default junk threshold: the Junk Email folder, a door the user reads.
+    assert!(door(DispositionKind::Junk).any(|s| s == "172.16.0.0/12"));
     assert!(door(DispositionKind::Deliver).count() > 0);
     assert!(t.deleted.iter().any(|d| d.summary == "198.51.100.0/24" && d.rules == ["Drop"]));
     let refused =
@@ -160,7 +168,9 @@ actions.reject = { enhanced_status_code = "5.7.1", text = "Not from you" }
         .iter()
         .map(|d| d["disposition"].as_str().unwrap())
         .collect();
-    assert!(dispositions.contains(&"quarantine") && dispositions.contains(&"redirect"), "{dispositions:?}");
+    for d in ["quarantine", "redirect", "junk", "deliver"] {
+        assert!(dispositions.contains(&d), "{d}: {dispositions:?}");
+    }
 }
 
 #[test]

@@ -121,6 +121,8 @@ impl Policy {
             transport_rules,
             // A switch on the own-domain fact.
             reject_direct_send: _,
+            // Turns the SCL the rules set into a disposition: a constant, no fact of a session.
+            scl_junk_threshold: _,
             // After acceptance.
             routing: _,
         } = self.tenant(tenant).config;

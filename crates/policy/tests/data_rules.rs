@@ -307,3 +307,58 @@ actions.delete = true
     assert_eq!(c.disposition, Disposition::Deliver, "a disabled rule does not run");
     assert_eq!(c.trace.steps[1].detail, "rule \"Off\" is disabled");
 }
+
+/// Exchange's `SCLJunkThreshold`: a copy delivered with an SCL above the tenant's threshold
+/// (4 unless set) goes to the Junk Email folder; SCL -1, an SCL at the threshold and every
+/// other disposition stay as they are.
+#[test]
+fn an_scl_above_the_junk_threshold_goes_to_the_junk_folder() {
+    let rules = r#"
+[[tenants.transport_rules]]
+name = "Bulk"
+conditions.sender_domain_is = ["bulk.example"]
+sender_address_location = "envelope"
+actions.set_scl = 5
+[[tenants.transport_rules]]
+name = "Newsletter"
+conditions.sender_domain_is = ["news.example"]
+sender_address_location = "envelope"
+actions.set_scl = 4
+[[tenants.transport_rules]]
+name = "Held"
+conditions.sender_domain_is = ["held.example"]
+sender_address_location = "envelope"
+actions.set_scl = 9
+actions.quarantine = true
+[[tenants.transport_rules]]
+name = "Gateway"
+conditions.sender_ip_ranges = ["80.66.20.0/28"]
+actions.set_scl = -1
+"#;
+    let from_gateway = |p: &Policy, sender: &str| {
+        let d = data(p, "80.66.20.13", Tls::None, sender, &["alice@contoso.com"], &[]);
+        let c = copy(&d, "contoso");
+        (c.scl.map(|s| s.0), c.disposition.clone(), c.trace.clone())
+    };
+    let p = with_rules(rules);
+    let (scl, disposition, _) = from_gateway(&p, "a@bulk.example");
+    // Rules run in order; the gateway rule, last, sets -1 for everything from the gateway.
+    assert_eq!((scl, disposition), (Some(-1), Disposition::Deliver));
+
+    let p = policy(&format!("{BASE}\n{}\n{OTHER_TENANT}", rules.replace("80.66.20.0/28", "192.0.2.1")));
+    let (scl, disposition, trace) = from_gateway(&p, "a@bulk.example");
+    assert_eq!((scl, disposition.clone()), (Some(5), Disposition::Junk), "SCL 5 is above the default 4");
+    assert_eq!(disposition.name(), "junk");
+    let shown = format!("{trace:?}");
+    assert!(shown.contains("scl_junk_threshold (4)"), "{shown}");
+    assert_eq!(from_gateway(&p, "a@news.example").1, Disposition::Deliver, "SCL 4 is not above 4");
+    assert_eq!(from_gateway(&p, "a@held.example").1, Disposition::Quarantine, "a rule's action comes first");
+    assert_eq!(from_gateway(&p, "a@example.net").1, Disposition::Deliver, "no SCL, no junk");
+
+    let higher = policy(&format!(
+        "{}\n{}\n{OTHER_TENANT}",
+        BASE.replacen("mx = [", "scl_junk_threshold = 6\nmx = [", 1),
+        rules.replace("80.66.20.0/28", "192.0.2.1")
+    ));
+    assert_eq!(from_gateway(&higher, "a@bulk.example").1, Disposition::Deliver, "SCL 5 is not above 6");
+}

@@ -2,6 +2,9 @@
 //! (`path/alice@contoso.com/{tmp,new,cur}`), written the Maildir way: into `tmp`, fsync,
 //! rename into `new`, fsync `new`. Lines end in LF, as Unix mail readers (Dovecot, mutt,
 //! Python's `mailbox`) expect, and as Postfix's local delivery writes them.
+//!
+//! Junk goes to the Maildir++ folder `.Junk` inside the recipient's Maildir, the Junk Email
+//! folder Dovecot and mutt show.
 
 use std::fs;
 use std::io::{self, Write};
@@ -23,12 +26,38 @@ pub fn folder(root: &Path, address: &str) -> PathBuf {
     root.join(if safe.is_empty() { "_" } else { safe })
 }
 
-/// Delivers `message` (with `Delivered-To` and `Return-Path` in front) and gives the file.
-/// The message is read piece by piece, never held whole.
-pub fn deliver(root: &Path, address: &str, return_path: &str, message: &mut dyn io::Read) -> io::Result<PathBuf> {
-    let dir = folder(root, address);
+/// Which folder of the recipient's Maildir a message goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Folder {
+    Inbox,
+    /// Maildir++'s `.Junk`.
+    Junk,
+}
+
+/// The Maildir++ name of the Junk Email folder.
+pub const JUNK_FOLDER: &str = ".Junk";
+
+/// Delivers `message` (with `Delivered-To` and `Return-Path` in front) into `into` of the
+/// recipient's Maildir and gives the file. The message is read piece by piece, never held
+/// whole.
+pub fn deliver(
+    root: &Path,
+    address: &str,
+    into: Folder,
+    return_path: &str,
+    message: &mut dyn io::Read,
+) -> io::Result<PathBuf> {
+    let mut dir = folder(root, address);
     for sub in ["tmp", "new", "cur"] {
         fs::create_dir_all(dir.join(sub))?;
+    }
+    if into == Folder::Junk {
+        dir.push(JUNK_FOLDER);
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        // Maildir++ marks a subfolder with an empty `maildirfolder` file.
+        fs::OpenOptions::new().create(true).append(true).open(dir.join("maildirfolder"))?;
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let host = hostname();

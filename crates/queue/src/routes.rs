@@ -6,7 +6,7 @@ use std::sync::Arc;
 use doorman_config::address::parse_mailbox;
 use doorman_config::{MaildirRoute, Relay, RelayTls};
 use doorman_policy::Policy;
-use doorman_spool::{Envelope, OpenCopy};
+use doorman_spool::{Disposition, Envelope, OpenCopy};
 use doorman_tracking::Event;
 use tokio::sync::Semaphore;
 
@@ -43,8 +43,16 @@ impl QueueManager {
                 continue;
             }
             let (root, a2, from) = (root.clone(), a.clone(), env.mail_from.clone());
+            let into = match env.disposition {
+                Disposition::Junk => maildir::Folder::Junk,
+                Disposition::Deliver
+                | Disposition::Redirect { .. }
+                | Disposition::Quarantine
+                | Disposition::Reject { .. } => maildir::Folder::Inbox,
+            };
             let reader = file.reader();
-            let done = tokio::task::spawn_blocking(move || maildir::deliver(&root, &a2, &from, &mut reader?)).await;
+            let done =
+                tokio::task::spawn_blocking(move || maildir::deliver(&root, &a2, into, &from, &mut reader?)).await;
             match done {
                 Ok(Ok(p)) => {
                     let reply = format!("250 2.0.0 delivered to {}", p.display());

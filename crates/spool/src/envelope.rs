@@ -62,6 +62,9 @@ pub enum Disposition {
     Reject {
         reply: String,
     },
+    /// Deliver to the recipients' Junk Email folder (the SCL is above the tenant's junk
+    /// threshold). A next hop gets it like any other copy, with the SCL in its report header.
+    Junk,
 }
 
 /// MAIL FROM's BODY parameter, in the envelope as `7bit` or `8bitmime`.

@@ -64,6 +64,8 @@ pub struct GenTenant {
     pub mx: Option<Vec<GenMx>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reject_direct_send: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scl_junk_threshold: Option<i8>,
     /// The directory, inline.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
@@ -281,56 +283,69 @@ fn tenant() -> impl Strategy<Value = GenTenant> {
     (
         mx(),
         option::of(any::<bool>()),
+        option::weighted(0.3, scl()),
         vec(accepted_domain(), 1..=3),
         vec(directory_entry(), 0..=4),
         vec(connector(), 0..=3),
         option::weighted(0.4, filter()),
         vec(rule(), 0..=4),
     )
-        .prop_map(|(mx, reject_direct_send, accepted_domains, directory, mut connectors, filter, rules)| {
-            let recipients = directory
-                .into_iter()
-                .map(|(local, i, sub)| {
-                    let domain = &i.get(&accepted_domains).domain;
-                    match sub {
-                        Some(sub) => format!("{local}@{sub}.{domain}"),
-                        None => format!("{local}@{domain}"),
-                    }
-                })
-                .collect();
-            let mut seen = Vec::new();
-            for (i, c) in connectors.iter_mut().enumerate() {
-                if seen.contains(&c.name.to_lowercase()) {
-                    c.name = format!("{} {}", c.name, i + 1);
-                }
-                seen.push(c.name.to_lowercase());
-            }
-            let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
-            let mut seen = Vec::new();
-            let transport_rules = rules
-                .into_iter()
-                .enumerate()
-                .map(|(i, (mut rule, in_conditions, in_exceptions))| {
-                    if seen.contains(&rule.name.to_lowercase()) {
-                        rule.name = format!("{} {}", rule.name, i + 1);
-                    }
-                    seen.push(rule.name.to_lowercase());
-                    rule.conditions.inbound_connector = connector_refs(&names, in_conditions);
-                    rule.exceptions.inbound_connector = connector_refs(&names, in_exceptions);
-                    rule
-                })
-                .collect();
-            GenTenant {
-                name: String::new(),
+        .prop_map(
+            |(
                 mx,
                 reject_direct_send,
-                recipients,
+                scl_junk_threshold,
                 accepted_domains,
-                inbound_connectors: connectors,
-                connection_filter: filter,
-                transport_rules,
-            }
-        })
+                directory,
+                mut connectors,
+                filter,
+                rules,
+            )| {
+                let recipients = directory
+                    .into_iter()
+                    .map(|(local, i, sub)| {
+                        let domain = &i.get(&accepted_domains).domain;
+                        match sub {
+                            Some(sub) => format!("{local}@{sub}.{domain}"),
+                            None => format!("{local}@{domain}"),
+                        }
+                    })
+                    .collect();
+                let mut seen = Vec::new();
+                for (i, c) in connectors.iter_mut().enumerate() {
+                    if seen.contains(&c.name.to_lowercase()) {
+                        c.name = format!("{} {}", c.name, i + 1);
+                    }
+                    seen.push(c.name.to_lowercase());
+                }
+                let names: Vec<String> = connectors.iter().map(|c| c.name.clone()).collect();
+                let mut seen = Vec::new();
+                let transport_rules = rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (mut rule, in_conditions, in_exceptions))| {
+                        if seen.contains(&rule.name.to_lowercase()) {
+                            rule.name = format!("{} {}", rule.name, i + 1);
+                        }
+                        seen.push(rule.name.to_lowercase());
+                        rule.conditions.inbound_connector = connector_refs(&names, in_conditions);
+                        rule.exceptions.inbound_connector = connector_refs(&names, in_exceptions);
+                        rule
+                    })
+                    .collect();
+                GenTenant {
+                    name: String::new(),
+                    mx,
+                    reject_direct_send,
+                    scl_junk_threshold,
+                    recipients,
+                    accepted_domains,
+                    inbound_connectors: connectors,
+                    connection_filter: filter,
+                    transport_rules,
+                }
+            },
+        )
 }
 
 /// A rule's `inbound_connector` values: picks among the tenant's connectors, now and then in

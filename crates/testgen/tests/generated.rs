@@ -37,6 +37,7 @@ const KEYS: &[&str] = &[
     "addresses = ",
     "reject_direct_send = true",
     "reject_direct_send = false",
+    "scl_junk_threshold = ",
     "type = \"authoritative\"",
     "type = \"internal_relay\"",
     "match_subdomains = true",

@@ -40,7 +40,15 @@ pub struct Tenant {
     /// `Set-OrganizationConfig -RejectDirectSend`: anonymous mail from the tenant's own domains.
     #[serde(default)]
     pub reject_direct_send: bool,
+    /// `Set-OrganizationConfig -SCLJunkThreshold`: a copy delivered with an SCL above it goes
+    /// to the recipients' Junk Email folder. Exchange's default is 4, so SCL 5 and up.
+    #[serde(default = "default_scl_junk_threshold")]
+    pub scl_junk_threshold: Scl,
     pub routing: Option<Routing>,
+}
+
+fn default_scl_junk_threshold() -> Scl {
+    Scl(4)
 }
 
 impl Tenant {

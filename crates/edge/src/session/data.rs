@@ -147,7 +147,9 @@ impl Session {
                         Disposition::Delete => (Event::Drop, "drop", None),
                         Disposition::Quarantine => (Event::Quarantine, "quarantine", None),
                         Disposition::Reject { reply } => (Event::Reject, "reject", Some(reply)),
-                        Disposition::Deliver | Disposition::Redirect { .. } => (Event::Receive, "receive", None),
+                        Disposition::Deliver | Disposition::Junk | Disposition::Redirect { .. } => {
+                            (Event::Receive, "receive", None)
+                        }
                     };
                     self.log_copy(&tx, copy, event, id.as_deref(), Some(rule_reply.unwrap_or(&reply)));
                     self.shared.metrics.message(&copy.tenant, outcome);

@@ -76,6 +76,7 @@ impl Session {
                 disposition: match &copy.disposition {
                     Disposition::Deliver | Disposition::Delete => doorman_spool::Disposition::Deliver,
                     Disposition::Quarantine => doorman_spool::Disposition::Quarantine,
+                    Disposition::Junk => doorman_spool::Disposition::Junk,
                     Disposition::Redirect { to } => {
                         doorman_spool::Disposition::Redirect { to: to.iter().map(|m| m.to_string()).collect() }
                     }

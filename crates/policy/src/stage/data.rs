@@ -76,6 +76,9 @@ pub enum Disposition {
     Redirect {
         to: Vec<Mailbox>,
     },
+    /// Delivered to the recipients' Junk Email folder: the SCL is above the tenant's
+    /// `scl_junk_threshold`.
+    Junk,
 }
 
 impl Disposition {
@@ -86,6 +89,7 @@ impl Disposition {
             Disposition::Delete => "delete",
             Disposition::Quarantine => "quarantine",
             Disposition::Redirect { .. } => "redirect",
+            Disposition::Junk => "junk",
         }
     }
 }
@@ -313,6 +317,8 @@ impl Policy {
             Disposition::Quarantine
         } else if !redirect.is_empty() {
             Disposition::Redirect { to: redirect }
+        } else if scl.as_ref().is_some_and(|(s, _)| *s > tenant.config.scl_junk_threshold) {
+            Disposition::Junk
         } else {
             Disposition::Deliver
         };
@@ -324,6 +330,10 @@ impl Policy {
                 Disposition::Redirect { to } => {
                     format!("redirect to {}", to.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "))
                 }
+                Disposition::Junk => format!(
+                    "junk: the SCL is above the tenant's scl_junk_threshold ({}), so the Junk Email folder",
+                    tenant.config.scl_junk_threshold
+                ),
                 d => d.name().to_string(),
             }),
         }
