@@ -71,6 +71,37 @@ actions.delete = true
     assert!(t.findings.iter().any(|f| f.code == "depends_on_content" && f.message.contains("\"Only the gateway\"")));
 }
 
+/// Only rules that read content are named as what the outcome depends on: a later rule
+/// that matches every message runs only when the content rule did not delete it, yet the
+/// sender decides that only through the first.
+#[test]
+fn only_rules_on_content_are_named_when_content_decides() {
+    let policy = load(&format!(
+        r#"{GATEWAY}
+[[tenants.transport_rules]]
+name = "Drop all but invoices"
+exceptions.header_contains = [{{ header = "Subject", words = ["invoice"] }}]
+actions.delete = true
+
+[[tenants.transport_rules]]
+name = "Mark the rest"
+actions.set_scl = 1
+"#
+    ));
+    let invoice = assert_predicts(&policy, &session("203.0.113.9", &[("Subject", "Invoice 42")]));
+    assert_eq!(invoice.copies[0].rules, ["Mark the rest"]);
+    let other = assert_predicts(&policy, &session("203.0.113.9", &[("Subject", "hello")]));
+    assert_eq!(other.copies[0].rules, ["Drop all but invoices"]);
+
+    let a = run(&policy);
+    let t = &a.tenants[0];
+    let door = t.side_doors.first().expect("invoices come in by a side door");
+    assert_eq!(door.content, ["Drop all but invoices"]);
+    assert!(t.deleted.iter().all(|d| d.content == ["Drop all but invoices"]), "{:?}", t.deleted);
+    let finding = t.findings.iter().find(|f| f.code == "depends_on_content").expect("the finding");
+    assert!(!finding.message.contains("Mark the rest"), "{}", finding.message);
+}
+
 #[test]
 fn content_that_only_refuses_leaves_a_locked_tenant_locked() {
     let policy = load(&format!(
