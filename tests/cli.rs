@@ -88,7 +88,7 @@ fn explain_json_follows_the_documented_schema() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
-    assert_eq!(v["schema"], "doorman.explain/1");
+    assert_eq!(v["schema"], "doorman.explain/2");
     assert_eq!(v["session"]["client_ip"], "203.0.113.9");
     assert_eq!(v["session"]["tls"], serde_json::Value::Null);
     assert_eq!(v["mail"]["sender"], "<>");
@@ -310,7 +310,7 @@ fn audit_exit_codes_and_formats() {
 
     let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["schema"], "doorman.audit/3");
+    assert_eq!(v["schema"], "doorman.audit/4");
     assert_eq!(v["tenants"][0]["verdict"], "SIDE_DOOR_OPEN");
     assert_eq!(v["tenants"][0]["side_doors"][0]["example"]["verdict"]["all_accepted"], true);
 
@@ -632,7 +632,7 @@ fn audit_exo_exit_codes_are_the_same_in_text_and_json() {
 fn audit_exo_json_carries_the_notes_the_completeness_and_the_powershell() {
     let o = doorman(&["audit", "--exo", SCUBAGEAR, "--mx", "mx.contoso-gateway.net", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["schema"], "doorman.audit/3");
+    assert_eq!(v["schema"], "doorman.audit/4");
     let exo = &v["exo"];
     assert_eq!(exo["source"], "scubagear");
     assert_eq!(exo["tenant"], "contoso");

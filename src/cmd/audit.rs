@@ -29,7 +29,7 @@ pub struct Args {
     /// With --exo: the name server for the MX lookup (`ip:port`).
     #[arg(long, requires = "exo")]
     dns_server: Option<std::net::SocketAddr>,
-    /// Print the JSON report (schema doorman.audit/3, docs/audit-json.md); the same as --format json.
+    /// Print the JSON report (schema doorman.audit/4, docs/audit-json.md); the same as --format json.
     #[arg(long)]
     json: bool,
     /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).

@@ -25,7 +25,7 @@ pub struct Args {
     /// For an export: the name server for the MX lookup (`ip:port`).
     #[arg(long)]
     dns_server: Option<std::net::SocketAddr>,
-    /// Print the JSON form (schema doorman.diff/2).
+    /// Print the JSON form (schema doorman.diff/3).
     #[arg(long)]
     json: bool,
     /// Exit 1 when any class of sender can deliver that could not before.

@@ -57,7 +57,7 @@ pub struct Args {
     /// The message's size at the end of DATA, in bytes; default: the size of the headers.
     #[arg(long, value_name = "N")]
     message_size: Option<u64>,
-    /// Print JSON (schema doorman.explain/1, see docs/explain-json.md).
+    /// Print JSON (schema doorman.explain/2, see docs/explain-json.md).
     #[arg(long)]
     json: bool,
 }

@@ -12,7 +12,7 @@ use crate::space::content::assignments;
 use crate::space::ip::{networks, summarize};
 use crate::space::{AcceptedIndex, HeaderAtom, Space, View};
 
-pub const DIFF_SCHEMA: &str = "doorman.diff/2";
+pub const DIFF_SCHEMA: &str = "doorman.diff/3";
 
 #[derive(Debug, Serialize)]
 pub struct Diff {

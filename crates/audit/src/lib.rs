@@ -34,7 +34,7 @@ pub use report::{
 use space::AcceptedIndex;
 
 /// Version tag of the JSON form; see docs/audit-json.md.
-pub const AUDIT_SCHEMA: &str = "doorman.audit/3";
+pub const AUDIT_SCHEMA: &str = "doorman.audit/4";
 
 #[derive(Debug, serde::Serialize)]
 pub struct Audit {

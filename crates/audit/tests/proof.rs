@@ -238,7 +238,10 @@ fn the_audit_predicts_the_engine_for_every_session() {
         panic!("{e}");
     }
     assert!(sessions > cases as usize, "too few sessions reached RCPT: {sessions}");
-    for d in ["deliver", "junk", "redirect", "quarantine", "delete", "reject"] {
-        assert!(dispositions.get(d).is_some_and(|n| *n > 0), "no copy was ever {d}: {dispositions:?}");
+    // CI's budget and more reach every disposition; a short run need not.
+    if cases >= 400 {
+        for d in ["deliver", "junk", "redirect", "quarantine", "delete", "reject"] {
+            assert!(dispositions.get(d).is_some_and(|n| *n > 0), "no copy was ever {d}: {dispositions:?}");
+        }
     }
 }

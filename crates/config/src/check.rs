@@ -83,6 +83,13 @@ fn check_domain_ownership(config: &Config, out: &mut Vec<Finding>) {
 }
 
 fn check_tenant_shape(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
+    // Exchange's SCLJunkThreshold runs from 0 to 9; -1 would send every copy with an SCL to Junk.
+    if tenant.scl_junk_threshold.0 < 0 {
+        out.push(Finding::error(
+            format!("{at}.scl_junk_threshold"),
+            "scl_junk_threshold runs from 0 to 9: a copy whose SCL is above it goes to the Junk Email folder",
+        ));
+    }
     if tenant.accepted_domains.is_empty() {
         out.push(Finding::warning(
             at.to_string(),

@@ -306,3 +306,14 @@ fn a_duration_too_long_to_hold_is_an_error_not_a_wrapped_number() {
     assert_eq!(doorman_config::parse_duration("2d"), Ok(std::time::Duration::from_secs(172_800)));
     assert!(doorman_config::parse_duration("5 fortnights").is_err());
 }
+
+#[test]
+fn the_junk_threshold_runs_from_0_to_9() {
+    let e = errors(&TENANT.replace("mx = [\"self\"]", "mx = [\"self\"]\nscl_junk_threshold = -1"));
+    assert!(e[0].contains("doorman.toml:5:22: tenants[0].scl_junk_threshold"), "{e:?}");
+    assert!(e[0].contains("scl_junk_threshold runs from 0 to 9"), "{e:?}");
+    let e = errors(&TENANT.replace("mx = [\"self\"]", "mx = [\"self\"]\nscl_junk_threshold = 10"));
+    assert!(e[0].contains("tenants[0].scl_junk_threshold") && e[0].contains("out of range"), "{e:?}");
+    let loaded = load_str("doorman.toml", TENANT, Path::new(".")).unwrap();
+    assert_eq!(loaded.config.tenants[0].scl_junk_threshold.0, 4, "Exchange's default");
+}

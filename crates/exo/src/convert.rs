@@ -182,6 +182,19 @@ impl Ctx {
 
 /// `mx`: the tenant's MX hosts as found by `--mx` or DNS; Exchange Online's own hosts become
 /// `self` (Exchange Online is the edge), anything else is a gateway in front of it.
+/// `SCLJunkThreshold`: which SCL sends a copy to the Junk Email folder. Left out, doorman
+/// takes Exchange's default (4); it decides a folder, never whether mail gets in.
+fn scl_junk_threshold(org: &Value, t: &mut Table, cx: &mut Ctx) {
+    let Some(raw) = org.get("SCLJunkThreshold").filter(|v| !v.is_null()) else { return };
+    match shapes::text(org, "SCLJunkThreshold").and_then(|s| s.parse::<i64>().ok()) {
+        Some(n @ 0..=9) => t["scl_junk_threshold"] = value(n),
+        _ => cx.note(
+            NoteKind::Assumption,
+            format!("SCLJunkThreshold {raw} cannot be read (it runs from 0 to 9): taken as 4, Exchange's default"),
+        ),
+    }
+}
+
 pub fn import(e: &Export, mx: &[String]) -> Import {
     let mut cx = Ctx { notes: Vec::new(), missing: completeness::missing(e), left_out: Vec::new() };
     let mut t = Table::new();
@@ -201,6 +214,9 @@ pub fn import(e: &Export, mx: &[String]) -> Import {
         );
     }
     t["reject_direct_send"] = value(reject_direct_send.unwrap_or(false));
+    if let Some(org) = &e.organization_config {
+        scl_junk_threshold(org, &mut t, &mut cx);
+    }
 
     accepted_domains(e, &mut t, &mut cx);
     connection_filter(e, &mut t, &mut cx);

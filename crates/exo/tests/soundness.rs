@@ -279,3 +279,22 @@ fn what_decides_order_scl_or_attribution_and_cannot_be_read_leaves_the_export_in
     assert!(!c.tenants[0].inbound_connectors[1].restrict_domains_to_ip_addresses);
     assert!(imp.notes.iter().any(|n| n.what.starts_with("EnableSafeList is on")));
 }
+
+#[test]
+fn the_junk_threshold_is_read_from_the_organization_config() {
+    let with = |threshold: Value| {
+        let mut v = export_with(json!([]), json!([]));
+        v["org_config"][0]["SCLJunkThreshold"] = threshold;
+        v
+    };
+    let (_, c) = imported("junk-6", &with(json!(6)));
+    assert_eq!(c.tenants[0].scl_junk_threshold.0, 6);
+    let (_, c) = imported("junk-text", &with(json!("7")));
+    assert_eq!(c.tenants[0].scl_junk_threshold.0, 7);
+    let (imp, c) = imported("junk-bad", &with(json!(12)));
+    assert_eq!(c.tenants[0].scl_junk_threshold.0, 4, "Exchange's default");
+    assert!(imp.notes.iter().any(|n| n.what.contains("SCLJunkThreshold 12 cannot be read")), "{:#?}", imp.notes);
+    let (imp, c) = imported("junk-absent", &export_with(json!([]), json!([])));
+    assert_eq!(c.tenants[0].scl_junk_threshold.0, 4);
+    assert!(!imp.notes.iter().any(|n| n.what.contains("SCLJunkThreshold")));
+}

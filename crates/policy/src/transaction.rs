@@ -18,7 +18,7 @@ use crate::stage::rcpt::{AcceptedRecipient, RcptContext, RcptDecision, add_accep
 use crate::trace::Detail;
 
 /// Version tag of the JSON form of [`Evaluation`]; see docs/explain-json.md.
-pub const EXPLAIN_SCHEMA: &str = "doorman.explain/1";
+pub const EXPLAIN_SCHEMA: &str = "doorman.explain/2";
 
 #[derive(Clone, Debug)]
 pub struct Transaction {

@@ -26,6 +26,21 @@ pub fn folder(root: &Path, address: &str) -> PathBuf {
     root.join(if safe.is_empty() { "_" } else { safe })
 }
 
+/// Creates `dir` and any missing parents, syncing each parent that gained an entry: the
+/// message is fsynced into `new/` later, and a crash must not take away the folder around it.
+fn create_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().ok_or_else(|| io::Error::other(format!("{} has no parent", dir.display())))?;
+    create_durably(parent)?;
+    match fs::create_dir(dir) {
+        Ok(()) => fs::File::open(parent)?.sync_all(),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Which folder of the recipient's Maildir a message goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Folder {
@@ -49,12 +64,12 @@ pub fn deliver(
 ) -> io::Result<PathBuf> {
     let mut dir = folder(root, address);
     for sub in ["tmp", "new", "cur"] {
-        fs::create_dir_all(dir.join(sub))?;
+        create_durably(&dir.join(sub))?;
     }
     if into == Folder::Junk {
         dir.push(JUNK_FOLDER);
         for sub in ["tmp", "new", "cur"] {
-            fs::create_dir_all(dir.join(sub))?;
+            create_durably(&dir.join(sub))?;
         }
         // Maildir++ marks a subfolder with an empty `maildirfolder` file.
         fs::OpenOptions::new().create(true).append(true).open(dir.join("maildirfolder"))?;

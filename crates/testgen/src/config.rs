@@ -283,7 +283,7 @@ fn tenant() -> impl Strategy<Value = GenTenant> {
     (
         mx(),
         option::of(any::<bool>()),
-        option::weighted(0.3, scl()),
+        option::weighted(0.3, 0i8..=9),
         vec(accepted_domain(), 1..=3),
         vec(directory_entry(), 0..=4),
         vec(connector(), 0..=3),
