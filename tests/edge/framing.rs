@@ -183,6 +183,37 @@ fn a_proxy_header_from_an_untrusted_peer_or_a_malformed_one_closes_the_connectio
     assert_eq!(edge.wait_tracking_n(4, |l| l["stage"] == "connect").len(), 4);
 }
 
+/// RFC 5321 wants a client over the recipient limit to send the rest in a new transaction:
+/// the limit's 452s are no errors, so the recipients taken so far still get the message.
+#[test]
+fn recipients_over_the_limit_are_no_errors_and_the_accepted_ones_get_the_message() {
+    let keys = "[server.limits]\nmax_recipients = 2\nmax_errors = 3";
+    let edge = Edge::start("recipient-limit", keys, TENANTS);
+    let mut c = edge.raw("127.0.0.3");
+    c.reply();
+    c.cmd("EHLO client.example");
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+    assert_eq!(c.cmd("RCPT TO:<carol@fabrikam.com>"), "250 2.1.5 Recipient OK");
+    assert_eq!(c.cmd("RCPT TO:<dave@fabrikam.com>"), "250 2.1.5 Recipient OK");
+    for n in 0..10 {
+        assert_eq!(c.cmd(&format!("RCPT TO:<more{n}@fabrikam.com>")), "452 4.5.3 Too many recipients", "{n}");
+    }
+    assert!(c.cmd("DATA").starts_with("354 "));
+    c.send(b"Subject: to two of twelve\r\n\r\nHello.\r\n.\r\n");
+    assert!(c.reply().unwrap().starts_with("250 2.0.0 "), "the accepted recipients get the message");
+    let spool = edge.spool();
+    assert_eq!(spool.len(), 1);
+    let to: Vec<&str> = spool[0].envelope.recipients.iter().map(|r| r.address.as_str()).collect();
+    assert_eq!(to, ["carol@fabrikam.com", "dave@fabrikam.com"]);
+    // Other errors still count: three unknown commands end the session.
+    for _ in 0..2 {
+        assert_eq!(c.cmd("XYZZY"), "500 5.5.2 Command unrecognized");
+    }
+    c.send(b"XYZZY\r\n");
+    assert_eq!(c.reply().unwrap(), "500 5.5.2 Command unrecognized");
+    assert_eq!(c.reply().unwrap(), "421 4.7.0 edge.test Too many errors, closing connection");
+}
+
 #[test]
 fn limits_on_lines_size_recipients_time_and_errors() {
     let keys = r#"[server.limits]

@@ -150,6 +150,13 @@ impl Reply {
         Reply::new(452, code(4, 5, 3), "Too many recipients")
     }
 
+    /// Whether the reply counts towards a session's error limit. The recipient limit's 452
+    /// does not: RFC 5321 (4.5.3.1.10) expects the client to send the rest of its recipients
+    /// in a later transaction, and the ones accepted so far must still get the message.
+    pub fn counts_as_error(&self) -> bool {
+        self.code >= 400 && !(self.code == 452 && self.enhanced == code(4, 5, 3))
+    }
+
     pub fn bad_recipient_syntax(why: &AddressError) -> Reply {
         Reply::new(501, code(5, 1, 3), format!("Bad recipient address syntax: {why}"))
     }

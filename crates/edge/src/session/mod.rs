@@ -219,11 +219,11 @@ impl Session {
         Flow::Continue
     }
 
-    /// Queues a reply; every 4xx and 5xx counts towards `max_errors`.
+    /// Queues a reply; every 4xx and 5xx but the recipient limit's counts towards `max_errors`.
     fn reply(&mut self, reply: &Reply) {
         self.conn.queue(&reply.to_string());
         self.shared.metrics.reply(reply.code);
-        if reply.code >= 400 {
+        if reply.counts_as_error() {
             self.errors += 1;
         }
     }
