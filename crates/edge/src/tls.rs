@@ -42,10 +42,20 @@ pub struct SelfSigned {
 }
 
 impl SelfSigned {
+    /// A certificate for `hostname` (its CN and its one SAN), valid for a year from now.
     pub fn generate(hostname: &str) -> Result<SelfSigned, TlsError> {
-        let made = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
-            .map_err(|source| TlsError::SelfSigned { hostname: hostname.to_string(), source })?;
-        Ok(SelfSigned { cert: made.cert.der().clone(), key: made.signing_key.serialize_der() })
+        let failed = |source| TlsError::SelfSigned { hostname: hostname.to_string(), source };
+        let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()]).map_err(failed)?;
+        let mut name = rcgen::DistinguishedName::new();
+        name.push(rcgen::DnType::CommonName, hostname);
+        params.distinguished_name = name;
+        // A minute back, for clients whose clocks run a little behind.
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::minutes(1);
+        params.not_after = now + time::Duration::days(365);
+        let key = rcgen::KeyPair::generate().map_err(failed)?;
+        let cert = params.self_signed(&key).map_err(failed)?;
+        Ok(SelfSigned { cert: cert.der().clone(), key: key.serialize_der() })
     }
 }
 
@@ -212,4 +222,27 @@ pub fn certificate_names(der: &CertificateDer<'_>) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::extensions::GeneralName;
+
+    #[test]
+    fn the_self_signed_certificate_names_the_host_and_lasts_a_year_from_start() {
+        let made = SelfSigned::generate("edge.contoso.example").unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(&made.cert).unwrap();
+        let cn: Vec<&str> = cert.subject().iter_common_name().map(|n| n.as_str().unwrap()).collect();
+        assert_eq!(cn, ["edge.contoso.example"]);
+        assert_eq!(cert.subject(), cert.issuer(), "self-signed");
+        let san = cert.subject_alternative_name().unwrap().expect("a SAN");
+        let names: Vec<&GeneralName> = san.value.general_names.iter().collect();
+        assert_eq!(names, [&GeneralName::DNSName("edge.contoso.example")]);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let (from, to) = (cert.validity().not_before.timestamp(), cert.validity().not_after.timestamp());
+        assert!((now - 120..=now).contains(&from), "valid from start: {from} against {now}");
+        let year = 365 * 86_400;
+        assert!((now + year - 120..=now + year + 5).contains(&to), "valid for a year: {to} against {now}");
+    }
 }
