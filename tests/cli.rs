@@ -720,3 +720,20 @@ fn audit_exo_on_a_scubagear_side_door_prints_the_fix_and_after_it_locked() {
         "{out}"
     );
 }
+
+#[test]
+fn queue_and_quarantine_commands_without_a_spool_exit_1_and_create_nothing() {
+    let config = temp_file(
+        "no-spool.toml",
+        "[server]\nspool_dir = \"no-such-spool\"\n[[tenants]]\nname = \"contoso\"\nmx = [\"self\"]\n\
+         recipients = [\"alice@contoso.com\"]\naccepted_domains = [{ domain = \"contoso.com\" }]\n",
+    );
+    let spool = config.parent().unwrap().join("no-such-spool");
+    for args in [&["queue", "list"][..], &["quarantine", "list"][..]] {
+        let o = doorman(&[args, &["--config", config.to_str().unwrap()]].concat());
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("no spool here"), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: no empty list is printed: {}", stdout(&o));
+        assert!(!spool.exists(), "{args:?}: the tool creates no spool");
+    }
+}

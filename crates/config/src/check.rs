@@ -233,6 +233,13 @@ fn check_predicates(p: &Predicates, at: &str, connectors: &HashSet<String>, out:
 
 fn check_routing(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
     let Some(routing) = &tenant.routing else {
+        out.push(Finding::warning(
+            format!("{at}.name"),
+            format!(
+                "tenant {:?} has no routing, so its mail is accepted and then waits in the queue until server.queue.max_age, when it bounces: give routing = {{ type = \"relay\", … }} or {{ type = \"maildir\", … }}",
+                tenant.name
+            ),
+        ));
         return;
     };
     if let Routing::Relay(relay) = routing

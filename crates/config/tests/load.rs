@@ -24,6 +24,7 @@ const TENANT: &str = r#"
 name = "contoso"
 mx = ["self"]
 recipients = ["alice@contoso.com"]
+routing = { type = "maildir", path = "mail" }
 [[tenants.accepted_domains]]
 domain = "contoso.com"
 "#;
@@ -216,12 +217,18 @@ fn a_rule_naming_an_unknown_connector() {
 #[test]
 fn an_empty_tenant_warns() {
     let w = warnings("[[tenants]]\nname = \"empty\"\nmx = [\"self\"]\n");
+    assert_eq!(w.len(), 2, "{w:?}");
     assert_eq!(
-        w,
-        ["doorman.toml:1:1: warning: tenants[0]: tenant \"empty\" has no accepted domain, so it receives no mail"]
+        w[0],
+        "doorman.toml:1:1: warning: tenants[0]: tenant \"empty\" has no accepted domain, so it receives no mail"
+    );
+    assert!(
+        w[1].starts_with("doorman.toml:2:8: warning: tenants[0].name: tenant \"empty\" has no routing, so its mail is accepted and then waits in the queue"),
+        "{w:?}"
     );
     let w = warnings(
-        "[[tenants]]\nname = \"nobody\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n",
+        "[[tenants]]\nname = \"nobody\"\nmx = [\"self\"]\nrouting = { type = \"maildir\", path = \"m\" }\n\
+         [[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n",
     );
     assert_eq!(w.len(), 1);
     assert!(
@@ -238,7 +245,10 @@ fn other_semantic_errors() {
     );
     let no_action = format!("{TENANT}\n[[tenants.transport_rules]]\nname = \"r\"\n[tenants.transport_rules.actions]\n");
     assert!(errors(&no_action)[0].ends_with("tenants[0].transport_rules[0].actions: the rule has no action"));
-    let relay = format!("{TENANT}\n[tenants.routing]\ntype = \"relay\"\n");
+    let relay = format!(
+        "{}\n[tenants.routing]\ntype = \"relay\"\n",
+        TENANT.replace("routing = { type = \"maildir\", path = \"mail\" }\n", "")
+    );
     assert!(
         errors(&relay)[0].ends_with("tenants[0].routing.next_hops: relay routing needs at least one next hop"),
         "{:?}",

@@ -84,9 +84,17 @@ impl Spool {
         self.cut_short_removed
     }
 
-    /// Opens (creating) the spool at `root` without touching what is in it, so that a tool can
-    /// work on a spool while the server writes to it.
+    /// Opens the spool at `root` without touching what is in it, so that a tool can work on a
+    /// spool while the server writes to it. A spool that is not there is an error: a tool
+    /// pointed at the wrong place must say so, not report an empty queue.
     pub fn attach(root: &Path) -> io::Result<Spool> {
+        let layout = Layout::new(root);
+        if !layout.incoming.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no spool here ({} is missing); is this the server's config?", layout.incoming.display()),
+            ));
+        }
         Spool::attach_with(root, SyncMode::default())
     }
 
