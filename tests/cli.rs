@@ -241,6 +241,16 @@ fn check_config_reports_and_exits() {
     assert!(out.contains(&format!("{}:5:18: warning: tenants[0].connection_filter.ip_block_list[0]: \"10.1.2.3/8\" has host bits set; it means 10.0.0.0/8", warn.display())), "{out}");
     assert_eq!(doorman(&["check-config", "--deny-warnings", warn.to_str().unwrap()]).status.code(), Some(1));
 
+    // An emptied file loads (0 tenants), but it is no config to run an edge with.
+    let empty = temp_file("empty.toml", "");
+    let o = doorman(&["check-config", "--deny-warnings", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("warning: tenants: the config has no tenants, so every recipient is refused"),
+        "{}",
+        stdout(&o)
+    );
+
     let broken = temp_file(
         "broken.toml",
         "[[tenants]]\nname = \"a\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n[[tenants]]\nname = \"b\"\nmx = [\"self\"]\n[[tenants.accepted_domains]]\ndomain = \"contoso.com\"\n",

@@ -12,6 +12,12 @@ pub fn check(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     check_server(config, &mut out);
     check_domain_ownership(config, &mut out);
+    if config.tenants.is_empty() {
+        out.push(Finding::warning(
+            "tenants".to_string(),
+            "the config has no tenants, so every recipient is refused (550 5.7.64); an empty or half-written file looks like this",
+        ));
+    }
     let mut tenant_names = HashMap::new();
     for (t, tenant) in config.tenants.iter().enumerate() {
         let at = format!("tenants[{t}]");

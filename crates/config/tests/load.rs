@@ -327,3 +327,12 @@ fn the_junk_threshold_runs_from_0_to_9() {
     let loaded = load_str("doorman.toml", TENANT, Path::new(".")).unwrap();
     assert_eq!(loaded.config.tenants[0].scl_junk_threshold.0, 4, "Exchange's default");
 }
+
+#[test]
+fn a_config_without_tenants_warns() {
+    for text in ["", "[server]\nhostname = \"edge.test\"\n"] {
+        let w = warnings(text);
+        assert_eq!(w.len(), 1, "{text:?}: {w:?}");
+        assert!(w[0].contains("warning: tenants: the config has no tenants, so every recipient is refused"), "{w:?}");
+    }
+}
