@@ -9,6 +9,16 @@ use crate::support::{Edge, RefusingPort, Sink, TestCa, code, test_dir, wait_for}
 
 const MESSAGE: &str = "From: Someone <someone@fabrikam.test>\r\nTo: alice@contoso.com\r\nSubject: Quarterly figures\r\nMessage-ID: <q1@fabrikam.test>\r\n\r\nSee attached.\r\n.leading dot\r\n";
 
+/// contoso, delivering to a Maildir per recipient under `mailboxes/`.
+const MAILDIR_TENANT: &str = r#"
+[[tenants]]
+name = "contoso"
+mx = ["self"]
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+routing = { type = "maildir", path = "mailboxes" }
+"#;
+
 const FAST: &str = "[server.queue]\nretry_schedule = [\"1s\"]";
 
 fn send(edge: &Edge, from: &str, to: &[&str]) -> serde_json::Value {
@@ -20,15 +30,7 @@ fn send(edge: &Edge, from: &str, to: &[&str]) -> serde_json::Value {
 
 #[test]
 fn maildir_delivery_is_readable_by_a_real_reader() {
-    let tenants = r#"
-[[tenants]]
-name = "contoso"
-mx = ["self"]
-recipients = ["alice@contoso.com"]
-accepted_domains = [{ domain = "contoso.com" }]
-routing = { type = "maildir", path = "mailboxes" }
-"#;
-    let edge = Edge::start("maildir", FAST, tenants);
+    let edge = Edge::start("maildir", FAST, MAILDIR_TENANT);
     send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
     let maildir = edge.dir.join("mailboxes/alice@contoso.com");
     let line = edge.wait_tracking(|l| l["event"] == "deliver");
@@ -51,20 +53,14 @@ routing = { type = "maildir", path = "mailboxes" }
 /// folder, where a mail reader finds the Junk Email folder; the rest goes to the inbox.
 #[test]
 fn junk_is_delivered_to_the_junk_folder_a_real_reader_opens() {
-    let tenants = r#"
-[[tenants]]
-name = "contoso"
-mx = ["self"]
-recipients = ["alice@contoso.com"]
-accepted_domains = [{ domain = "contoso.com" }]
-routing = { type = "maildir", path = "mailboxes" }
+    let rule = r#"
 [[tenants.transport_rules]]
 name = "Bulk senders"
 sender_address_location = "envelope"
 conditions.sender_domain_is = ["bulk.example"]
 actions.set_scl = 6
 "#;
-    let edge = Edge::start("maildir-junk", FAST, tenants);
+    let edge = Edge::start("maildir-junk", FAST, &format!("{MAILDIR_TENANT}{rule}"));
     send(&edge, "news@bulk.example", &["alice@contoso.com"]);
     let junk = edge.wait_tracking(|l| l["event"] == "deliver");
     assert!(junk["reply"].as_str().unwrap().contains("/alice@contoso.com/.Junk/new/"), "{junk}");
