@@ -11,6 +11,7 @@ mod exo;
 mod framing;
 mod lifecycle;
 mod probe;
+mod proxy;
 mod queue;
 mod replies;
 

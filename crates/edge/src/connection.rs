@@ -20,7 +20,41 @@ use crate::shutdown::Shutdown;
 
 pub enum Stream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Rewind>>),
+}
+
+/// A TCP stream that first gives back bytes already read from it. An implicit-TLS
+/// ClientHello can come in the same read as a PROXY header; the handshake must see it.
+pub struct Rewind {
+    prefix: Vec<u8>,
+    inner: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 impl AsyncRead for Stream {
@@ -256,16 +290,27 @@ impl Connection {
     pub async fn start_tls(&mut self, acceptor: TlsAcceptor, timeout: Duration) -> io::Result<usize> {
         self.flush().await?;
         let dropped = self.unread().len();
+        self.handshake(acceptor, timeout, Vec::new()).await?;
+        Ok(dropped)
+    }
+
+    /// Implicit TLS: what was read already (after a PROXY header) is the handshake's start.
+    pub async fn start_implicit_tls(&mut self, acceptor: TlsAcceptor, timeout: Duration) -> io::Result<()> {
+        let prefix = self.unread().to_vec();
+        self.handshake(acceptor, timeout, prefix).await
+    }
+
+    async fn handshake(&mut self, acceptor: TlsAcceptor, timeout: Duration, prefix: Vec<u8>) -> io::Result<()> {
         self.rbuf.clear();
         self.rpos = 0;
         let Some(Stream::Plain(tcp)) = self.stream.take() else {
             return Err(io::Error::other("TLS is already active"));
         };
-        let tls = tokio::time::timeout(timeout, acceptor.accept(tcp))
+        let tls = tokio::time::timeout(timeout, acceptor.accept(Rewind { prefix, inner: tcp }))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
         self.stream = Some(Stream::Tls(Box::new(tls)));
-        Ok(dropped)
+        Ok(())
     }
 }
 

@@ -52,11 +52,25 @@ pub fn parse(buf: &[u8]) -> Parsed {
             Parsed::Header(client, h.header.len())
         }
         HeaderResult::V2(Ok(h)) => {
-            let client = match (h.command, h.addresses) {
-                (v2::Command::Local, _) => ProxyHeader::Local,
-                (_, v2::Addresses::IPv4(a)) => ProxyHeader::Client(IpAddr::V4(a.source_address)),
-                (_, v2::Addresses::IPv6(a)) => ProxyHeader::Client(IpAddr::V6(a.source_address)),
-                _ => ProxyHeader::Local,
+            if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
+                return Parsed::Malformed(format!("v2 header: a truncated TLV ({e})"));
+            }
+            // SMTP runs over TCP: a datagram or unspecified protocol, or a non-IP family, is
+            // not a client this edge can have.
+            let client = match (h.command, h.protocol, h.addresses) {
+                (v2::Command::Local, _, _) => ProxyHeader::Local,
+                (v2::Command::Proxy, v2::Protocol::Stream, v2::Addresses::IPv4(a)) => {
+                    ProxyHeader::Client(IpAddr::V4(a.source_address))
+                }
+                (v2::Command::Proxy, v2::Protocol::Stream, v2::Addresses::IPv6(a)) => {
+                    ProxyHeader::Client(IpAddr::V6(a.source_address))
+                }
+                (v2::Command::Proxy, protocol, addresses) => {
+                    return Parsed::Malformed(format!(
+                        "v2 header for {protocol:?} over {:?}: only TCP over IPv4 or IPv6 (STREAM) is believed",
+                        addresses.address_family()
+                    ));
+                }
             };
             Parsed::Header(client, h.len())
         }
@@ -69,6 +83,13 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// that means a protocol error, not a command).
 pub fn looks_like_header(buf: &[u8]) -> bool {
     buf.starts_with(b"PROXY ") || (buf.len() >= 4 && buf.starts_with(&V2_SIGNATURE[..buf.len().min(12)]))
+}
+
+/// Whether `buf` may still become a PROXY v1 header: `PROX` is neither a header nor a
+/// command yet, so an untrusted peer's split header gets the header's reply, not `500`.
+/// (A v2 signature's start is decided by [`looks_like_header`] from its fourth byte.)
+pub fn undecided(buf: &[u8]) -> bool {
+    buf.len() < 6 && b"PROXY ".starts_with(buf)
 }
 
 /// A v2 header for `client` (used by tests and the bench to play a load balancer).
@@ -103,5 +124,43 @@ mod tests {
         assert!(looks_like_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"));
         assert!(looks_like_header(V2_SIGNATURE));
         assert!(!looks_like_header(b"\r\nEHLO"));
+    }
+
+    /// SMTP comes over TCP: from a trusted proxy, only STREAM over IPv4 or IPv6 names a client.
+    #[test]
+    fn only_tcp_is_believed_and_a_truncated_tlv_is_malformed() {
+        let (client, server): (SocketAddr, SocketAddr) =
+            ("203.0.113.9:4000".parse().unwrap(), "192.0.2.1:25".parse().unwrap());
+        let with = |protocol| {
+            v2::Builder::with_addresses(v2::Version::Two | v2::Command::Proxy, protocol, (client, server))
+                .build()
+                .unwrap()
+        };
+        let Parsed::Malformed(why) = parse(&with(v2::Protocol::Datagram)) else { panic!("DGRAM was believed") };
+        assert_eq!(why, "v2 header for Datagram over IPv4: only TCP over IPv4 or IPv6 (STREAM) is believed");
+        assert!(matches!(parse(&with(v2::Protocol::Unspecified)), Parsed::Malformed(_)));
+        assert!(matches!(parse(&with(v2::Protocol::Stream)), Parsed::Header(ProxyHeader::Client(_), 28)));
+
+        // TCP over IPv4, then a NOOP TLV that claims 5 bytes and has 2.
+        let mut truncated = V2_SIGNATURE.to_vec();
+        truncated.extend_from_slice(&[0x21, 0x11, 0x00, 17, 203, 0, 113, 9, 192, 0, 2, 1, 0x0f, 0xa0, 0, 25]);
+        truncated.extend_from_slice(&[0x04, 0x00, 0x05, 0xaa, 0xbb]);
+        let Parsed::Malformed(why) = parse(&truncated) else { panic!("a truncated TLV was believed") };
+        assert!(why.starts_with("v2 header: a truncated TLV"), "{why}");
+        // The same TLV whole is fine.
+        let mut whole = truncated.clone();
+        whole[15] = 20;
+        whole.extend_from_slice(&[0xcc, 0xdd, 0xee]);
+        assert!(matches!(parse(&whole), Parsed::Header(ProxyHeader::Client(_), 36)));
+    }
+
+    #[test]
+    fn the_start_of_a_v1_header_is_undecided() {
+        for n in 1..6 {
+            assert!(undecided(&b"PROXY "[..n]), "{n}");
+        }
+        assert!(!undecided(b"PROXY "));
+        assert!(!undecided(b"EHLO x\r\n"));
+        assert!(!undecided(b"PRX"));
     }
 }

@@ -78,7 +78,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
     if listener_tls == ListenerTls::Implicit {
         let timeout = crate::tls::handshake_timeout(&generation.config().server.limits);
         let setup = generation.tls.clone();
-        if let Err(e) = conn.start_tls(TlsAcceptor::from(setup.config.clone()), timeout).await {
+        if let Err(e) = conn.start_implicit_tls(TlsAcceptor::from(setup.config.clone()), timeout).await {
             tracing::info!(client = %decision.client, "TLS handshake failed: {e}");
             return;
         }

@@ -117,8 +117,9 @@ impl Session {
     pub async fn run(mut self) {
         let idle = self.limits().command_timeout.0;
         // Trusted proxies' headers were read before the greeting: one now comes from the
-        // client itself, and the policy answers it.
-        match self.conn.fill(idle, &mut self.shutdown).await {
+        // client itself, and the policy answers it. Bytes that came with a trusted proxy's
+        // header are already here; a header split across reads is waited for.
+        match self.first_bytes(idle).await {
             Ok(()) if crate::proxy::looks_like_header(self.conn.unread()) => {
                 let header = crate::proxy::parse(self.conn.unread()).into_header();
                 let info = ConnectInfo { peer_ip: self.info.client_ip, proxy: Some(header), ..self.connect.clone() };
@@ -167,6 +168,14 @@ impl Session {
             }
         }
         self.conn.close().await;
+    }
+
+    /// Waits until the client has sent something that is not the start of a PROXY header.
+    async fn first_bytes(&mut self, idle: std::time::Duration) -> Result<(), ReadError> {
+        while self.conn.unread().is_empty() || crate::proxy::undecided(self.conn.unread()) {
+            self.conn.fill(idle, &mut self.shutdown).await?;
+        }
+        Ok(())
     }
 
     /// Ends the session after a failed read, telling the client why when it is still there.
