@@ -21,6 +21,7 @@ enum Command {
     Audit(cmd::audit::Args),
     Diff(cmd::diff::Args),
     CheckConfig(cmd::check_config::Args),
+    Reload(cmd::reload::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
     Import(cmd::import::Command),
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Trace(args) => cmd::trace::run(args),
         Command::Import(c) => cmd::import::run(c),
         Command::Queue(c) => cmd::queue::run(c),
+        Command::Reload(args) => cmd::reload::run(args),
         Command::Quarantine(c) => cmd::quarantine::run(c),
     }
 }

@@ -7,6 +7,7 @@ pub mod explain;
 pub mod import;
 pub mod quarantine;
 pub mod queue;
+pub mod reload;
 pub mod serve;
 pub mod trace;
 
@@ -25,6 +26,18 @@ pub fn load(path: Option<&PathBuf>) -> Result<Loaded, Diagnostics> {
     match path {
         Some(p) => load_file(p),
         None => load_str(BUILT_IN_NAME, BUILT_IN, Path::new(".")),
+    }
+}
+
+/// The config `doorman serve` runs: `path`, or the built-in example.
+pub fn source(path: Option<PathBuf>) -> doorman_edge::ConfigSource {
+    match path {
+        Some(path) => doorman_edge::ConfigSource::File(path),
+        None => doorman_edge::ConfigSource::Text {
+            name: BUILT_IN_NAME.to_string(),
+            text: BUILT_IN,
+            base_dir: PathBuf::from("."),
+        },
     }
 }
 

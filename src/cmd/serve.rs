@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use doorman_edge::ConfigSource;
 use tracing::Level;
 
-/// Run the inbound SMTP edge until SIGTERM. SIGHUP, or saving the config file, reloads it.
+/// Run the inbound SMTP edge until SIGTERM. SIGHUP (`doorman reload`), or a config file
+/// renamed into place, reloads it.
 ///
 /// Without --config it runs the built-in example on 127.0.0.1:2525, spooling under ./var.
 #[derive(clap::Args)]
@@ -21,15 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     tracing_subscriber::fmt().with_max_level(args.log_level).with_writer(std::io::stderr).with_ansi(false).init();
-    let source = match args.config {
-        Some(path) => ConfigSource::File(path),
-        None => ConfigSource::Text {
-            name: super::BUILT_IN_NAME.to_string(),
-            text: super::BUILT_IN,
-            base_dir: PathBuf::from("."),
-        },
-    };
-    match doorman_server::run(source) {
+    match doorman_server::run(super::source(args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("doorman serve: {e}");

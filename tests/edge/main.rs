@@ -13,6 +13,7 @@ mod lifecycle;
 mod probe;
 mod proxy;
 mod queue;
+mod reload;
 mod replies;
 
 /// The seed's set-up on loopback addresses.

@@ -108,7 +108,19 @@ impl Edge {
     }
 
     pub fn rewrite_config(&self, server_keys: &str, tenants: &str) {
-        write_atomically(&self.config, &render_config(&self.dir, server_keys, tenants));
+        write_atomically(&self.config, &self.config_text(server_keys, tenants));
+    }
+
+    /// The config file this edge would have with `server_keys` and `tenants`.
+    pub fn config_text(&self, server_keys: &str, tenants: &str) -> String {
+        render_config(&self.dir, server_keys, tenants)
+    }
+
+    /// Runs `doorman ARGS…`: (exit code, stdout, stderr).
+    pub fn doorman(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_doorman")).args(args).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
     }
 
     /// Waits (up to 10 s) until the edge has loaded configuration generation `n`.
@@ -237,6 +249,10 @@ tls = "implicit"
         dir = dir.display()
     )
 }
+
+/// Longer than the edge's settle time for file events, and the compile after it: after this,
+/// a reload that was going to happen has happened.
+pub const SETTLE_AND_MORE: Duration = Duration::from_millis(1500);
 
 /// Replaces a file the way editors do: write a sibling, then rename over it.
 pub fn write_atomically(path: &Path, text: &str) {

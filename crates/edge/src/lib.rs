@@ -117,6 +117,7 @@ impl Edge {
     /// Starts accepting, serving metrics and watching the config for changes.
     pub fn start(self) -> Running {
         let Edge { shared, listeners, metrics } = self;
+        shared.reported(None);
         let watcher = tokio::spawn(reload::watch(shared.clone()));
         for (socket, tls) in listeners {
             let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -150,6 +151,7 @@ impl Running {
         shared.shutdown.set(Phase::Closing);
         wait_sessions(shared, Duration::from_secs(5)).await;
         self.watcher.abort();
+        shared.spool.remove_status();
     }
 }
 

@@ -4,18 +4,31 @@
 //! snapshot, the TLS setup and the DNSBL resolver. Sessions hold an `Arc` to one. A
 //! transaction takes the generation in force at its MAIL FROM and keeps it to its end, so a
 //! reload never changes the rules under a message half received; the next MAIL FROM sees the
-//! new one. Reloads come from SIGHUP and from the config file changing (polled every 250 ms,
-//! so a change is in force well within a second). A config with errors is refused with its
-//! file:line:key diagnostics, and the old generation keeps serving.
+//! new one.
+//!
+//! Only whole files are read. A reload comes from SIGHUP (which `doorman reload` sends) or
+//! from a file event: the config renamed into place, or closed after writing. A file still
+//! being written is never read, however long the writer pauses. File events that follow
+//! each other within [`SETTLE`] are one reload, and a request whose files are as they were
+//! at the last compile compiles nothing: one change, one compile.
+//!
+//! Compiling runs on a blocking thread, so no session waits on it. A config with errors is
+//! refused with its file:line:key diagnostics, as is one that would take away every tenant
+//! or accepted domain (unless `server.allow_empty`); the old generation keeps serving. Each
+//! result goes to the spool's `serve.json` for `doorman reload` to print.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use doorman_config::{Config, Diagnostics, Loaded, load_file, load_str};
+use doorman_config::{Config, Diagnostic, Diagnostics, Loaded, Severity, load_str};
 use doorman_policy::Policy;
+use doorman_spool::{ReloadResult, ServeStatus};
+use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 
 use crate::dnsbl::Dnsbl;
 use crate::state::Shared;
@@ -35,10 +48,28 @@ pub enum ConfigSource {
 
 impl ConfigSource {
     pub fn load(&self) -> Result<Loaded, Diagnostics> {
+        self.load_text(&self.read()?)
+    }
+
+    /// The config text as it is now.
+    pub fn read(&self) -> Result<String, Diagnostics> {
         match self {
-            ConfigSource::File(path) => load_file(path),
-            ConfigSource::Text { name, text, base_dir } => load_str(name, text, base_dir),
+            ConfigSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                Diagnostics(vec![Diagnostic {
+                    severity: Severity::Error,
+                    file: path.display().to_string(),
+                    line: None,
+                    column: None,
+                    key: None,
+                    message: format!("cannot read the file: {e}"),
+                }])
+            }),
+            ConfigSource::Text { text, .. } => Ok(text.to_string()),
         }
+    }
+
+    fn load_text(&self, text: &str) -> Result<Loaded, Diagnostics> {
+        load_str(&self.name(), text, &self.base_dir())
     }
 
     /// Relative paths in a config file are relative to its folder, as `recipients_file` is.
@@ -56,9 +87,12 @@ impl ConfigSource {
         }
     }
 
-    fn stamp(&self) -> Option<FileStamp> {
-        let ConfigSource::File(path) = self else { return None };
-        FileStamp::of(path)
+    /// The path `serve.json` names, absolute so that `doorman reload` can compare it.
+    pub fn shown_path(&self) -> String {
+        match self {
+            ConfigSource::File(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+            ConfigSource::Text { name, .. } => name.clone(),
+        }
     }
 }
 
@@ -95,73 +129,159 @@ impl Generation {
     }
 }
 
-/// What identifies a version of the file without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-    inode: u64,
+/// How long file events must stop before the file is read: editors and `cp` write in
+/// bursts, and a burst is one change.
+pub const SETTLE: Duration = Duration::from_millis(100);
+
+/// What asked for a reload since the last one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Requests {
+    signal: bool,
+    file: bool,
 }
 
-impl FileStamp {
-    fn of(path: &Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp { modified: m.modified().ok(), len: m.len(), inode: m.ino() })
+#[derive(Clone, Copy, Debug)]
+enum Trigger {
+    Signal,
+    File,
+}
+
+impl Requests {
+    fn add(&mut self, t: Trigger) {
+        match t {
+            Trigger::Signal => self.signal = true,
+            Trigger::File => self.file = true,
+        }
+    }
+
+    fn why(self) -> &'static str {
+        match (self.signal, self.file) {
+            (true, true) => "SIGHUP, and the file changed",
+            (true, false) => "SIGHUP",
+            _ => "the file changed",
+        }
     }
 }
 
-/// Reloads on SIGHUP and when the file changes, until the process ends.
+/// Reloads on SIGHUP and on file events, until the process ends.
 pub async fn watch(shared: Arc<Shared>) {
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGHUP ({e}); reloading on file changes only");
-            None
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Kept alive for as long as we watch.
+    let _watcher = watch_file(&shared.source, tx.clone());
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    if tx.send(Trigger::Signal).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reloading on file changes only"),
+    }
+    while let Some(first) = rx.recv().await {
+        let mut requests = Requests::default();
+        requests.add(first);
+        // A signal is the administrator saying "now"; file events wait for the burst to end.
+        while !requests.signal {
+            match tokio::time::timeout(SETTLE, rx.recv()).await {
+                Ok(Some(t)) => requests.add(t),
+                Ok(None) => return,
+                Err(_) => break,
+            }
+        }
+        while let Ok(t) = rx.try_recv() {
+            requests.add(t);
+        }
+        if requests.signal {
+            shared.tracking.reopen();
+        }
+        let worker = shared.clone();
+        let result = tokio::task::spawn_blocking(move || reload(&worker, requests.why())).await;
+        match result {
+            Ok(result) => shared.reported(Some(result)),
+            Err(e) => tracing::error!(target: "doorman::reload", "the reload failed: {e}"),
+        }
+    }
+}
+
+/// Watches the config file's folder (a rename into place replaces the file, so the file
+/// itself cannot be watched) for the two events that mean the file is whole.
+fn watch_file(source: &ConfigSource, tx: mpsc::UnboundedSender<Trigger>) -> Option<notify::RecommendedWatcher> {
+    let ConfigSource::File(path) = source else { return None };
+    let name = path.file_name()?.to_os_string();
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let handler = move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        let whole = matches!(
+            event.kind,
+            EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write))
+                | EventKind::Modify(notify::event::ModifyKind::Name(notify::event::RenameMode::To))
+        );
+        if whole && event.paths.iter().any(|p| p.file_name() == Some(&name)) {
+            let _ = tx.send(Trigger::File);
         }
     };
-    let mut stamp = shared.source.stamp();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        let why = tokio::select! {
-            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-            _ = tick.tick() => {
-                let now = shared.source.stamp();
-                if now == stamp { continue; }
-                stamp = now;
-                if now.is_none() { continue; }
-                "the file changed"
-            }
-        };
-        reload(&shared, why);
+    let watched = notify::recommended_watcher(handler).and_then(|mut w| {
+        w.watch(&dir, RecursiveMode::NonRecursive)?;
+        Ok(w)
+    });
+    match watched {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("cannot watch {} for changes ({e}); reloading on SIGHUP only", dir.display());
+            None
+        }
     }
 }
 
-/// Compiles the config again and swaps it in, or keeps the old one and says why.
-pub fn reload(shared: &Shared, why: &str) {
+/// Compiles the config again and swaps it in, or keeps the old one and says why. Blocking:
+/// it reads files and compiles.
+pub fn reload(shared: &Shared, why: &str) -> ReloadResult {
     let started = Instant::now();
     let name = shared.source.name();
-    let loaded = match shared.source.load() {
-        Ok(l) => l,
-        Err(diags) => {
-            shared.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
-            for d in diags.errors() {
-                tracing::error!(target: "doorman::reload", "{d}");
-            }
-            tracing::error!(target: "doorman::reload", "{name}: reload ({why}) refused; still serving generation {}", shared.current().number);
-            return;
+    let old = shared.current();
+    let refuse = |errors: Vec<String>| {
+        shared.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+        for e in &errors {
+            tracing::error!(target: "doorman::reload", "{e}");
         }
+        tracing::error!(target: "doorman::reload", "{name}: reload ({why}) refused; still serving generation {}", old.number);
+        ReloadResult::Refused { generation: old.number, errors }
+    };
+    let text = match shared.source.read() {
+        Ok(t) => t,
+        Err(diags) => return refuse(diags.errors().map(|d| d.to_string()).collect()),
+    };
+    let base = shared.source.base_dir();
+    let before = fingerprint(&text, old.config(), &base);
+    if shared.compiled_from() == Some(before) {
+        tracing::info!(target: "doorman::reload", "{name}: unchanged ({why}): generation {} stays", old.number);
+        return ReloadResult::Unchanged { generation: old.number };
+    }
+    let loaded = match shared.source.load_text(&text) {
+        Ok(l) => l,
+        Err(diags) => return refuse(diags.errors().map(|d| d.to_string()).collect()),
     };
     for w in &loaded.warnings {
         tracing::warn!(target: "doorman::reload", "{w}");
     }
-    let old = shared.current();
+    if let Some(why_not) = empties(old.config(), &loaded.config, old.number) {
+        return refuse(vec![format!("{name}: {why_not}")]);
+    }
     let restart_needed = restart_only_changes(old.config(), &loaded.config);
+    // Equal on both sides of the load, the files did not change while it read them: then the
+    // next request with these files has nothing to compile. Otherwise it compiles again.
+    let after = fingerprint(&text, &loaded.config, &base);
     match Generation::compile(loaded, old.number + 1, &shared.self_signed) {
         Ok(next) => {
             let number = next.number;
             let tenants = next.config().tenants.len();
-            shared.install(next);
+            shared.install(next, (before == after).then_some(after));
             shared.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 target: "doorman::reload",
@@ -171,10 +291,60 @@ pub fn reload(shared: &Shared, why: &str) {
             for key in restart_needed {
                 tracing::warn!(target: "doorman::reload", "{name}: {key} changed; it takes effect only after a restart");
             }
+            ReloadResult::Installed { generation: number }
         }
-        Err(e) => {
-            shared.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(target: "doorman::reload", "{name}: {e}; reload ({why}) refused, still serving generation {}", old.number);
+        Err(e) => refuse(vec![format!("{name}: {e}")]),
+    }
+}
+
+/// What a compile read: the config text and every file it names. Equal fingerprints mean a
+/// compile would give the generation in force again.
+pub fn fingerprint(text: &str, config: &Config, base: &Path) -> u64 {
+    let mut h = DefaultHasher::new();
+    text.hash(&mut h);
+    let tls = &config.server.tls;
+    let recipients = config.tenants.iter().filter_map(|t| t.recipients_file.as_ref()).map(|p| base.join(p));
+    for path in tls.certificate.iter().chain(&tls.key).chain(&tls.client_ca).cloned().chain(recipients) {
+        path.hash(&mut h);
+        std::fs::read(&path).ok().hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Why `new` may not replace `old` on a running edge: it takes away every tenant or every
+/// accepted domain, which is far more often a file emptied or cut short than an intention.
+fn empties(old: &Config, new: &Config, generation: u64) -> Option<String> {
+    if new.server.allow_empty {
+        return None;
+    }
+    let domains = |c: &Config| c.tenants.iter().map(|t| t.accepted_domains.len()).sum::<usize>();
+    let what = if new.tenants.is_empty() && !old.tenants.is_empty() {
+        format!("it has no tenants, where generation {generation} has {}", old.tenants.len())
+    } else if domains(new) == 0 && domains(old) > 0 {
+        format!("it has no accepted domain, where generation {generation} has {}", domains(old))
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{what}: an emptied or half-written file? Write the whole file and rename it into place; \
+         to run without any, set server.allow_empty = true"
+    ))
+}
+
+impl Shared {
+    /// Writes `serve.json`: after start (`None`) and after each reload request.
+    pub(crate) fn reported(&self, result: Option<ReloadResult>) {
+        let reloads =
+            self.reloads.fetch_add(u64::from(result.is_some()), Ordering::Relaxed) + u64::from(result.is_some());
+        let status = ServeStatus {
+            pid: std::process::id(),
+            config: self.source.shown_path(),
+            generation: self.current().number,
+            reloads,
+            last: result,
+        };
+        if let Err(e) = self.spool.write_status(&status) {
+            tracing::warn!("cannot write the spool's serve.json ({e}); doorman reload cannot see this server");
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use doorman_spool::Spool;
@@ -26,6 +26,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     pub shutdown: ShutdownTrigger,
     connections: Mutex<Connections>,
+    /// The fingerprint of the files the generation in force was compiled from, when known.
+    compiled_from: Mutex<Option<u64>>,
+    /// Reload requests handled, for `serve.json`.
+    pub(crate) reloads: AtomicU64,
 }
 
 #[derive(Default)]
@@ -55,6 +59,8 @@ impl Shared {
             metrics,
             shutdown,
             connections: Mutex::new(Connections::default()),
+            compiled_from: Mutex::new(None),
+            reloads: AtomicU64::new(0),
         }
     }
 
@@ -63,9 +69,15 @@ impl Shared {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn install(&self, next: Generation) {
+    /// Puts `next` in force; `compiled_from` is the fingerprint of its files, when sure.
+    pub fn install(&self, next: Generation, compiled_from: Option<u64>) {
         self.metrics.config_generation.store(next.number, Ordering::Relaxed);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self.compiled_from.lock().unwrap_or_else(|e| e.into_inner()) = compiled_from;
+    }
+
+    pub fn compiled_from(&self) -> Option<u64> {
+        *self.compiled_from.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Counts a connection from `client`; the guard uncounts it. Gives (total, from client),

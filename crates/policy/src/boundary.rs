@@ -162,6 +162,8 @@ fn server(s: &Server, b: &mut Boundaries) {
         dns: _,
         metrics_listener: _,
         queue: _,
+        // Which configs a reload takes, not what a session gets.
+        allow_empty: _,
     } = s;
     if !dnsbl_zones.is_empty() {
         b.facts.insert(Fact::Dnsbl);

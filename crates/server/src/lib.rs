@@ -2,7 +2,10 @@
 //! only at the spool, as Postfix's smtpd and qmgr do: the edge commits copies and says so
 //! ([`doorman_edge::Edge::committed`]); the queue reads them from the spool and delivers.
 //! This crate opens what both share (the spool, the tracking log), starts them, and stops
-//! them on SIGTERM or SIGINT.
+//! them on SIGTERM or SIGINT. [`control`] is the other side: `doorman reload` talking to a
+//! running server.
+
+pub mod control;
 
 use std::io;
 use std::path::PathBuf;

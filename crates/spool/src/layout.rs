@@ -8,6 +8,7 @@
 //! ROOT/state/ID.json          its delivery state, once an attempt was made
 //! ROOT/quarantine/TENANT/ID   a copy a rule held
 //! ROOT/flush                  asks the running queue to treat every copy as due now
+//! ROOT/serve.json             the running server: its pid and the config generation in force
 //! ```
 
 use std::io;
@@ -55,6 +56,14 @@ impl Layout {
 
     pub fn flush(&self) -> PathBuf {
         self.root.join("flush")
+    }
+
+    pub fn status(&self) -> PathBuf {
+        self.root.join("serve.json")
+    }
+
+    pub fn status_tmp(&self) -> PathBuf {
+        self.root.join(".serve.json.tmp")
     }
 }
 

@@ -12,6 +12,8 @@
 //!   file in `tmp/`; [`Spool::open`] removes both.
 //! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
 //!   delivery state, quarantines, releases and finishes them.
+//! - The running server says who it is and which config it serves in `serve.json`
+//!   ([`ServeStatus`]), so `doorman reload` can signal it and read the result.
 
 mod commit;
 pub mod delivery;
@@ -19,6 +21,7 @@ mod durable;
 mod envelope;
 mod layout;
 mod queue_id;
+mod status;
 mod store;
 pub mod transaction;
 mod unnamed;
@@ -27,5 +30,6 @@ pub use commit::{GroupCommit, SyncError, SyncMode};
 pub use durable::write_durably;
 pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
+pub use status::{ReloadResult, ServeStatus};
 pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
 pub use transaction::{Spill, Staged, Transaction};

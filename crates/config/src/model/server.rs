@@ -45,6 +45,10 @@ pub struct Server {
     /// Delivery out of the spool.
     #[serde(default)]
     pub queue: Queue,
+    /// Lets a reload take away every tenant or every accepted domain. Off, such a config is
+    /// refused: it is far more often a file emptied or cut short than a real intention.
+    #[serde(default)]
+    pub allow_empty: bool,
 }
 
 impl Default for Server {
@@ -62,6 +66,7 @@ impl Default for Server {
             dns: Dns::default(),
             metrics_listener: None,
             queue: Queue::default(),
+            allow_empty: false,
         }
     }
 }
