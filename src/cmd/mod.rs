@@ -65,31 +65,78 @@ pub fn on_spool(
     args: &SpoolArgs,
     action: impl FnOnce(&doorman_spool::Spool) -> std::io::Result<String>,
 ) -> ExitCode {
-    let root = match spool_root(args.config.as_ref()) {
-        Ok(r) => r,
+    run_on_spool(command, args, None, |spool| action(spool).map(|text| (Vec::new(), text)))
+}
+
+/// As [`on_spool`], for an action that changes the queue or the quarantine: each copy it
+/// acted on gets its `event` line in the tracking log, with who ran it. The log is opened
+/// first, so an action that could not be logged is not done.
+pub fn on_spool_logged(
+    command: &str,
+    args: &SpoolArgs,
+    event: doorman_tracking::Event,
+    action: impl FnOnce(&doorman_spool::Spool) -> std::io::Result<(Vec<doorman_spool::Envelope>, String)>,
+) -> ExitCode {
+    run_on_spool(command, args, Some(event), action)
+}
+
+fn run_on_spool(
+    command: &str,
+    args: &SpoolArgs,
+    event: Option<doorman_tracking::Event>,
+    action: impl FnOnce(&doorman_spool::Spool) -> std::io::Result<(Vec<doorman_spool::Envelope>, String)>,
+) -> ExitCode {
+    let paths = match spool_paths(args.config.as_ref()) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("doorman {command}: {e}");
             return ExitCode::from(2);
         }
     };
-    match doorman_spool::Spool::attach(&root).and_then(|spool| action(&spool)) {
-        Ok(text) => {
+    let log = match event.map(|_| doorman_tracking::TrackingLog::open(&paths.tracking_log)).transpose() {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!(
+                "doorman {command}: server.tracking_log: {}: {e}; nothing was done",
+                paths.tracking_log.display()
+            );
+            return ExitCode::from(1);
+        }
+    };
+    match doorman_spool::Spool::attach(&paths.spool).and_then(|spool| action(&spool)) {
+        Ok((copies, text)) => {
+            if let (Some(log), Some(event)) = (log, event) {
+                for r in doorman_queue::admin::records(event, &copies, doorman_queue::admin::current_uid()) {
+                    log.log(r);
+                }
+            }
             emit(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("doorman {command}: {}: {e}", root.display());
+            eprintln!("doorman {command}: {}: {e}", paths.spool.display());
             ExitCode::from(1)
         }
     }
 }
 
-/// The spool directory of a config: relative to the config file's folder, or to the working
-/// directory for the built-in example (as `doorman serve` resolves it).
-pub fn spool_root(config: Option<&PathBuf>) -> Result<PathBuf, String> {
+/// Where a config's spool and tracking log are.
+pub struct SpoolPaths {
+    pub spool: PathBuf,
+    pub tracking_log: PathBuf,
+}
+
+/// The spool directory and tracking log of a config: relative to the config file's folder,
+/// or to the working directory for the built-in example (as `doorman serve` resolves them).
+pub fn spool_paths(config: Option<&PathBuf>) -> Result<SpoolPaths, String> {
     let loaded = load(config).map_err(|d| d.to_string())?;
+    Ok(spool_paths_of(config, &loaded.config.server))
+}
+
+/// [`spool_paths`] of a config already loaded.
+pub fn spool_paths_of(config: Option<&PathBuf>, server: &doorman_config::Server) -> SpoolPaths {
     let base = config.and_then(|p| p.parent().map(Path::to_path_buf)).unwrap_or_default();
-    Ok(base.join(&loaded.config.server.spool_dir))
+    SpoolPaths { spool: base.join(&server.spool_dir), tracking_log: base.join(&server.tracking_log) }
 }
 
 /// Writes to stdout. A closed pipe (`doorman explain … | head`) is not an error worth a panic:

@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
-use super::{IdArgs, SpoolArgs, on_spool};
+use doorman_queue::admin;
+use doorman_tracking::Event;
+
+use super::{IdArgs, SpoolArgs, on_spool, on_spool_logged};
 
 /// Look at, release or delete quarantined messages.
 #[derive(clap::Subcommand)]
@@ -38,12 +41,12 @@ pub fn run(c: Command) -> ExitCode {
                 )
             })
         }),
-        Command::Release(a) => {
-            on_spool("quarantine", &a.spool, |s| s.release(&a.id).map(|()| format!("{} released for delivery\n", a.id)))
-        }
-        Command::Delete(a) => {
-            on_spool("quarantine", &a.spool, |s| s.delete_quarantined(&a.id).map(|()| format!("{} deleted\n", a.id)))
-        }
+        Command::Release(a) => on_spool_logged("quarantine", &a.spool, Event::AdminRelease, |s| {
+            admin::release(s, &a.id).map(|e| (vec![e], format!("{} released for delivery\n", a.id)))
+        }),
+        Command::Delete(a) => on_spool_logged("quarantine", &a.spool, Event::AdminDelete, |s| {
+            admin::delete(s, &a.id).map(|e| (vec![e], format!("{} deleted\n", a.id)))
+        }),
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::SystemTime;
 use doorman_queue::admin;
 use doorman_queue::state::{Status, unix};
 
-use super::{IdArgs, SpoolArgs, on_spool};
+use doorman_tracking::Event;
+
+use super::{IdArgs, SpoolArgs, on_spool, on_spool_logged};
 
 /// Look at and act on the delivery queue (the spool's copies not yet delivered).
 #[derive(clap::Subcommand)]
@@ -27,13 +29,18 @@ pub fn run(c: Command) -> ExitCode {
     match c {
         Command::List(a) => on_spool("queue", &a, |s| admin::list(s).map(|q| render_list(&q))),
         Command::Show(a) => on_spool("queue", &a.spool, |s| admin::show(s, &a.id).map(|q| render_show(&q))),
-        Command::Flush(a) => on_spool("queue", &a, |s| admin::retry(s, None).map(|n| format!("{n} copies due now\n"))),
-        Command::Retry(a) => {
-            on_spool("queue", &a.spool, |s| admin::retry(s, Some(&a.id)).map(|_| format!("{} due now\n", a.id)))
-        }
-        Command::Remove(a) => {
-            on_spool("queue", &a.spool, |s| admin::remove(s, &a.id).map(|()| format!("{} removed\n", a.id)))
-        }
+        Command::Flush(a) => on_spool_logged("queue", &a, Event::AdminRetry, |s| {
+            admin::retry(s, None).map(|due| {
+                let text = format!("{} copies due now\n", due.len());
+                (due, text)
+            })
+        }),
+        Command::Retry(a) => on_spool_logged("queue", &a.spool, Event::AdminRetry, |s| {
+            admin::retry(s, Some(&a.id)).map(|due| (due, format!("{} due now\n", a.id)))
+        }),
+        Command::Remove(a) => on_spool_logged("queue", &a.spool, Event::AdminRemove, |s| {
+            admin::remove(s, &a.id).map(|e| (vec![e], format!("{} removed\n", a.id)))
+        }),
     }
 }
 fn render_list(queue: &[admin::Queued]) -> String {

@@ -1,7 +1,7 @@
 //! `doorman reload`: check the config, then have the running server load it, and say which
 //! generation is in force (as `nginx -t && nginx -s reload` does, in one step).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,8 +36,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let warnings: String = loaded.warnings.iter().map(|w| format!("{w}\n")).collect();
     super::emit(&warnings);
-    let base = args.config.as_deref().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let root = base.join(&loaded.config.server.spool_dir);
+    let root = super::spool_paths_of(args.config.as_ref(), &loaded.config.server).spool;
     let answer = Spool::attach(&root)
         .map_err(control::ControlError::from)
         .and_then(|spool| control::reload(&spool, &source.shown_path(), args.wait));

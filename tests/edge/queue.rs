@@ -298,7 +298,23 @@ actions = {{ quarantine = true, set_scl = 5 }}
     let (_, quarantine, _) = doorman(&["quarantine", "list"]);
     assert!(quarantine.contains(&held) && quarantine.contains("Hold invoices"), "{quarantine}");
 
+    // Every administrative action is in the tracking log, with who ran it.
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let admin_line = |event: &str, id: &str, rcpt: &str| {
+        let l = edge.wait_tracking(|l| l["event"] == event && l["queue_id"] == id);
+        assert_eq!(
+            (l["rcpt"].as_str(), l["tenant"].as_str(), l["uid"].as_u64()),
+            (Some(rcpt), Some("contoso"), Some(u64::from(uid))),
+            "{l}"
+        );
+    };
     assert_eq!(doorman(&["queue", "remove", &second]).0, Some(0));
+    admin_line("admin_remove", &second, "bob@contoso.com");
+    let deleted = queued("bob@contoso.com", "another invoice");
+    assert_eq!(doorman(&["quarantine", "delete", &deleted]), (Some(0), format!("{deleted} deleted\n"), String::new()));
+    admin_line("admin_delete", &deleted, "bob@contoso.com");
+    assert!(!doorman(&["quarantine", "list"]).1.contains(&deleted));
     let (status, _, err) = doorman(&["queue", "show", "../../etc/passwd"]);
     assert_eq!(status, Some(1));
     assert!(err.contains("is not a queue id"), "{err}");
@@ -309,8 +325,10 @@ actions = {{ quarantine = true, set_scl = 5 }}
     edge.rewrite_config(HOURLY, &tenants(sink.port));
     edge.wait_generation(2);
     assert_eq!(doorman(&["queue", "retry", &first]).0, Some(0));
+    admin_line("admin_retry", &first, "alice@contoso.com");
     edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == first.as_str());
     assert_eq!(doorman(&["quarantine", "release", &held]).0, Some(0));
+    admin_line("admin_release", &held, "alice@contoso.com");
     edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == held.as_str());
     let delivered = wait_for(Duration::from_secs(5), || Some(sink.messages()).filter(|m| m.len() == 2)).unwrap();
     assert!(delivered.iter().any(|m| m.contains("Subject: your invoice")));

@@ -19,10 +19,18 @@ pub enum Event {
     Drop,
     Quarantine,
     Dsn,
+    /// An administrator removed a queued copy (`doorman queue remove`): no delivery, no DSN.
+    AdminRemove,
+    /// An administrator released a quarantined copy for delivery.
+    AdminRelease,
+    /// An administrator deleted a quarantined copy.
+    AdminDelete,
+    /// An administrator made a queued copy due now (`queue retry`, `queue flush`).
+    AdminRetry,
 }
 
 impl Event {
-    pub const ALL: [Event; 9] = [
+    pub const ALL: [Event; 13] = [
         Event::Connect,
         Event::Reject,
         Event::Receive,
@@ -32,6 +40,10 @@ impl Event {
         Event::Drop,
         Event::Quarantine,
         Event::Dsn,
+        Event::AdminRemove,
+        Event::AdminRelease,
+        Event::AdminDelete,
+        Event::AdminRetry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +57,10 @@ impl Event {
             Event::Drop => "drop",
             Event::Quarantine => "quarantine",
             Event::Dsn => "dsn",
+            Event::AdminRemove => "admin_remove",
+            Event::AdminRelease => "admin_release",
+            Event::AdminDelete => "admin_delete",
+            Event::AdminRetry => "admin_retry",
         }
     }
 
@@ -94,6 +110,9 @@ pub struct Record {
     pub scl: Option<i8>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Who ran an administrative action (`admin_*` events): the Unix user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
 }
 
 impl Record {
@@ -117,6 +136,7 @@ impl Record {
             rules: Vec::new(),
             scl: None,
             size: None,
+            uid: None,
         }
     }
 }
