@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod certificates;
+mod deadlines;
 mod delivery;
 mod exo;
 mod framing;

@@ -306,6 +306,22 @@ impl Raw {
         self.stream.get_mut().write_all(bytes).unwrap();
     }
 
+    /// Sends, telling a closed connection apart instead of panicking.
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.get_mut().write_all(bytes)
+    }
+
+    /// A reply that is already here, without waiting for one.
+    pub fn poll_reply(&mut self) -> Option<String> {
+        let timeout = self.stream.get_ref().read_timeout().ok().flatten();
+        self.stream.get_ref().set_nonblocking(true).ok()?;
+        let mut peek = [0u8; 1];
+        let ready = matches!(self.stream.get_ref().peek(&mut peek), Ok(n) if n > 0) || !self.stream.buffer().is_empty();
+        self.stream.get_ref().set_nonblocking(false).ok()?;
+        self.stream.get_ref().set_read_timeout(timeout).ok()?;
+        if ready { self.reply() } else { None }
+    }
+
     /// One whole reply (all its lines), or `None` when the server closed the connection.
     pub fn reply(&mut self) -> Option<String> {
         let mut all = String::new();

@@ -64,6 +64,28 @@ fn check_server(config: &Config, out: &mut Vec<Finding>) {
             out.push(Finding::error(format!("server.limits.{key}"), "must be at least 1"));
         }
     }
+    if limits.max_connections_per_network == 0 {
+        out.push(Finding::error("server.limits.max_connections_per_network", "must be at least 1"));
+    }
+    for (key, value, max) in [
+        ("network_prefix_v4", limits.network_prefix_v4, 32),
+        ("network_prefix_v6", limits.network_prefix_v6, 128),
+        ("stress_threshold", limits.stress_threshold, 100),
+    ] {
+        if value > max {
+            out.push(Finding::error(format!("server.limits.{key}"), format!("must be at most {max}")));
+        }
+    }
+    for (key, value) in [
+        ("command_timeout", limits.command_timeout),
+        ("data_timeout", limits.data_timeout),
+        ("session_timeout", limits.session_timeout),
+        ("stress_command_timeout", limits.stress_command_timeout),
+    ] {
+        if value.0.is_zero() {
+            out.push(Finding::error(format!("server.limits.{key}"), "must be longer than 0s"));
+        }
+    }
 }
 
 /// A domain must belong to one tenant, or recipient attribution is ambiguous.

@@ -93,6 +93,7 @@ impl AsyncWrite for Stream {
 pub enum ReadError {
     /// The client closed the connection.
     Closed,
+    /// A deadline passed: for a command line, a transfer, or the client taking its replies.
     Timeout,
     /// The client sends DATA slower than `min_data_rate`.
     TooSlow,
@@ -101,15 +102,31 @@ pub enum ReadError {
     Io(io::Error),
 }
 
-/// The deadlines that apply to one read.
+/// The deadlines of one DATA or BDAT transfer.
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     /// Longest wait for the next bytes.
     pub idle: Duration,
-    /// Longest whole DATA or BDAT transfer.
+    /// Longest whole transfer.
     pub total: Duration,
     /// Bytes per second a transfer must average once it has run for [`RATE_GRACE`].
     pub min_rate: u64,
+    /// When the session ends, transfer or not.
+    pub session_end: Instant,
+}
+
+impl Timeouts {
+    /// By when more bytes must come, for a transfer that began at `started` and has `bytes`
+    /// so far: the idle limit, the whole transfer's, the session's, and the moment its rate
+    /// would fall below `min_rate`, whichever is first. Whether the rate was the limit.
+    fn next_deadline(&self, started: Instant, bytes: u64) -> (Instant, bool) {
+        let other = (Instant::now() + self.idle).min(started + self.total).min(self.session_end);
+        if self.min_rate == 0 {
+            return (other, false);
+        }
+        let rate = started + RATE_GRACE.max(Duration::from_secs_f64(bytes as f64 / self.min_rate as f64));
+        if rate < other { (rate, true) } else { (other, false) }
+    }
 }
 
 /// How long a transfer may run before its rate is judged.
@@ -120,11 +137,23 @@ pub struct Connection {
     rbuf: Vec<u8>,
     rpos: usize,
     wbuf: Vec<u8>,
+    /// How long the client may take to accept what [`Connection::flush`] sends.
+    write_timeout: Duration,
 }
 
 impl Connection {
-    pub fn new(stream: Stream) -> Connection {
-        Connection { stream: Some(stream), rbuf: Vec::with_capacity(4096), rpos: 0, wbuf: Vec::with_capacity(1024) }
+    pub fn new(stream: Stream, write_timeout: Duration) -> Connection {
+        Connection {
+            stream: Some(stream),
+            rbuf: Vec::with_capacity(4096),
+            rpos: 0,
+            wbuf: Vec::with_capacity(1024),
+            write_timeout,
+        }
+    }
+
+    pub fn set_write_timeout(&mut self, t: Duration) {
+        self.write_timeout = t;
     }
 
     pub fn unread(&self) -> &[u8] {
@@ -156,13 +185,25 @@ impl Connection {
         self.wbuf.extend_from_slice(b"\r\n");
     }
 
+    /// Sends the queued replies, within the write timeout.
     pub async fn flush(&mut self) -> io::Result<()> {
+        self.write_out(Instant::now() + self.write_timeout).await
+    }
+
+    /// Sends the queued replies by `deadline`: a client that does not read them cannot hold
+    /// its session open past its deadlines.
+    async fn write_out(&mut self, deadline: Instant) -> io::Result<()> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
         let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
-        stream.write_all(&self.wbuf).await?;
-        stream.flush().await?;
+        let wbuf = &self.wbuf;
+        tokio::time::timeout_at(deadline.into(), async {
+            stream.write_all(wbuf).await?;
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client did not take its replies in time"))??;
         self.wbuf.clear();
         Ok(())
     }
@@ -178,9 +219,12 @@ impl Connection {
         .await;
     }
 
-    /// Flushes replies, then waits for more input.
-    pub async fn fill(&mut self, idle: Duration, shutdown: &mut Shutdown) -> Result<(), ReadError> {
-        self.flush().await.map_err(ReadError::Io)?;
+    /// Flushes replies, then waits for more input; both must be done by `deadline`.
+    pub async fn fill(&mut self, deadline: Instant, shutdown: &mut Shutdown) -> Result<(), ReadError> {
+        self.write_out(deadline).await.map_err(|e| match e.kind() {
+            io::ErrorKind::TimedOut => ReadError::Timeout,
+            _ => ReadError::Io(e),
+        })?;
         if self.rpos > 0 {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
@@ -191,7 +235,7 @@ impl Connection {
         let Connection { stream, rbuf, .. } = self;
         let stream = stream.as_mut().ok_or(ReadError::Closed)?;
         let read = tokio::select! {
-            r = tokio::time::timeout(idle, stream.read_buf(rbuf)) => r,
+            r = tokio::time::timeout_at(deadline.into(), stream.read_buf(rbuf)) => r,
             _ = shutdown.closing() => return Err(ReadError::Closing),
         };
         match read {
@@ -202,10 +246,27 @@ impl Connection {
         }
     }
 
+    /// Waits for more bytes of a transfer, by the deadline its [`Timeouts`] give.
+    async fn fill_transfer(
+        &mut self,
+        started: Instant,
+        bytes: u64,
+        t: Timeouts,
+        shutdown: &mut Shutdown,
+    ) -> Result<(), ReadError> {
+        check_rate(started, bytes, t)?;
+        let (deadline, by_rate) = t.next_deadline(started, bytes);
+        match self.fill(deadline, shutdown).await {
+            Err(ReadError::Timeout) if by_rate => Err(ReadError::TooSlow),
+            other => other,
+        }
+    }
+
     /// The next command line without its CRLF, or why it was refused (the bad line is gone).
+    /// The whole line must be here by `deadline`: a byte now and then does not extend it.
     pub async fn read_line(
         &mut self,
-        idle: Duration,
+        deadline: Instant,
         shutdown: &mut Shutdown,
     ) -> Result<Result<Vec<u8>, LineError>, ReadError> {
         let mut discarding = false;
@@ -228,7 +289,7 @@ impl Connection {
                         let keep = usize::from(self.unread().last() == Some(&b'\r'));
                         self.consume(n - keep);
                     }
-                    self.fill(idle, shutdown).await?;
+                    self.fill(deadline, shutdown).await?;
                 }
             }
         }
@@ -255,8 +316,7 @@ impl Connection {
                 return Ok(());
             }
             self.consume(n);
-            check_rate(started, reader.size, t)?;
-            self.fill(t.idle, shutdown).await?;
+            self.fill_transfer(started, reader.size, t, shutdown).await?;
         }
     }
 
@@ -279,8 +339,7 @@ impl Connection {
             if size == 0 {
                 return Ok(());
             }
-            check_rate(started, got, t)?;
-            self.fill(t.idle, shutdown).await?;
+            self.fill_transfer(started, got, t, shutdown).await?;
         }
     }
 
@@ -288,7 +347,7 @@ impl Connection {
     /// must not be read as if it came through TLS), then runs the handshake. Returns how many
     /// bytes were dropped.
     pub async fn start_tls(&mut self, acceptor: TlsAcceptor, timeout: Duration) -> io::Result<usize> {
-        self.flush().await?;
+        self.write_out(Instant::now() + timeout).await?;
         let dropped = self.unread().len();
         self.handshake(acceptor, timeout, Vec::new()).await?;
         Ok(dropped)
@@ -316,7 +375,7 @@ impl Connection {
 
 fn check_rate(started: Instant, bytes: u64, t: Timeouts) -> Result<(), ReadError> {
     let elapsed = started.elapsed();
-    if elapsed > t.total {
+    if elapsed > t.total || Instant::now() >= t.session_end {
         return Err(ReadError::Timeout);
     }
     if elapsed > RATE_GRACE && (bytes as f64) < t.min_rate as f64 * elapsed.as_secs_f64() {

@@ -18,7 +18,7 @@ use crate::proxy::{self, Parsed};
 use crate::session::Session;
 use crate::state::Shared;
 
-/// How long a trusted proxy has to send its header.
+/// How long a trusted proxy has to send its whole header.
 const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: ListenerTls) {
@@ -52,7 +52,8 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
     let generation = shared.current();
     let session_id = doorman_spool::new_queue_id();
     let peer_ip = canonical_ip(peer.ip());
-    let mut conn = Connection::new(Stream::Plain(stream));
+    let limits = &generation.config().server.limits;
+    let mut conn = Connection::new(Stream::Plain(stream), limits.command_timeout_at(shared.open_connections()));
     let policy = &generation.policy;
     // Only a trusted proxy's header is read: from anyone else the first bytes are the client's.
     let proxy = if policy.is_trusted_proxy(peer_ip) { Some(read_proxy_header(&mut conn, shared).await) } else { None };
@@ -60,8 +61,14 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
         tracing::info!(peer = %peer_ip, "PROXY header: {why}");
     }
     let client = policy.connecting_client(peer_ip, proxy.as_ref());
-    let (_guard, total, from_client) = shared.count_connection(client);
-    let connect = ConnectInfo { peer_ip, proxy, connections_total: total, connections_from_client: from_client };
+    let (_guard, counts) = shared.count_connection(client, policy.client_network(client));
+    let connect = ConnectInfo {
+        peer_ip,
+        proxy,
+        connections_total: counts.total,
+        connections_from_client: counts.from_client,
+        connections_from_network: counts.from_network,
+    };
     let decision = policy.connect(&connect, Detail::Brief);
     let reply = decision.reply.to_string();
     if !decision.is_accepted() {
@@ -105,6 +112,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
 /// Reads a trusted proxy's header; what went wrong is for the policy to answer.
 async fn read_proxy_header(conn: &mut Connection, shared: &Shared) -> ProxyHeader {
     let mut shutdown = shared.shutdown.subscribe();
+    let deadline = std::time::Instant::now() + PROXY_HEADER_TIMEOUT;
     loop {
         match proxy::parse(conn.unread()) {
             Parsed::Header(h, len) => {
@@ -112,7 +120,7 @@ async fn read_proxy_header(conn: &mut Connection, shared: &Shared) -> ProxyHeade
                 return h;
             }
             Parsed::Incomplete => {
-                if let Err(e) = conn.fill(PROXY_HEADER_TIMEOUT, &mut shutdown).await {
+                if let Err(e) = conn.fill(deadline, &mut shutdown).await {
                     let why = match e {
                         ReadError::Timeout | ReadError::TooSlow => {
                             format!("no complete PROXY header within {} s", PROXY_HEADER_TIMEOUT.as_secs())

@@ -36,6 +36,24 @@ pub struct Shared {
 struct Connections {
     total: u32,
     by_client: HashMap<IpAddr, u32>,
+    by_network: HashMap<ipnet::IpNet, u32>,
+}
+
+/// How many connections are open, this one included: in all, from its client, and from its
+/// client's network.
+pub struct Counts {
+    pub total: u32,
+    pub from_client: u32,
+    pub from_network: u32,
+}
+
+fn uncount<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: &K) {
+    if let Some(n) = map.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(key);
+        }
+    }
 }
 
 impl Shared {
@@ -80,33 +98,33 @@ impl Shared {
         *self.compiled_from.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a connection from `client`; the guard uncounts it. Gives (total, from client),
-    /// this one included.
-    pub fn count_connection(self: &Arc<Self>, client: IpAddr) -> (ConnectionGuard, u32, u32) {
+    /// Counts a connection from `client` in `network`; the guard uncounts it.
+    pub fn count_connection(self: &Arc<Self>, client: IpAddr, network: ipnet::IpNet) -> (ConnectionGuard, Counts) {
         let mut c = self.connections.lock().unwrap_or_else(|e| e.into_inner());
         c.total += 1;
-        let n = c.by_client.entry(client).or_default();
-        *n += 1;
-        let from_client = *n;
         let total = c.total;
-        (ConnectionGuard { shared: self.clone(), client }, total, from_client)
+        let from_client = *c.by_client.entry(client).and_modify(|n| *n += 1).or_insert(1);
+        let from_network = *c.by_network.entry(network).and_modify(|n| *n += 1).or_insert(1);
+        (ConnectionGuard { shared: self.clone(), client, network }, Counts { total, from_client, from_network })
+    }
+
+    /// Connections open now: what stress mode is judged by.
+    pub fn open_connections(&self) -> u32 {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 }
 
 pub struct ConnectionGuard {
     shared: Arc<Shared>,
     client: IpAddr,
+    network: ipnet::IpNet,
 }
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
         let mut c = self.shared.connections.lock().unwrap_or_else(|e| e.into_inner());
         c.total -= 1;
-        if let Some(n) = c.by_client.get_mut(&self.client) {
-            *n -= 1;
-            if *n == 0 {
-                c.by_client.remove(&self.client);
-            }
-        }
+        uncount(&mut c.by_client, &self.client);
+        uncount(&mut c.by_network, &self.network);
     }
 }

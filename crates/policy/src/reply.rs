@@ -112,6 +112,14 @@ impl Reply {
         )
     }
 
+    pub fn too_many_connections_from_network(network: ipnet::IpNet) -> Reply {
+        Reply::new(
+            421,
+            code(4, 3, 2),
+            format!("Too many concurrent connections from network {network}, closing transmission channel"),
+        )
+    }
+
     // -- EHLO, MAIL -----------------------------------------------------------------------
 
     pub fn hello(hostname: &str, client: IpAddr) -> Reply {

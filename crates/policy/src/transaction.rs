@@ -87,18 +87,8 @@ impl Policy {
     pub fn evaluate(&self, tx: &Transaction, detail: Detail) -> Evaluation {
         let session = &tx.session;
         let info = match tx.proxy_peer {
-            Some(peer) => ConnectInfo {
-                peer_ip: peer,
-                proxy: Some(ProxyHeader::Client(session.client_ip)),
-                connections_total: 1,
-                connections_from_client: 1,
-            },
-            None => ConnectInfo {
-                peer_ip: session.client_ip,
-                proxy: None,
-                connections_total: 1,
-                connections_from_client: 1,
-            },
+            Some(peer) => ConnectInfo::alone(peer, Some(ProxyHeader::Client(session.client_ip))),
+            None => ConnectInfo::alone(session.client_ip, None),
         };
         let connect = self.connect(&info, detail);
         let helo = connect

@@ -46,7 +46,13 @@ fn info(peer: &str, proxied: Option<&str>, total: u32, from_client: u32) -> Conn
 }
 
 fn with_header(peer: &str, proxy: Option<ProxyHeader>, total: u32, from_client: u32) -> ConnectInfo {
-    ConnectInfo { peer_ip: ip(peer), proxy, connections_total: total, connections_from_client: from_client }
+    ConnectInfo {
+        peer_ip: ip(peer),
+        proxy,
+        connections_total: total,
+        connections_from_client: from_client,
+        connections_from_network: from_client,
+    }
 }
 
 /// The step of `trace` for `check`.
@@ -83,6 +89,29 @@ fn connect_greets_or_refuses() {
         d.reply.to_string(),
         "421 4.3.2 Too many concurrent connections from [203.0.113.9], closing transmission channel"
     );
+}
+
+/// A client with many addresses is one client: its network (/24, /64 by default) has a
+/// limit of its own.
+#[test]
+fn connections_count_per_client_network() {
+    let p = policy(&SERVER.replace(
+        "max_connections = 3",
+        "max_connections = 1000\nmax_connections_per_network = 5\nnetwork_prefix_v6 = 48",
+    ));
+    assert_eq!(p.client_network(ip("203.0.113.9")).to_string(), "203.0.113.0/24");
+    assert_eq!(p.client_network(ip("::ffff:203.0.113.9")).to_string(), "203.0.113.0/24");
+    assert_eq!(p.client_network(ip("2001:db8:1:2::9")).to_string(), "2001:db8:1::/48");
+    let mut at = info("203.0.113.9", None, 10, 1);
+    at.connections_from_network = 5;
+    assert_eq!(p.connect(&at, Detail::Brief).reply.code, 220);
+    at.connections_from_network = 6;
+    let d = p.connect(&at, Detail::Explained);
+    assert_eq!(
+        d.reply.to_string(),
+        "421 4.3.2 Too many concurrent connections from network 203.0.113.0/24, closing transmission channel"
+    );
+    assert_eq!(step(&d.trace, Check::ConnectionLimit).detail, "6 connections open from 203.0.113.0/24, the limit is 5");
 }
 
 #[test]

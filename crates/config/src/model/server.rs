@@ -166,29 +166,78 @@ pub struct Limits {
     pub max_recipients: u32,
     pub max_connections: u32,
     pub max_connections_per_ip: u32,
+    /// Connections from one client network ([`Limits::network_prefix_v4`], `_v6`): a
+    /// client with many addresses is still one client.
+    pub max_connections_per_network: u32,
+    /// The prefix length that makes an IPv4 client network.
+    pub network_prefix_v4: u8,
+    /// The prefix length that makes an IPv6 client network (a /64 is usually one site).
+    pub network_prefix_v6: u8,
     /// Errors in one session before `421` and disconnect.
     pub max_errors: u32,
+    /// A whole command line must arrive within this time (a deadline, not an idle timer: a
+    /// byte now and then does not extend it). Writes to the client have as long.
     pub command_timeout: Seconds,
+    /// A whole DATA or BDAT transfer must arrive within this time.
     pub data_timeout: Seconds,
     /// Bytes per second a client must keep up during DATA (checked after its first 30 s).
     pub min_data_rate: u64,
+    /// A whole session, however busy, ends after this time (Exchange's ConnectionTimeout).
+    pub session_timeout: Seconds,
+    /// Above this share of `max_connections` open (percent), the edge is under stress and
+    /// uses `stress_command_timeout`, as Postfix's stress mode does.
+    pub stress_threshold: u8,
+    pub stress_command_timeout: Seconds,
+    /// Message data sent before the `354` is refused with `554 5.5.0` (Postfix's
+    /// `smtpd_forbid_unauth_pipelining`): RFC 2920 has the client wait for it.
+    pub forbid_unauth_pipelining: bool,
     /// On SIGTERM, how long open sessions may go on before they are told `421`.
     pub shutdown_grace: Seconds,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let s = |n| Seconds(Duration::from_secs(n));
         Limits {
             max_message_size: 36 * 1024 * 1024,
             max_recipients: 500,
             max_connections: 1000,
             max_connections_per_ip: 20,
+            max_connections_per_network: 100,
+            network_prefix_v4: 24,
+            network_prefix_v6: 64,
             max_errors: 10,
-            command_timeout: Seconds(Duration::from_secs(300)),
-            data_timeout: Seconds(Duration::from_secs(600)),
+            command_timeout: s(300),
+            data_timeout: s(600),
             min_data_rate: 500,
-            shutdown_grace: Seconds(Duration::from_secs(30)),
+            session_timeout: s(1800),
+            stress_threshold: 80,
+            stress_command_timeout: s(10),
+            forbid_unauth_pipelining: true,
+            shutdown_grace: s(30),
         }
+    }
+}
+
+impl Limits {
+    /// Whether `open` connections put the edge under stress.
+    pub fn under_stress(&self, open: u32) -> bool {
+        u64::from(open) * 100 > u64::from(self.max_connections) * u64::from(self.stress_threshold)
+    }
+
+    /// The command deadline with `open` connections: shorter under stress.
+    pub fn command_timeout_at(&self, open: u32) -> Duration {
+        if self.under_stress(open) {
+            self.stress_command_timeout.0.min(self.command_timeout.0)
+        } else {
+            self.command_timeout.0
+        }
+    }
+
+    /// The network `ip` counts in for `max_connections_per_network`.
+    pub fn client_network(&self, ip: std::net::IpAddr) -> ipnet::IpNet {
+        let prefix = if ip.is_ipv4() { self.network_prefix_v4.min(32) } else { self.network_prefix_v6.min(128) };
+        ipnet::IpNet::new(ip, prefix).map(|n| n.trunc()).unwrap_or_else(|_| ipnet::IpNet::from(ip))
     }
 }
 
@@ -263,4 +312,21 @@ pub enum SpoolSync {
     /// Each copy's `fdatasync`, then one fsync of `incoming/` for all of them: for a spool on
     /// a filesystem shared with busy writers.
     PerCopy,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Postfix's stress mode: above the threshold the command deadline is the short one.
+    #[test]
+    fn stress_starts_above_the_threshold() {
+        let l = Limits::default();
+        assert!(!l.under_stress(800));
+        assert!(l.under_stress(801));
+        assert_eq!(l.command_timeout_at(800), Duration::from_secs(300));
+        assert_eq!(l.command_timeout_at(801), Duration::from_secs(10));
+        let zero = Limits { stress_threshold: 0, ..Limits::default() };
+        assert!(zero.under_stress(1));
+    }
 }

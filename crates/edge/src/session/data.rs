@@ -35,6 +35,14 @@ impl Session {
             self.reply(&replies::bad_sequence("DATA not allowed after BDAT"));
             return Flow::Continue;
         }
+        if self.limits().forbid_unauth_pipelining && !self.conn.unread().is_empty() {
+            // RFC 2920: DATA ends a pipelined group, and the message waits for the 354.
+            // What came before it is a client that does not listen: a spam engine, or an
+            // attempt to get bytes read in another state than they were sent for.
+            tracing::info!(client = %self.client_ip(), "improper pipelining: {} bytes after DATA before 354", self.conn.unread().len());
+            self.refuse_transaction(&replies::pipelining_before_354());
+            return Flow::Close;
+        }
         self.reply(&replies::start_input());
         // Bytes past the limit are counted, not stored: the policy will refuse the message.
         let max = self.tx.as_ref().map_or(0, |t| t.generation.config().server.limits.max_message_size);

@@ -12,6 +12,7 @@ mod spool;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use doorman_config::address::ReversePath;
 use doorman_config::{Limits, ListenerTls};
@@ -44,6 +45,8 @@ pub struct Session {
     errors: u32,
     tx: Option<Transaction>,
     shutdown: Shutdown,
+    /// `session_timeout` after the connection came: no session outlives it.
+    session_end: Instant,
 }
 
 /// From MAIL FROM to the end of DATA (or RSET).
@@ -89,6 +92,7 @@ impl Session {
             tokio::spawn(async move { dnsbl.check(ip, &zones).await })
         });
         let shutdown = shared.shutdown.subscribe();
+        let session_end = Instant::now() + generation.config().server.limits.session_timeout.0;
         Session {
             shared,
             conn,
@@ -102,6 +106,7 @@ impl Session {
             errors: 0,
             tx: None,
             shutdown,
+            session_end,
         }
     }
 
@@ -113,13 +118,21 @@ impl Session {
         self.generation.config().server.hostname.clone()
     }
 
+    /// By when the next command line must be here (and the replies before it taken): the
+    /// command timeout, shorter under stress, and never past the session's end.
+    fn command_deadline(&mut self) -> Instant {
+        let timeout = self.limits().command_timeout_at(self.shared.open_connections());
+        self.conn.set_write_timeout(timeout);
+        (Instant::now() + timeout).min(self.session_end)
+    }
+
     /// Runs the session after the greeting was queued.
     pub async fn run(mut self) {
-        let idle = self.limits().command_timeout.0;
+        let deadline = self.command_deadline();
         // Trusted proxies' headers were read before the greeting: one now comes from the
         // client itself, and the policy answers it. Bytes that came with a trusted proxy's
         // header are already here; a header split across reads is waited for.
-        match self.first_bytes(idle).await {
+        match self.first_bytes(deadline).await {
             Ok(()) if crate::proxy::looks_like_header(self.conn.unread()) => {
                 let header = crate::proxy::parse(self.conn.unread()).into_header();
                 let info = ConnectInfo { peer_ip: self.info.client_ip, proxy: Some(header), ..self.connect.clone() };
@@ -144,8 +157,8 @@ impl Session {
             }
         }
         loop {
-            let idle = self.limits().command_timeout.0;
-            let line = match self.conn.read_line(idle, &mut self.shutdown).await {
+            let deadline = self.command_deadline();
+            let line = match self.conn.read_line(deadline, &mut self.shutdown).await {
                 Ok(line) => line,
                 Err(e) => {
                     self.end_on(e).await;
@@ -171,9 +184,9 @@ impl Session {
     }
 
     /// Waits until the client has sent something that is not the start of a PROXY header.
-    async fn first_bytes(&mut self, idle: std::time::Duration) -> Result<(), ReadError> {
+    async fn first_bytes(&mut self, deadline: Instant) -> Result<(), ReadError> {
         while self.conn.unread().is_empty() || crate::proxy::undecided(self.conn.unread()) {
-            self.conn.fill(idle, &mut self.shutdown).await?;
+            self.conn.fill(deadline, &mut self.shutdown).await?;
         }
         Ok(())
     }
@@ -182,6 +195,7 @@ impl Session {
     async fn end_on(&mut self, e: ReadError) {
         let host = self.hostname();
         let reply = match e {
+            ReadError::Timeout if Instant::now() >= self.session_end => Some(replies::session_too_long(&host)),
             ReadError::Timeout => Some(replies::timeout(&host)),
             ReadError::TooSlow => Some(replies::too_slow(&host)),
             ReadError::Closing => Some(replies::shutting_down(&host)),
@@ -274,7 +288,12 @@ impl Session {
 
     fn transfer_timeouts(&self) -> Timeouts {
         let l = self.limits();
-        Timeouts { idle: l.command_timeout.0, total: l.data_timeout.0, min_rate: l.min_data_rate }
+        Timeouts {
+            idle: l.command_timeout_at(self.shared.open_connections()),
+            total: l.data_timeout.0,
+            min_rate: l.min_data_rate,
+            session_end: self.session_end,
+        }
     }
 
     fn client_ip(&self) -> IpAddr {

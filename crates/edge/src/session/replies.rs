@@ -88,6 +88,11 @@ pub fn tls_not_available() -> Reply {
 
 // -- the message ----------------------------------------------------------------------------
 
+/// Postfix's reply to improper pipelining (`smtpd_forbid_unauth_pipelining`).
+pub fn pipelining_before_354() -> Reply {
+    reply(554, (5, 5, 0), "Error: SMTP protocol synchronization")
+}
+
 pub fn start_input() -> Reply {
     Reply::new(354, None, "Start mail input; end with <CRLF>.<CRLF>")
 }
@@ -119,6 +124,10 @@ pub fn cannot_queue() -> Reply {
 
 pub fn timeout(host: &str) -> Reply {
     reply(421, (4, 4, 2), format!("{host} Error: timeout exceeded, closing connection"))
+}
+
+pub fn session_too_long(host: &str) -> Reply {
+    reply(421, (4, 4, 2), format!("{host} Error: session time limit exceeded, closing connection"))
 }
 
 pub fn too_slow(host: &str) -> Reply {

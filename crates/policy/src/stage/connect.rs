@@ -32,6 +32,16 @@ pub struct ConnectInfo {
     pub connections_total: u32,
     /// Open connections from the same client IP, this one included.
     pub connections_from_client: u32,
+    /// Open connections from the client's network ([`Policy::client_network`]), this one
+    /// included.
+    pub connections_from_network: u32,
+}
+
+impl ConnectInfo {
+    /// A connection that is the only one open: what `explain` and the audit assume.
+    pub fn alone(peer_ip: IpAddr, proxy: Option<ProxyHeader>) -> ConnectInfo {
+        ConnectInfo { peer_ip, proxy, connections_total: 1, connections_from_client: 1, connections_from_network: 1 }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -62,6 +72,12 @@ impl Policy {
             Some(ProxyHeader::Client(client)) if self.is_trusted_proxy(peer) => canonical_ip(*client),
             _ => peer,
         }
+    }
+
+    /// The network a client's connections are counted in, for
+    /// `server.limits.max_connections_per_network`.
+    pub fn client_network(&self, client: IpAddr) -> ipnet::IpNet {
+        self.config().server.limits.client_network(canonical_ip(client))
     }
 
     pub fn connect(&self, info: &ConnectInfo, detail: Detail) -> ConnectDecision {
@@ -118,13 +134,28 @@ impl Policy {
                 )
             }));
         }
+        let network = self.client_network(client);
+        if info.connections_from_network > limits.max_connections_per_network {
+            return Err(trace.refuse(
+                Check::ConnectionLimit,
+                Reply::too_many_connections_from_network(network),
+                || {
+                    format!(
+                        "{} connections open from {network}, the limit is {}",
+                        info.connections_from_network, limits.max_connections_per_network
+                    )
+                },
+            ));
+        }
         trace.step(Check::ConnectionLimit, Outcome::Pass, || {
             format!(
-                "{} of {} connections, {} of {} from {client}",
+                "{} of {} connections, {} of {} from {client}, {} of {} from {network}",
                 info.connections_total,
                 limits.max_connections,
                 info.connections_from_client,
-                limits.max_connections_per_ip
+                limits.max_connections_per_ip,
+                info.connections_from_network,
+                limits.max_connections_per_network
             )
         });
         Ok(Reply::greeting(&self.config().server.hostname))
