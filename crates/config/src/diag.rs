@@ -169,13 +169,13 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, before[line_start..].chars().count() + 1)
 }
 
-enum Segment<'p> {
+pub(crate) enum Segment<'p> {
     Key(&'p str),
     Index(usize),
 }
 
 /// `a.b[0].c` → `a`, `b`, `0`, `c`.
-fn parse_path(path: &str) -> Vec<Segment<'_>> {
+pub(crate) fn parse_path(path: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));

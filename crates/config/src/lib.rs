@@ -11,6 +11,7 @@ mod load;
 pub mod model;
 pub mod names;
 pub mod net;
+mod recover;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use load::{Loaded, load_file, load_str};

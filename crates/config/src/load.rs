@@ -9,6 +9,7 @@ use crate::address::parse_mailbox;
 use crate::check::check;
 use crate::diag::{Diagnostic, Diagnostics, Finding, Locator, Severity};
 use crate::model::Config;
+use crate::recover::Removed;
 
 /// A config that loaded, with the warnings it raised.
 #[derive(Clone, Debug)]
@@ -35,35 +36,45 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
     load_str(&name, &text, &base)
 }
 
-/// Loads and checks config text. `file` names it in messages.
+/// Loads and checks config text. `file` names it in messages. Every error is reported: all
+/// syntax errors; else every schema error (reading past each); else every error of meaning.
 pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagnostics> {
-    let root = match DeTable::parse(text) {
-        Ok(root) => root,
-        Err(e) => {
-            let locator = Locator::new(file, text, None);
-            return Err(Diagnostics(vec![locator.diagnostic(
-                Severity::Error,
-                e.span(),
-                None,
-                e.message().trim().to_string(),
-            )]));
-        }
-    };
+    let (mut root, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        let locator = Locator::new(file, text, None);
+        return Err(Diagnostics(
+            syntax
+                .iter()
+                .map(|e| locator.diagnostic(Severity::Error, e.span(), None, e.message().trim().to_string()))
+                .collect(),
+        ));
+    }
     let locator = Locator::new(file, text, Some(root.clone()));
-    let mut config: Config = match serde_path_to_error::deserialize(toml::de::Deserializer::from(root)) {
-        Ok(c) => c,
-        Err(e) => {
-            let path = e.path().to_string();
-            let key = (path != ".").then_some(path);
+    let mut schema = Vec::new();
+    let mut removed = Removed::default();
+    let mut config: Config = loop {
+        let e = match serde_path_to_error::deserialize(toml::de::Deserializer::from(root.clone())) {
+            Ok(c) => break c,
+            Err(e) => e,
+        };
+        let path = e.path().to_string();
+        let key = (path != ".").then(|| removed.original(&path));
+        // Taking a bad value out can make its table miss a field: that is the same error.
+        let consequence = key.as_deref().is_some_and(|k| {
+            schema.iter().filter_map(|d: &Diagnostic| d.key.as_deref()).any(|done| is_within(done, k))
+        });
+        if !consequence {
             let span = e.inner().span().or_else(|| key.as_deref().and_then(|k| locator.span_of(k)));
-            return Err(Diagnostics(vec![locator.diagnostic(
-                Severity::Error,
-                span,
-                key,
-                e.inner().message().trim().to_string(),
-            )]));
+            schema.push(locator.diagnostic(Severity::Error, span, key, e.inner().message().trim().to_string()));
+        }
+        // Past the value at fault to the next error, as long as there is one to take out.
+        if schema.len() >= MAX_SCHEMA_ERRORS || path == "." || !removed.remove(root.get_mut(), &path) {
+            return Err(Diagnostics(schema));
         }
     };
+    if !schema.is_empty() {
+        return Err(Diagnostics(schema));
+    }
 
     let mut diags = read_directory_files(&mut config, base_dir, &locator);
     diags.extend(check(&config).into_iter().map(|f: Finding| locator.locate_finding(f)));
@@ -73,6 +84,14 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
     }
     Ok(Loaded { config, warnings: diags })
 }
+
+/// Whether key path `inner` is `outer` or inside it.
+fn is_within(inner: &str, outer: &str) -> bool {
+    inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// Enough for any file a person wrote; a file that is not a config at all stops here.
+const MAX_SCHEMA_ERRORS: usize = 50;
 
 /// Reads each tenant's `recipients_file`: one address per line, `#` starts a comment.
 fn read_directory_files(config: &mut Config, base_dir: &Path, locator: &Locator) -> Vec<Diagnostic> {

@@ -336,3 +336,46 @@ fn a_config_without_tenants_warns() {
         assert!(w[0].contains("warning: tenants: the config has no tenants, so every recipient is refused"), "{w:?}");
     }
 }
+
+/// One run shows every schema error, each with its own line and key: past a bad value, past
+/// an unknown key, and past a bad array element (the elements after it keep their indices).
+#[test]
+fn every_schema_error_is_reported_in_one_run() {
+    let text = format!(
+        "[server]\nhostname = 7\n{TENANT}\nunknown_key = true\n[tenants.connection_filter]\n\
+         ip_block_list = [\"10.0.0.1\", \"10.0.0.0/33\", \"10.0.0.2\", \"not an ip\"]\n"
+    );
+    let at = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let got = errors(&text);
+    let lines: Vec<(usize, &str)> = got
+        .iter()
+        .map(|e| {
+            let line = e.split(':').nth(1).unwrap().parse().unwrap();
+            let key = e.split(": ").nth(1).unwrap();
+            (line, key)
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (at("hostname = 7"), "server.hostname"),
+            (at("unknown_key"), "tenants[0].accepted_domains[0].unknown_key"),
+            (at("10.0.0.0/33"), "tenants[0].connection_filter.ip_block_list[1]"),
+            (at("not an ip"), "tenants[0].connection_filter.ip_block_list[3]"),
+        ],
+        "{got:#?}"
+    );
+    assert!(got[1].contains("unknown field `unknown_key`"), "{}", got[1]);
+    assert!(got[3].contains("\"not an ip\""), "{}", got[3]);
+}
+
+/// Every syntax error too, not only the first.
+#[test]
+fn every_syntax_error_is_reported_in_one_run() {
+    let text = format!("{TENANT}\nname2 = \"unclosed\nother = = 1\n");
+    let got = errors(&text);
+    assert!(got.len() >= 2, "{got:#?}");
+    let at = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    assert!(got.iter().any(|e| e.starts_with(&format!("doorman.toml:{}:", at("unclosed")))), "{got:#?}");
+    assert!(got.iter().any(|e| e.starts_with(&format!("doorman.toml:{}:", at("= = 1")))), "{got:#?}");
+}
