@@ -166,7 +166,7 @@ fn doorman_reload_checks_signals_and_prints_the_generation() {
     std::fs::write(&edge.config, good.replace("[[tenants]]", "[[tenants]]\nnot_a_key = 1")).unwrap();
     let (code, out, _) = reload(&edge);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("unknown field `not_a_key`") && out.contains("not reloaded: 1 error(s)"), "{out}");
+    assert!(out.contains("unknown field `not_a_key`") && out.contains("not reloaded: 2 error(s)"), "{out}");
 
     // A good one: whether the file event or the signal compiles it, it is compiled once.
     edge.rewrite_config("", &format!("{TENANTS}\n# changed\n"));

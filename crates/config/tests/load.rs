@@ -379,3 +379,14 @@ fn every_syntax_error_is_reported_in_one_run() {
     assert!(got.iter().any(|e| e.starts_with(&format!("doorman.toml:{}:", at("unclosed")))), "{got:#?}");
     assert!(got.iter().any(|e| e.starts_with(&format!("doorman.toml:{}:", at("= = 1")))), "{got:#?}");
 }
+
+/// Lines and columns of findings at the start, middle and end of a file, and past a
+/// multi-byte character (columns count characters).
+#[test]
+fn findings_are_located_by_line_and_character_column() {
+    let text = format!("# ä comment\n{TENANT}\n[tenants.connection_filter]\nip_block_list = [\"ä\"]\n");
+    let got = errors(&text);
+    let line = text.lines().position(|l| l.starts_with("ip_block_list")).unwrap() + 1;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with(&format!("doorman.toml:{line}:18: ")), "{got:?}");
+}

@@ -46,9 +46,8 @@ pub fn run(source: ConfigSource) -> Result<(), ServeError> {
 
 async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     let loaded = source.load()?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
+    doorman_edge::reload::log_warnings(&source.name(), &loaded.warnings);
+    raise_fd_limit(loaded.config.server.limits.max_connections);
     let base = source.base_dir();
     let server = loaded.config.server.clone();
     let spool_dir = base.join(&server.spool_dir);
@@ -83,6 +82,32 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     delivery.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Each connection is a file descriptor, and the usual soft limit (1024) is far below
+/// `max_connections`: take what the hard limit allows, and say when even that is short.
+fn raise_fd_limit(max_connections: u32) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit and setrlimit write and read only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    // Connections, their delivery side and the spool's files: twice the connections is ample.
+    let wanted = u64::from(max_connections) * 2 + 256;
+    if lim.rlim_cur < wanted {
+        tracing::warn!(
+            "only {} file descriptors for server.limits.max_connections = {max_connections}; raise the limit (ulimit -n, or LimitNOFILE= in the systemd unit) to {wanted}",
+            lim.rlim_cur
+        );
+    }
 }
 
 async fn wait_for_stop() {

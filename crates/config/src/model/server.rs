@@ -164,7 +164,10 @@ pub struct Limits {
     /// Bytes; Exchange Online's default receive limit is 36 MB.
     pub max_message_size: u64,
     pub max_recipients: u32,
+    /// In all. Exchange's receive connectors take 5000 (`MaxInboundConnection`): an idle
+    /// session costs about 10 KiB, and slots are what slow clients take.
     pub max_connections: u32,
+    /// Per client address (Exchange's `MaxInboundConnectionPerSource`).
     pub max_connections_per_ip: u32,
     /// Connections from one client network ([`Limits::network_prefix_v4`], `_v6`): a
     /// client with many addresses is still one client.
@@ -201,7 +204,7 @@ impl Default for Limits {
         Limits {
             max_message_size: 36 * 1024 * 1024,
             max_recipients: 500,
-            max_connections: 1000,
+            max_connections: 5000,
             max_connections_per_ip: 20,
             max_connections_per_network: 100,
             network_prefix_v4: 24,
@@ -322,10 +325,10 @@ mod tests {
     #[test]
     fn stress_starts_above_the_threshold() {
         let l = Limits::default();
-        assert!(!l.under_stress(800));
-        assert!(l.under_stress(801));
-        assert_eq!(l.command_timeout_at(800), Duration::from_secs(300));
-        assert_eq!(l.command_timeout_at(801), Duration::from_secs(10));
+        assert!(!l.under_stress(4000));
+        assert!(l.under_stress(4001));
+        assert_eq!(l.command_timeout_at(4000), Duration::from_secs(300));
+        assert_eq!(l.command_timeout_at(4001), Duration::from_secs(10));
         let zero = Limits { stress_threshold: 0, ..Limits::default() };
         assert!(zero.under_stress(1));
     }
