@@ -9,7 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RELOADS=${1:-10}
 PORT=2630
-cargo build --release -j2 -q
+# DOORMAN=path runs another build (an older one, to compare) instead of this tree's.
+DOORMAN=${DOORMAN:-}
+if [ -z "$DOORMAN" ]; then cargo build --release -j2 -q; DOORMAN=target/release/doorman; fi
 [ -f target/doorman-bench-10k.toml ] || cargo bench -q -p doorman-policy --bench rcpt >/dev/null
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -29,7 +31,7 @@ tls = "none"
 TOML
   tail -n +3 target/doorman-bench-10k.toml
 } > "$WORK/doorman.toml"
-target/release/doorman serve --config "$WORK/doorman.toml" 2>"$WORK/serve.log" &
+"$DOORMAN" serve --config "$WORK/doorman.toml" 2>"$WORK/serve.log" &
 PID=$!
 for _ in $(seq 600); do grep -q "listening on" "$WORK/serve.log" && break; sleep 0.1; done
 grep -q "listening on" "$WORK/serve.log" || { echo "doorman did not start" >&2; cat "$WORK/serve.log" >&2; exit 1; }

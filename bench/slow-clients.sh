@@ -13,7 +13,9 @@ PORT=2620
 METRICS=2621
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ "$(ulimit -n)" -ge 12000 ] || { echo "need ulimit -n of 12000 or more (have $(ulimit -n))" >&2; exit 2; }
-cargo build --release -j2 -q
+# DOORMAN=path runs another build (an older one, to compare) instead of this tree's.
+DOORMAN=${DOORMAN:-}
+if [ -z "$DOORMAN" ]; then cargo build --release -j2 -q; DOORMAN=target/release/doorman; fi
 WORK=$(mktemp -d)
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -37,7 +39,7 @@ recipients = ["alice@contoso.com"]
 accepted_domains = [{ domain = "contoso.com" }]
 routing = { type = "maildir", path = "mail" }
 TOML
-  target/release/doorman serve --config "$WORK/doorman.toml" 2>"$WORK/serve.log" &
+  "$DOORMAN" serve --config "$WORK/doorman.toml" 2>"$WORK/serve.log" &
   PID=$!
   for _ in $(seq 100); do grep -q "listening on" "$WORK/serve.log" && return; sleep 0.1; done
   echo "doorman did not start" >&2; cat "$WORK/serve.log" >&2; exit 1

@@ -77,3 +77,33 @@ fn only_a_verified_certificate_with_the_right_name_matches_the_connector() {
     assert_eq!(refused[0]["cert_name"], "mx1.elsewhere.test", "verified, wrong name");
     assert!(refused[1]["cert_name"].is_null(), "an unverifiable certificate is not named: {}", refused[1]);
 }
+
+/// Without `server.tls.certificate`, the edge says at start that it makes one, and the one
+/// a client sees names the host (CN and SAN) and is valid for a year from now.
+#[test]
+fn the_default_certificate_is_self_signed_for_the_hostname_and_a_year() {
+    let edge = Edge::start("self-signed", "", TENANT);
+    assert!(
+        edge.log().contains("no server.tls.certificate: using a self-signed certificate for edge.test"),
+        "{}",
+        edge.log()
+    );
+    let script = r#"
+import socket, ssl, sys, tempfile, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+with ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), 10)) as s:
+    der = s.getpeercert(binary_form=True)
+with tempfile.NamedTemporaryFile("w", suffix=".pem", delete=False) as f:
+    f.write(ssl.DER_cert_to_PEM_cert(der))
+c = ssl._ssl._test_decode_cert(f.name)
+subject = dict(x[0] for x in c["subject"])
+days = (ssl.cert_time_to_seconds(c["notAfter"]) - ssl.cert_time_to_seconds(c["notBefore"])) / 86400
+start = (time.time() - ssl.cert_time_to_seconds(c["notBefore"])) / 60
+print(subject["commonName"], [v for k, v in c["subjectAltName"]], round(days), start < 10)
+"#;
+    let out = std::process::Command::new("python3").args(["-c", script, &edge.tls_port.to_string()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "edge.test ['edge.test'] 365 True");
+}

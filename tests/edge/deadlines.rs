@@ -45,6 +45,8 @@ fn a_client_that_never_reads_its_replies_is_closed() {
     let edge =
         Edge::start("deadline-write", "[server.limits]\ncommand_timeout = \"2s\"\nmax_errors = 100000000", TENANTS);
     let c = crate::support::bind_connect("127.0.0.3", edge.port);
+    wait_for(Duration::from_secs(10), || edge.metrics().contains("\ndoorman_connections_open 1\n").then_some(()))
+        .expect("the session never opened");
     let mut writer = c.try_clone().unwrap();
     // Many megabytes of replies: more than both sides' socket buffers hold.
     std::thread::spawn(move || {
@@ -146,6 +148,16 @@ fn message_data_before_354_is_refused_unless_allowed() {
     );
     assert!(edge.log().contains("improper pipelining: "), "{}", edge.log());
     assert!(edge.spool().is_empty());
+
+    // Also when the DATA itself would be refused: the early bytes are not read as commands.
+    let mut c = edge.raw("127.0.0.3");
+    c.reply();
+    c.cmd("EHLO client.example");
+    c.send(b"MAIL FROM:<x@example.net>\r\nRCPT TO:<nobody@fabrikam.com>\r\nDATA\r\nRSET\r\nNOOP\r\n");
+    assert_eq!(c.reply().as_deref(), Some("250 2.1.0 Sender OK"));
+    assert!(c.reply().unwrap().starts_with("550 "));
+    assert_eq!(c.reply().as_deref(), Some("554 5.5.0 Error: SMTP protocol synchronization"));
+    assert!(c.closed(), "the RSET and NOOP after DATA were not answered");
 
     let edge = Edge::start("pipelining-allowed", "[server.limits]\nforbid_unauth_pipelining = false", TENANTS);
     let mut c = edge.raw("127.0.0.3");

@@ -35,7 +35,9 @@ fn reload_takes_effect_for_the_next_transaction_and_a_broken_config_keeps_the_ol
         (r == BLOCKED).then_some(())
     })
     .expect("the block list never took effect");
-    assert!(edge.log().contains("reloaded (the file changed): generation 2"), "{}", edge.log());
+    // The generation is in force a moment before the line that says so.
+    wait_for(Duration::from_secs(3), || edge.log().contains("reloaded (the file changed): generation 2").then_some(()))
+        .unwrap_or_else(|| panic!("{}", edge.log()));
 
     // A broken config is refused with file:line:key, and the old one keeps serving.
     let broken = blocked.replace("\"127.0.0.3\"]", "\"127.0.0.3\", \"10.0.0.0/33\"]");
@@ -215,4 +217,41 @@ fn doorman_reload_checks_signals_and_prints_the_generation() {
     let (code, _, err) = reload(&edge);
     assert_eq!(code, 2);
     assert!(err.contains("no doorman serve runs on this spool"), "{err}");
+}
+
+/// The SIGHUP handler is in place by the time the edge says it listens: an early SIGHUP (a
+/// logrotate run at start) reloads, never ends the server.
+#[test]
+fn a_sighup_right_after_start_reloads() {
+    let mut edge = Edge::start("reload-early-hup", "", TENANTS);
+    edge.signal("-HUP");
+    wait_for(Duration::from_secs(5), || edge.log().contains("(SIGHUP)").then_some(()))
+        .unwrap_or_else(|| panic!("{}", edge.log()));
+    assert!(edge.wait_exit(Duration::ZERO).is_none(), "the SIGHUP ended the server");
+}
+
+/// A change that names a new recipients file is one compile too, and a change of that file
+/// alone is seen on SIGHUP.
+#[test]
+fn a_new_recipients_file_is_compiled_once_and_watched_for_changes() {
+    let edge = Edge::start("reload-recipients", "", TENANTS);
+    std::fs::write(edge.dir.join("fabrikam.txt"), "carol@fabrikam.com\n").unwrap();
+    let with_file = TENANTS
+        .replace("recipients = [\"carol@fabrikam.com\", \"dave@fabrikam.com\"]", "recipients_file = \"fabrikam.txt\"");
+    assert_ne!(with_file, TENANTS);
+    edge.rewrite_config("", &with_file);
+    edge.wait_generation(2);
+    edge.signal("-HUP");
+    wait_for(Duration::from_secs(5), || edge.log().contains("unchanged (SIGHUP): generation 2 stays").then_some(()))
+        .unwrap_or_else(|| panic!("{}", edge.log()));
+    let mut c = session(&edge);
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+    assert!(c.cmd("RCPT TO:<dave@fabrikam.com>").starts_with("550 "));
+    c.cmd("RSET");
+
+    std::fs::write(edge.dir.join("fabrikam.txt"), "carol@fabrikam.com\ndave@fabrikam.com\n").unwrap();
+    edge.signal("-HUP");
+    edge.wait_generation(3);
+    assert_eq!(c.cmd("MAIL FROM:<x@example.net>"), "250 2.1.0 Sender OK");
+    assert_eq!(c.cmd("RCPT TO:<dave@fabrikam.com>"), "250 2.1.5 Recipient OK");
 }

@@ -59,13 +59,19 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
         };
         let path = e.path().to_string();
         let key = (path != ".").then(|| removed.original(&path));
-        // Taking a bad value out can make its table miss a field: that is the same error.
-        let consequence = key.as_deref().is_some_and(|k| {
-            schema.iter().filter_map(|d: &Diagnostic| d.key.as_deref()).any(|done| is_within(done, k))
-        });
+        // Taking a bad value out makes its table miss that field: the same error again.
+        let message = e.inner().message().trim().to_string();
+        let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+        let consequence = match (key.as_deref(), missing) {
+            (Some(k), Some(field)) => {
+                let gone = format!("{k}.{field}");
+                schema.iter().any(|d: &Diagnostic| d.key.as_deref().is_some_and(|done| is_within(done, &gone)))
+            }
+            _ => false,
+        };
         if !consequence {
             let span = e.inner().span().or_else(|| key.as_deref().and_then(|k| locator.span_of(k)));
-            schema.push(locator.diagnostic(Severity::Error, span, key, e.inner().message().trim().to_string()));
+            schema.push(locator.diagnostic(Severity::Error, span, key, message));
         }
         // Past the value at fault to the next error, as long as there is one to take out.
         if schema.len() >= MAX_SCHEMA_ERRORS || path == "." || !removed.remove(root.get_mut(), &path) {

@@ -390,3 +390,17 @@ fn findings_are_located_by_line_and_character_column() {
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(got[0].starts_with(&format!("doorman.toml:{line}:18: ")), "{got:?}");
 }
+
+/// A table's missing field is not hidden by another error in the same table; the field
+/// taken out for its own bad value is not reported missing again.
+#[test]
+fn a_missing_field_beside_a_bad_value_is_still_reported() {
+    let text = "[[tenants]]\nmx = [\"self\"]\nrecipients = [\"alice@contoso.com\"]\nscl_junk_threshold = \"x\"\n\
+                [[tenants.accepted_domains]]\ndomain = \"contoso..com\"\n";
+    let got = errors(text);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got.iter().any(|e| e.contains("tenants[0].scl_junk_threshold:")), "{got:#?}");
+    assert!(got.iter().any(|e| e.contains("tenants[0].accepted_domains[0].domain: \"contoso..com\"")), "{got:#?}");
+    assert!(got.iter().any(|e| e.contains("tenants[0]: missing field `name`")), "{got:#?}");
+    assert!(!got.iter().any(|e| e.contains("missing field `domain`")), "{got:#?}");
+}

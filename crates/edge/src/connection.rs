@@ -196,16 +196,22 @@ impl Connection {
         if self.wbuf.is_empty() {
             return Ok(());
         }
-        let stream = self.stream.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
-        let wbuf = &self.wbuf;
-        tokio::time::timeout_at(deadline.into(), async {
-            stream.write_all(wbuf).await?;
+        let Connection { stream, wbuf, .. } = self;
+        let stream = stream.as_mut().ok_or_else(|| io::Error::other("no stream"))?;
+        // Written bytes leave the buffer as they go: after a timeout, what is left is what
+        // the client has not had, and a later flush does not send a reply twice.
+        let sent = tokio::time::timeout_at(deadline.into(), async {
+            while !wbuf.is_empty() {
+                let n = stream.write(wbuf).await?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+                wbuf.drain(..n);
+            }
             stream.flush().await
         })
-        .await
-        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client did not take its replies in time"))??;
-        self.wbuf.clear();
-        Ok(())
+        .await;
+        sent.map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the client did not take its replies in time"))?
     }
 
     /// Sends what is queued and closes the write side.

@@ -117,8 +117,8 @@ impl Edge {
     /// Starts accepting, serving metrics and watching the config for changes.
     pub fn start(self) -> Running {
         let Edge { shared, listeners, metrics } = self;
-        shared.reported(None);
-        let watcher = tokio::spawn(reload::watch(shared.clone()));
+        let watcher = reload::watch(shared.clone());
+        shared.reported(None, Vec::new());
         for (socket, tls) in listeners {
             let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
             tracing::info!("listening on {addr} ({tls:?})");

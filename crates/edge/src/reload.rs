@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use doorman_config::{Config, Diagnostic, Diagnostics, Loaded, Severity, load_str};
 use doorman_policy::Policy;
-use doorman_spool::{ReloadResult, ServeStatus};
+use doorman_spool::{ANSWERS_KEPT, Answer, ReloadResult, ServeStatus, process_start};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -163,11 +163,12 @@ impl Requests {
     }
 }
 
-/// Reloads on SIGHUP and on file events, until the process ends.
-pub async fn watch(shared: Arc<Shared>) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    // Kept alive for as long as we watch.
-    let _watcher = watch_file(&shared.source, tx.clone());
+/// Starts reloading on SIGHUP and on file events, until the process ends. The signal
+/// handler and the file watch are in place when this returns: a SIGHUP's default action is
+/// to end the process, so none may come before the handler.
+pub fn watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let watcher = watch_file(&shared.source, tx.clone());
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
             tokio::spawn(async move {
@@ -180,13 +181,19 @@ pub async fn watch(shared: Arc<Shared>) {
         }
         Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reloading on file changes only"),
     }
-    let compiler = match Compiler::start(shared.clone()) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(target: "doorman::reload", "cannot start the reload thread ({e}); no reloads");
-            return;
+    let compiler = Compiler::start(shared.clone());
+    tokio::spawn(async move {
+        // Kept alive for as long as we watch.
+        let _watcher = watcher;
+        match compiler {
+            Ok(compiler) => serve_requests(shared, rx, compiler).await,
+            Err(e) => tracing::error!(target: "doorman::reload", "cannot start the reload thread ({e}); no reloads"),
         }
-    };
+    })
+}
+
+/// Gathers reload requests into batches and has each compiled.
+async fn serve_requests(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Trigger>, compiler: Compiler) {
     while let Some(first) = rx.recv().await {
         let mut requests = Requests::default();
         requests.add(first);
@@ -204,8 +211,11 @@ pub async fn watch(shared: Arc<Shared>) {
         if requests.signal {
             shared.tracking.reopen();
         }
+        // Requests left before this point were left after their file was written: the
+        // compile about to start reads it, so it answers them.
+        let asked = shared.spool.take_reload_requests();
         match compiler.reload(requests.why()).await {
-            Some(result) => shared.reported(Some(result)),
+            Some(result) => shared.reported(Some(result), asked),
             None => {
                 tracing::error!(target: "doorman::reload", "the reload thread is gone; reloading stops");
                 return;
@@ -313,6 +323,7 @@ fn watch_file(source: &ConfigSource, tx: mpsc::UnboundedSender<Trigger>) -> Opti
 /// it reads files and compiles. The generation it replaces goes to `retired`.
 fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> ReloadResult {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let name = shared.source.name();
     let old = shared.current();
     let refuse = |errors: Vec<String>| {
@@ -342,14 +353,17 @@ fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> Rel
         return refuse(vec![format!("{name}: {why_not}")]);
     }
     let restart_needed = restart_only_changes(old.config(), &loaded.config);
-    // Equal on both sides of the load, the files did not change while it read them: then the
-    // next request with these files has nothing to compile. Otherwise it compiles again.
-    let after = fingerprint(&text, &loaded.config, &base);
     match Generation::compile(loaded, old.number + 1, &shared.self_signed) {
         Ok(next) => {
             let number = next.number;
             let tenants = next.config().tenants.len();
-            shared.install(next, (before == after).then_some(after));
+            // The next request with these files has nothing to compile, unless one of them
+            // changed while this one read it: then it compiles again.
+            let after = fingerprint(&text, next.config(), &base);
+            let settled = referenced(next.config(), &base)
+                .iter()
+                .all(|p| std::fs::metadata(p).and_then(|m| m.modified()).map_or(true, |t| t < started_at));
+            shared.install(next, settled.then_some(after));
             shared.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 target: "doorman::reload",
@@ -389,13 +403,18 @@ pub fn log_warnings(name: &str, warnings: &[Diagnostic]) {
 pub fn fingerprint(text: &str, config: &Config, base: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
-    let tls = &config.server.tls;
-    let recipients = config.tenants.iter().filter_map(|t| t.recipients_file.as_ref()).map(|p| base.join(p));
-    for path in tls.certificate.iter().chain(&tls.key).chain(&tls.client_ca).cloned().chain(recipients) {
-        path.hash(&mut h);
+    for path in referenced(config, base) {
         std::fs::read(&path).ok().hash(&mut h);
+        path.hash(&mut h);
     }
     h.finish()
+}
+
+/// The files a config names: its recipients files and TLS files.
+fn referenced(config: &Config, base: &Path) -> Vec<PathBuf> {
+    let tls = &config.server.tls;
+    let recipients = config.tenants.iter().filter_map(|t| t.recipients_file.as_ref()).map(|p| base.join(p));
+    tls.certificate.iter().chain(&tls.key).chain(&tls.client_ca).cloned().chain(recipients).collect()
 }
 
 /// Why `new` may not replace `old` on a running edge: it takes away every tenant or every
@@ -419,16 +438,28 @@ fn empties(old: &Config, new: &Config, generation: u64) -> Option<String> {
 }
 
 impl Shared {
-    /// Writes `serve.json`: after start (`None`) and after each reload request.
-    pub(crate) fn reported(&self, result: Option<ReloadResult>) {
-        let reloads =
-            self.reloads.fetch_add(u64::from(result.is_some()), Ordering::Relaxed) + u64::from(result.is_some());
+    /// Writes `serve.json`: after start (`None`) and after each reload, with the answer to
+    /// each `doorman reload` request in `asked`.
+    pub(crate) fn reported(&self, result: Option<ReloadResult>, asked: Vec<String>) {
+        let handled = u64::from(result.is_some());
+        let reloads = self.reloads.fetch_add(handled, Ordering::Relaxed) + handled;
+        let answers = {
+            let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(r) = &result {
+                answers.extend(asked.into_iter().map(|request| Answer { request, result: r.clone() }));
+            }
+            let extra = answers.len().saturating_sub(ANSWERS_KEPT);
+            answers.drain(..extra);
+            answers.clone()
+        };
         let status = ServeStatus {
             pid: std::process::id(),
+            started: process_start(None),
             config: self.source.shown_path(),
             generation: self.current().number,
             reloads,
             last: result,
+            answers,
         };
         if let Err(e) = self.spool.write_status(&status) {
             tracing::warn!("cannot write the spool's serve.json ({e}); doorman reload cannot see this server");

@@ -30,6 +30,8 @@ pub struct Shared {
     compiled_from: Mutex<Option<u64>>,
     /// Reload requests handled, for `serve.json`.
     pub(crate) reloads: AtomicU64,
+    /// The latest answers to `doorman reload`, for `serve.json`.
+    pub(crate) answers: Mutex<Vec<doorman_spool::Answer>>,
 }
 
 #[derive(Default)]
@@ -79,6 +81,7 @@ impl Shared {
             connections: Mutex::new(Connections::default()),
             compiled_from: Mutex::new(None),
             reloads: AtomicU64::new(0),
+            answers: Mutex::new(Vec::new()),
         }
     }
 

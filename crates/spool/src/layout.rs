@@ -9,6 +9,7 @@
 //! ROOT/quarantine/TENANT/ID   a copy a rule held
 //! ROOT/flush                  asks the running queue to treat every copy as due now
 //! ROOT/serve.json             the running server: its pid and the config generation in force
+//! ROOT/reload/REQUEST         a `doorman reload` waiting for its answer in serve.json
 //! ```
 
 use std::io;
@@ -21,6 +22,7 @@ pub(crate) struct Layout {
     pub tmp: PathBuf,
     pub state: PathBuf,
     pub quarantine: PathBuf,
+    pub reload_requests: PathBuf,
 }
 
 impl Layout {
@@ -31,6 +33,7 @@ impl Layout {
             tmp: root.join("tmp"),
             state: root.join("state"),
             quarantine: root.join("quarantine"),
+            reload_requests: root.join("reload"),
         }
     }
 

@@ -30,6 +30,6 @@ pub use commit::{GroupCommit, SyncError, SyncMode};
 pub use durable::write_durably;
 pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
-pub use status::{ReloadResult, ServeStatus};
+pub use status::{ANSWERS_KEPT, Answer, ReloadResult, ServeStatus, process_start};
 pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
 pub use transaction::{Spill, Staged, Transaction};

@@ -27,14 +27,8 @@ impl Session {
     }
 
     pub(super) async fn data(&mut self) -> Flow {
-        if let Err(reply) = self.ready_for_message() {
-            self.reply(&reply);
-            return Flow::Continue;
-        }
-        if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
-            self.reply(&replies::bad_sequence("DATA not allowed after BDAT"));
-            return Flow::Continue;
-        }
+        // Before the command's own answer: refused or not, the bytes after it must not be
+        // read as commands.
         if self.limits().forbid_unauth_pipelining && !self.conn.unread().is_empty() {
             // RFC 2920: DATA ends a pipelined group, and the message waits for the 354.
             // What came before it is a client that does not listen: a spam engine, or an
@@ -42,6 +36,14 @@ impl Session {
             tracing::info!(client = %self.client_ip(), "improper pipelining: {} bytes after DATA before 354", self.conn.unread().len());
             self.refuse_transaction(&replies::pipelining_before_354());
             return Flow::Close;
+        }
+        if let Err(reply) = self.ready_for_message() {
+            self.reply(&reply);
+            return Flow::Continue;
+        }
+        if self.tx.as_ref().is_some_and(|t| t.bdat.is_some()) {
+            self.reply(&replies::bad_sequence("DATA not allowed after BDAT"));
+            return Flow::Continue;
         }
         self.reply(&replies::start_input());
         // Bytes past the limit are counted, not stored: the policy will refuse the message.

@@ -156,8 +156,10 @@ impl Session {
                 return;
             }
         }
+        // The first line has the deadline the wait for the first bytes had.
+        let mut first = Some(deadline);
         loop {
-            let deadline = self.command_deadline();
+            let deadline = first.take().unwrap_or_else(|| self.command_deadline());
             let line = match self.conn.read_line(deadline, &mut self.shutdown).await {
                 Ok(line) => line,
                 Err(e) => {
