@@ -389,3 +389,53 @@ fn check_rate(started: Instant, bytes: u64, t: Timeouts) -> Result<(), ReadError
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts(min_rate: u64) -> Timeouts {
+        Timeouts {
+            idle: Duration::from_secs(300),
+            total: Duration::from_secs(600),
+            min_rate,
+            session_end: Instant::now() + Duration::from_secs(3600),
+        }
+    }
+
+    /// The rate is the limit once the transfer has run past its grace: the deadline is the
+    /// moment the bytes so far stop being enough, whether more come or not.
+    #[test]
+    fn a_slow_transfer_is_due_when_its_rate_falls_below_the_minimum() {
+        let t = timeouts(500);
+        let now = Instant::now();
+        // Just begun: the grace, not the idle limit, comes first.
+        let (deadline, by_rate) = t.next_deadline(now, 0);
+        assert!(by_rate);
+        assert!(deadline <= now + RATE_GRACE && deadline > now + RATE_GRACE - Duration::from_secs(1));
+        // 40 s in with 25,000 bytes: enough for 50 s at 500 B/s, so due at 50 s.
+        let started = now - Duration::from_secs(40);
+        let (deadline, by_rate) = t.next_deadline(started, 25_000);
+        assert!(by_rate);
+        assert_eq!(deadline, started + Duration::from_secs(50));
+        // 40 s in with 1,000 bytes: due already, and check_rate says so.
+        let (deadline, _) = t.next_deadline(started, 1_000);
+        assert!(deadline < Instant::now());
+        assert!(matches!(check_rate(started, 1_000, t), Err(ReadError::TooSlow)));
+        assert!(check_rate(started, 25_000, t).is_ok());
+    }
+
+    /// Without a minimum rate, the idle limit, the whole transfer's and the session's apply.
+    #[test]
+    fn without_a_rate_the_other_deadlines_apply() {
+        let mut t = timeouts(0);
+        let now = Instant::now();
+        let (deadline, by_rate) = t.next_deadline(now - Duration::from_secs(590), 0);
+        assert!(!by_rate);
+        assert_eq!(deadline, now - Duration::from_secs(590) + t.total);
+        t.session_end = now + Duration::from_secs(5);
+        assert_eq!(t.next_deadline(now, 0).0, t.session_end);
+        let started = now - Duration::from_secs(601);
+        assert!(matches!(check_rate(started, 1 << 30, t), Err(ReadError::Timeout)));
+    }
+}
