@@ -22,6 +22,7 @@ enum Command {
     Diff(cmd::diff::Args),
     CheckConfig(cmd::check_config::Args),
     Reload(cmd::reload::Args),
+    Probe(cmd::probe::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
     Import(cmd::import::Command),
@@ -32,7 +33,17 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `doorman probe` keeps 0, 1 and 2 for its verdicts: its usage errors are 64.
+            let probe = std::env::args().nth(1).as_deref() == Some("probe");
+            let code = if probe && e.use_stderr() { cmd::probe::USAGE as i32 } else { e.exit_code() };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match cli.command {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Audit(args) => cmd::audit::run(args),
@@ -42,6 +53,7 @@ fn main() -> ExitCode {
         Command::Import(c) => cmd::import::run(c),
         Command::Queue(c) => cmd::queue::run(c),
         Command::Reload(args) => cmd::reload::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
         Command::Quarantine(c) => cmd::quarantine::run(c),
     }
 }

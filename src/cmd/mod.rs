@@ -5,6 +5,7 @@ pub mod check_config;
 pub mod diff;
 pub mod explain;
 pub mod import;
+pub mod probe;
 pub mod quarantine;
 pub mod queue;
 pub mod reload;

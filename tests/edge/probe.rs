@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use doorman_probe::signals::{SignalKind, discover};
 
-use crate::support::{Dns, test_dir};
+use crate::support::{Dns, Edge, test_dir};
 
 #[test]
 fn a_cloud_tenant_behind_a_gateway_mx_is_found_by_its_dns_signs() {
@@ -62,4 +62,126 @@ fn a_cloud_tenant_behind_a_gateway_mx_is_found_by_its_dns_signs() {
     assert_eq!(cloud.tenant_hosts.len(), 1, "{cloud:?}");
     assert!(cloud.tenant_hosts[0].named_by_mx);
     assert_eq!(cloud.side_door_candidates().count(), 0);
+}
+
+/// `doorman serve` plays Exchange Online for four tenants behind a gateway MX; dnsmasq serves
+/// their DNS, with each tenant host on 127.0.0.1. `doorman probe` asks up to RCPT and gives
+/// each domain its verdict.
+#[test]
+fn doorman_probe_gives_each_domain_its_verdict_and_never_sends_data() {
+    const TENANTS: &str = r#"
+[[tenants]]
+name = "open"
+mx = ["mx.gateway.test"]
+recipients = ["postmaster@open.test"]
+accepted_domains = [{ domain = "open.test" }]
+
+[[tenants]]
+name = "partner"
+mx = ["mx.gateway.test"]
+recipients = ["postmaster@partner.test"]
+accepted_domains = [{ domain = "partner.test" }]
+[[tenants.inbound_connectors]]
+name = "Inbound only from the gateway"
+type = "partner"
+sender_domains = ["*"]
+sender_ip_addresses = ["127.0.0.2"]
+restrict_domains_to_ip_addresses = true
+"#;
+    let edge = Edge::start("probe-wire", "", TENANTS);
+    let dir = test_dir("probe-wire-dns");
+    let silent = std::net::TcpListener::bind(("127.0.0.9", edge.port)).unwrap();
+    let mut records = vec!["--local=/test/".to_string(), "--local=/outlook.com/".to_string()];
+    for (domain, address) in [("open", "127.0.0.1"), ("partner", "127.0.0.1"), ("silent", "127.0.0.9")] {
+        records.push(format!("--mx-host={domain}.test,mx.gateway.test,10"));
+        records.push(format!("--host-record={domain}-test.mail.protection.outlook.com,{address}"));
+    }
+    records.push("--host-record=mx.gateway.test,127.0.0.5".into());
+    records.push("--mx-host=nocloud.test,mx.gateway.test,10".into());
+    let dns = Dns::start_with(&dir, &records);
+    let probe = |extra: &[&str]| {
+        let mut args = vec![
+            "probe".to_string(),
+            "--dns-server".into(),
+            format!("127.0.0.1:{}", dns.port),
+            "--smtp-port".into(),
+            edge.port.to_string(),
+            "--timeout".into(),
+            "2s".into(),
+        ];
+        if !extra.contains(&"--delay") {
+            args.extend(["--delay".to_string(), "0s".to_string()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_doorman")).args(&args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, out, err) = probe(&["open.test"]);
+    if std::env::var_os("DOORMAN_SHOW_PROBE").is_some() {
+        eprintln!("{out}");
+    }
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.starts_with("open.test: SIDE DOOR OPEN\n  open-test.mail.protection.outlook.com took RCPT TO:<postmaster@open.test> from an outside sender <doorman-probe@probe.invalid>"), "{out}");
+    assert!(out.contains("TLS TLSv1_3 certificate edge.test"), "{out}");
+    assert!(
+        out.contains("New-InboundConnector -Name 'Inbound only from the gateway' -ConnectorType 'Partner'"),
+        "{out}"
+    );
+
+    let (code, out, _) = probe(&["partner.test"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("partner.test: CLOSED\n  every stranger was refused (550 5.7.51)"), "{out}");
+
+    let (code, out, _) = probe(&["nocloud.test"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("nocloud.test: NO CLOUD TENANT\n"), "{out}");
+
+    let (code, out, _) = probe(&["silent.test"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.starts_with("silent.test: INCONCLUSIVE\n  silent-test.mail.protection.outlook.com: "), "{out}");
+    drop(silent);
+
+    // From the gateway's own address the door opens, and the probe says why that means nothing.
+    let (code, out, _) = probe(&["partner.test", "--source", "127.0.0.2", "--gateway", "127.0.0.2/32"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("WARNING: the probe came from 127.0.0.2, inside the gateway's 127.0.0.2/32"), "{out}");
+
+    // JSON, several domains: the worst verdict decides the exit status.
+    let (code, out, _) = probe(&["--json", "partner.test", "open.test"]);
+    assert_eq!(code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["schema"].as_str(), v["verdict"].as_str()), (Some("probe/1"), Some("side_door_open")));
+    assert_eq!(v["domains"][0]["verdict"], "closed");
+    assert_eq!(v["domains"][1]["verdict"], "side_door_open");
+    assert_eq!(v["domains"][1]["hosts"][0]["transactions"][0]["rcpts"][0]["reply"]["meaning"], "open");
+    assert_eq!(v["domains"][1]["fix"][0]["closes"], "side_door");
+
+    // Never DATA: not in any transcript, and the host never had to say 354.
+    for d in v["domains"].as_array().unwrap() {
+        for line in d["hosts"][0]["transcript"].as_array().unwrap() {
+            let line = line.as_str().unwrap();
+            assert!(!line.starts_with("C: DATA") && !line.starts_with("C: BDAT"), "{line}");
+        }
+    }
+    assert!(!edge.metrics().contains("doorman_replies_total{code=\"354\"}"), "{}", edge.metrics());
+    assert!(edge.spool().is_empty());
+
+    // A good citizen: two domains on one address are asked --delay apart.
+    let seen = edge.tracking().iter().filter(|l| l["event"] == "connect").count();
+    let (code, _, _) = probe(&["--delay", "1s", "partner.test", "open.test"]);
+    assert_eq!(code, Some(1));
+    let connects = edge.wait_tracking_n(seen + 2, |l| l["event"] == "connect");
+    let second = |l: &serde_json::Value| {
+        let t = l["time"].as_str().unwrap();
+        let (h, m, s): (f64, f64, f64) =
+            (t[11..13].parse().unwrap(), t[14..16].parse().unwrap(), t[17..23].parse().unwrap());
+        h * 3600.0 + m * 60.0 + s
+    };
+    let gap = (second(&connects[seen + 1]) - second(&connects[seen])).rem_euclid(86_400.0);
+    assert!(gap >= 1.0, "the second conversation came {gap} s after the first");
 }

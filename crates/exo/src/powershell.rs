@@ -130,15 +130,7 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
             Change::GatewayConnector { sender_ip_addresses, gateway_certificate } => {
                 out.push(gateway_connector(f.closes, sender_ip_addresses, gateway_certificate.as_deref()))
             }
-            Change::RejectDirectSend => out.push(Command {
-                closes: f.closes,
-                subject: None,
-                why: "Refuse anonymous mail that claims your own domains (Direct Send): 5.7.68.".into(),
-                cmdlet: "Set-OrganizationConfig",
-                params: vec![("RejectDirectSend", Arg::Bool(true))],
-                runnable: true,
-                warning: None,
-            }),
+            Change::RejectDirectSend => out.push(reject_direct_send(f.closes)),
         }
     }
     // The gateway's IPv4 ranges, which a rule can be keyed on instead of a sender domain.
@@ -173,6 +165,30 @@ pub fn fix(t: &TenantAudit) -> Vec<Command> {
         });
     }
     out
+}
+
+/// What closes a side door seen from outside (`doorman probe`), where all that is known is
+/// the gateway's networks (none when not given: the command is then to be filled in): a
+/// Partner connector restricted to them, and Direct Send refused when the probe found it
+/// open.
+pub fn probe_fix(gateway: &[String], direct_send_open: bool) -> Vec<Command> {
+    let mut out = vec![gateway_connector(FindingCode::SideDoor, gateway, None)];
+    if direct_send_open {
+        out.push(reject_direct_send(FindingCode::DirectSendOpen));
+    }
+    out
+}
+
+fn reject_direct_send(closes: FindingCode) -> Command {
+    Command {
+        closes,
+        subject: None,
+        why: "Refuse anonymous mail that claims your own domains (Direct Send): 5.7.68.".into(),
+        cmdlet: "Set-OrganizationConfig",
+        params: vec![("RejectDirectSend", Arg::Bool(true))],
+        runnable: true,
+        warning: None,
+    }
 }
 
 /// A Partner connector for every sender domain, restricted to the gateway. SenderIPAddresses
@@ -224,8 +240,15 @@ fn gateway_connector(closes: FindingCode, networks: &[String], certificate: Opti
 /// The commands as a script to paste: a comment before each that says why; a command with a
 /// value to fill in is commented out.
 pub fn script(tenant: &str, commands: &[Command]) -> String {
-    let mut out =
-        format!("# Closes what `doorman audit` found for tenant {}.\n", doorman_audit::render::one_line(tenant));
+    script_titled(
+        &format!("Closes what `doorman audit` found for tenant {}.", doorman_audit::render::one_line(tenant)),
+        commands,
+    )
+}
+
+/// [`script`] under another first comment line (kept to one line).
+pub fn script_titled(title: &str, commands: &[Command]) -> String {
+    let mut out = format!("# {}\n", doorman_audit::render::one_line(title));
     for c in commands {
         out.push('\n');
         for line in wrap(&c.why) {

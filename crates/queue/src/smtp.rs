@@ -6,23 +6,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use doorman_client::{ClientTlsError, RemoteReply, client_configs};
+use doorman_client::{ConversationError, has_extension};
 use rustls::pki_types::{InvalidDnsNameError, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-/// A reply from the next hop: `250 2.0.0 Ok` (lines joined by a space).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemoteReply {
-    pub code: u16,
-    pub text: String,
-}
-
-impl RemoteReply {
-    pub fn line(&self) -> String {
-        format!("{} {}", self.code, self.text)
-    }
-}
 
 /// What happened to one attempt on one next hop.
 #[derive(Debug)]
@@ -44,18 +33,8 @@ pub enum SmtpError {
     Connect { host: String, port: u16, source: io::Error },
     #[error("connect to {host}:{port}: timed out")]
     ConnectTimeout { host: String, port: u16 },
-    #[error("write: {0}")]
-    Write(#[source] io::Error),
-    #[error("write: timed out")]
-    WriteTimeout,
-    #[error("read: {0}")]
-    Read(#[source] io::Error),
-    #[error("no reply within 60 s")]
-    ReplyTimeout,
-    #[error("the next hop closed the connection")]
-    Closed,
-    #[error("not an SMTP reply: {0:?}")]
-    NotAReply(String),
+    #[error(transparent)]
+    Conversation(#[from] ConversationError),
     #[error("the next hop sent data before the TLS handshake")]
     DataBeforeTls,
     #[error("{host}: not a TLS server name: {source}")]
@@ -66,15 +45,6 @@ pub enum SmtpError {
     TlsTimeout { host: String },
     #[error("reading the spooled copy: {0}")]
     Spool(#[source] io::Error),
-}
-
-/// The TLS client settings for next hops could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientTlsError {
-    #[error(transparent)]
-    File(#[from] doorman_tls::TlsFileError),
-    #[error(transparent)]
-    Rustls(#[from] rustls::Error),
 }
 
 pub struct Target<'a> {
@@ -131,14 +101,17 @@ pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>)
     };
     let _ = tcp.set_nodelay(true);
     let mut plain = BufReader::new(tcp);
-    let greeting = match read_reply(&mut plain).await {
+    let greeting = match doorman_client::read_reply(&mut plain, TIMEOUT).await.map_err(SmtpError::from) {
         Ok(r) => r,
         Err(e) => return Attempt::Unreachable(e),
     };
     if greeting.code != 220 {
         return Attempt::Refused(greeting);
     }
-    let ehlo = match command(&mut plain, &format!("EHLO {}", env.helo)).await {
+    let ehlo = match doorman_client::command(&mut plain, &format!("EHLO {}", env.helo), TIMEOUT)
+        .await
+        .map_err(SmtpError::from)
+    {
         Ok(r) => r,
         Err(e) => return Attempt::Unreachable(e),
     };
@@ -155,7 +128,7 @@ pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>)
         }
         return transaction(&mut plain, &ehlo, env, message).await;
     }
-    match command(&mut plain, "STARTTLS").await {
+    match doorman_client::command(&mut plain, "STARTTLS", TIMEOUT).await.map_err(SmtpError::from) {
         Ok(r) if r.code == 220 => {}
         Ok(r) if target.require_tls => return Attempt::Refused(r),
         Ok(_) => return transaction(&mut plain, &ehlo, env, message).await,
@@ -175,7 +148,10 @@ pub async fn send(target: &Target<'_>, env: &Envelope<'_>, message: Message<'_>)
         Err(_) => return Attempt::Unreachable(SmtpError::TlsTimeout { host: target.host.into() }),
     };
     let mut tls = BufReader::new(tls);
-    let ehlo = match command(&mut tls, &format!("EHLO {}", env.helo)).await {
+    let ehlo = match doorman_client::command(&mut tls, &format!("EHLO {}", env.helo), TIMEOUT)
+        .await
+        .map_err(SmtpError::from)
+    {
         Ok(r) => r,
         Err(e) => return Attempt::Unreachable(e),
     };
@@ -194,7 +170,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     let pipelining = has_extension(ehlo, "PIPELINING");
     let utf8 = env.smtputf8 && has_extension(ehlo, "SMTPUTF8");
     if !utf8 && env.needs_smtputf8(message.head) {
-        let _ = quit(s).await;
+        let _ = doorman_client::quit(s, TIMEOUT).await;
         return Attempt::Refused(RemoteReply {
             code: 553,
             text: "5.6.7 The message needs SMTPUTF8 (a non-ASCII address or header), which the next hop does not offer"
@@ -210,11 +186,11 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     let mut replies = Vec::with_capacity(commands.len());
     if pipelining {
         let batch: String = commands.iter().map(|c| format!("{c}\r\n")).collect();
-        if let Err(e) = write(s, batch.as_bytes()).await {
+        if let Err(e) = doorman_client::write(s, batch.as_bytes(), TIMEOUT).await.map_err(SmtpError::from) {
             return Attempt::Unreachable(e);
         }
         for _ in &commands {
-            match read_reply(s).await {
+            match doorman_client::read_reply(s, TIMEOUT).await.map_err(SmtpError::from) {
                 Ok(r) => replies.push(r),
                 Err(e) => return Attempt::Unreachable(e),
             }
@@ -226,7 +202,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
             if (i > 0 && replies[0].code != 250) || (is_data && !replies[1..].iter().any(is_positive)) {
                 break;
             }
-            match command(s, c).await {
+            match doorman_client::command(s, c, TIMEOUT).await.map_err(SmtpError::from) {
                 Ok(r) => replies.push(r),
                 Err(e) => return Attempt::Unreachable(e),
             }
@@ -234,7 +210,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mail = &replies[0];
     if mail.code != 250 {
-        let _ = write(s, b"RSET\r\n").await;
+        let _ = doorman_client::write(s, b"RSET\r\n", TIMEOUT).await;
         return Attempt::Refused(mail.clone());
     }
     let rcpt_replies: Vec<RemoteReply> = replies[1..replies.len().min(env.recipients.len() + 1)].to_vec();
@@ -243,7 +219,7 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
     if accepted == 0 || data.is_none_or(|d| d.code != 354) {
         // Nothing to send: report the refusals (or the refused DATA for everyone accepted).
         let data_refusal = data.cloned();
-        let _ = quit(s).await;
+        let _ = doorman_client::quit(s, TIMEOUT).await;
         return Attempt::Done(
             rcpt_replies
                 .into_iter()
@@ -262,75 +238,23 @@ async fn transaction<S: AsyncRead + AsyncWrite + Unpin>(
             Err(e) => return Attempt::Unreachable(SmtpError::Spool(e)),
         };
         let out = if n == 0 { stuffer.finish() } else { stuffer.stuff(&piece[..n]) };
-        if let Err(e) = write(s, &out).await {
+        if let Err(e) = doorman_client::write(s, &out, TIMEOUT).await.map_err(SmtpError::from) {
             return Attempt::Unreachable(e);
         }
         if n == 0 {
             break;
         }
     }
-    let after_data = match read_reply(s).await {
+    let after_data = match doorman_client::read_reply(s, TIMEOUT).await.map_err(SmtpError::from) {
         Ok(r) => r,
         Err(e) => return Attempt::Unreachable(e),
     };
-    let _ = quit(s).await;
+    let _ = doorman_client::quit(s, TIMEOUT).await;
     Attempt::Done(rcpt_replies.into_iter().map(|r| if r.code / 100 == 2 { after_data.clone() } else { r }).collect())
 }
 
 fn is_positive(r: &RemoteReply) -> bool {
     r.code / 100 == 2
-}
-
-fn has_extension(ehlo: &RemoteReply, name: &str) -> bool {
-    ehlo.text.split('\n').any(|l| l.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(name)))
-}
-
-async fn quit<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>) -> Result<(), SmtpError> {
-    command(s, "QUIT").await.map(|_| ())
-}
-
-async fn command<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut BufReader<S>,
-    line: &str,
-) -> Result<RemoteReply, SmtpError> {
-    write(s, format!("{line}\r\n").as_bytes()).await?;
-    read_reply(s).await
-}
-
-async fn write<S: AsyncRead + AsyncWrite + Unpin>(s: &mut BufReader<S>, bytes: &[u8]) -> Result<(), SmtpError> {
-    let w = async {
-        s.get_mut().write_all(bytes).await?;
-        s.get_mut().flush().await
-    };
-    match tokio::time::timeout(TIMEOUT, w).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(SmtpError::Write(e)),
-        Err(_) => Err(SmtpError::WriteTimeout),
-    }
-}
-
-/// Reads one reply; lines of a multi-line reply are joined with `\n` after their codes.
-async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<RemoteReply, SmtpError> {
-    let mut text = String::new();
-    loop {
-        let mut line = String::new();
-        match tokio::time::timeout(TIMEOUT, s.read_line(&mut line)).await {
-            Err(_) => return Err(SmtpError::ReplyTimeout),
-            Ok(Err(e)) => return Err(SmtpError::Read(e)),
-            Ok(Ok(0)) => return Err(SmtpError::Closed),
-            Ok(Ok(_)) => {}
-        }
-        let line = line.trim_end_matches(['\r', '\n']);
-        let code =
-            line.get(..3).and_then(|c| c.parse::<u16>().ok()).ok_or_else(|| SmtpError::NotAReply(line.to_string()))?;
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(line.get(4..).unwrap_or(""));
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(RemoteReply { code, text });
-        }
-    }
 }
 
 /// The message as DATA sends it, piece by piece: a dot doubled at the start of a line, and
@@ -374,73 +298,6 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     let mut out = s.stuff(message);
     out.extend_from_slice(&s.finish());
     out
-}
-
-/// TLS client settings for next hops: verified against `ca` (or the system roots), with an
-/// optional client certificate; and the opportunistic variant that accepts any certificate.
-pub fn client_configs(
-    ca: Option<&std::path::Path>,
-    client_cert: Option<(&std::path::Path, &std::path::Path)>,
-) -> Result<(Arc<rustls::ClientConfig>, Arc<rustls::ClientConfig>), ClientTlsError> {
-    let provider = doorman_tls::provider();
-    let roots = doorman_tls::roots(ca)?;
-    let identity = match client_cert {
-        Some((cert, key)) => Some((doorman_tls::load_certs(cert)?, doorman_tls::load_key(key)?)),
-        None => None,
-    };
-    let builder = |verifier: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>>| {
-        let b = rustls::ClientConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
-        let b = match verifier {
-            Some(v) => b.dangerous().with_custom_certificate_verifier(v),
-            None => b.with_root_certificates(roots.clone()),
-        };
-        match &identity {
-            Some((chain, key)) => b.with_client_auth_cert(chain.clone(), key.clone_key()).map_err(ClientTlsError::from),
-            None => Ok(b.with_no_client_auth()),
-        }
-    };
-    let verified = builder(None)?;
-    let unverified = builder(Some(Arc::new(AnyCertificate(provider.clone()))))?;
-    Ok((Arc::new(verified), Arc::new(unverified)))
-}
-
-/// Opportunistic TLS: encrypt even when the certificate cannot be checked (RFC 7435).
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

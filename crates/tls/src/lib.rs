@@ -60,6 +60,33 @@ pub fn roots(ca: Option<&Path>) -> Result<RootCertStore, TlsFileError> {
     Ok(roots)
 }
 
+/// Subject CN and DNS subject alternative names, lower case, without duplicates.
+pub fn certificate_names(der: &rustls::pki_types::CertificateDer<'_>) -> Vec<String> {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der.as_ref()) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        let n = n.trim_end_matches('.').to_ascii_lowercase();
+        if !n.is_empty() && !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    for cn in cert.subject().iter_common_name() {
+        if let Ok(s) = cn.as_str() {
+            add(s);
+        }
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(d) = name {
+                add(d);
+            }
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
