@@ -21,7 +21,8 @@ pub struct Args {
     client_ip: Option<IpAddr>,
     #[arg(long)]
     tenant: Option<String>,
-    /// connect, reject, receive, deliver, defer, fail, drop, quarantine or dsn.
+    /// connect, reject, receive, deliver, defer, fail, drop, quarantine, dsn, or an
+    /// administrator's admin_remove, admin_release, admin_delete or admin_retry.
     #[arg(long)]
     event: Option<String>,
     /// A recipient address, or @domain for all of a domain's.

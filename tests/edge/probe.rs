@@ -73,8 +73,20 @@ fn doorman_probe_gives_each_domain_its_verdict_and_never_sends_data() {
 [[tenants]]
 name = "open"
 mx = ["mx.gateway.test"]
-recipients = ["postmaster@open.test"]
-accepted_domains = [{ domain = "open.test" }]
+accepted_domains = [{ domain = "open.test", type = "internal_relay" }]
+
+[[tenants]]
+name = "direct"
+mx = ["mx.gateway.test"]
+reject_direct_send = true
+recipients = ["postmaster@direct.test"]
+accepted_domains = [{ domain = "direct.test" }]
+
+[[tenants]]
+name = "directory"
+mx = ["mx.gateway.test"]
+recipients = ["postmaster@dir.test"]
+accepted_domains = [{ domain = "dir.test" }]
 
 [[tenants]]
 name = "partner"
@@ -92,7 +104,13 @@ restrict_domains_to_ip_addresses = true
     let dir = test_dir("probe-wire-dns");
     let silent = std::net::TcpListener::bind(("127.0.0.9", edge.port)).unwrap();
     let mut records = vec!["--local=/test/".to_string(), "--local=/outlook.com/".to_string()];
-    for (domain, address) in [("open", "127.0.0.1"), ("partner", "127.0.0.1"), ("silent", "127.0.0.9")] {
+    for (domain, address) in [
+        ("open", "127.0.0.1"),
+        ("partner", "127.0.0.1"),
+        ("direct", "127.0.0.1"),
+        ("dir", "127.0.0.1"),
+        ("silent", "127.0.0.9"),
+    ] {
         records.push(format!("--mx-host={domain}.test,mx.gateway.test,10"));
         records.push(format!("--host-record={domain}-test.mail.protection.outlook.com,{address}"));
     }
@@ -160,6 +178,30 @@ restrict_domains_to_ip_addresses = true
     assert_eq!(v["domains"][1]["verdict"], "side_door_open");
     assert_eq!(v["domains"][1]["hosts"][0]["transactions"][0]["rcpts"][0]["reply"]["meaning"], "open");
     assert_eq!(v["domains"][1]["fix"][0]["closes"], "side_door");
+
+    // What each sender class and recipient got, per tenant.
+    let list = edge.dir.join("domains.txt");
+    std::fs::write(&list, "# the seed's set-up\nopen.test\n\ndirect.test  # reject_direct_send\ndir.test\n").unwrap();
+    let (code, out, _) = probe(&["--json", "--file", &list.display().to_string()]);
+    assert_eq!(code, Some(1));
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let meaning = |d: usize, t: usize, r: usize| {
+        j["domains"][d]["hosts"][0]["transactions"][t]["rcpts"][r]["reply"]["meaning"].as_str().unwrap().to_string()
+    };
+    let domains: Vec<&str> = j["domains"].as_array().unwrap().iter().map(|d| d["domain"].as_str().unwrap()).collect();
+    assert_eq!(domains, ["open.test", "direct.test", "dir.test"]);
+    // open.test: no directory at the edge, and direct send open: the fix closes both.
+    assert_eq!((meaning(0, 0, 1), meaning(0, 1, 0)), ("open".into(), "open".into()));
+    let closes: Vec<&str> =
+        j["domains"][0]["fix"].as_array().unwrap().iter().map(|f| f["closes"].as_str().unwrap()).collect();
+    assert_eq!(closes, ["side_door", "direct_send_open"]);
+    // direct.test: the domain's own address is refused (5.7.68), strangers are not.
+    assert_eq!((meaning(1, 0, 0), meaning(1, 1, 0)), ("open".into(), "direct_send_refused".into()));
+    assert_eq!(j["domains"][1]["fix"].as_array().unwrap().len(), 1);
+    // dir.test: an unknown recipient is refused at the edge (5.4.1).
+    assert_eq!((meaning(2, 0, 0), meaning(2, 0, 1)), ("open".into(), "recipient_refused".into()));
+    let (code, _, err) = probe(&[]);
+    assert_eq!(code, Some(64), "{err}");
 
     // Never DATA: not in any transcript, and the host never had to say 354.
     for d in v["domains"].as_array().unwrap() {
