@@ -13,6 +13,7 @@ cargo build -q -j2
 DNS_PORT=2653
 SMTP_PORT=2625
 W=$(mktemp -d)
+SERVE= DNSMASQ=
 trap 'kill $SERVE $DNSMASQ 2>/dev/null || true; rm -rf "$W"' EXIT
 cat > "$W/doorman.toml" <<TOML
 [server]

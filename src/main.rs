@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // `doorman probe` keeps 0, 1 and 2 for its verdicts: its usage errors are 64.
-            let probe = std::env::args().nth(1).as_deref() == Some("probe");
+            let probe = std::env::args_os().nth(1).is_some_and(|a| a == "probe");
             let code = if probe && e.use_stderr() { cmd::probe::USAGE as i32 } else { e.exit_code() };
             let _ = e.print();
             return ExitCode::from(code as u8);

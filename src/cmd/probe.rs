@@ -60,6 +60,10 @@ pub struct Args {
     /// The name the probe gives in EHLO.
     #[arg(long, default_value = "probe.doorman.invalid")]
     helo: String,
+    /// The outside sender's address. A host that refuses it at MAIL answers nothing about
+    /// the door (inconclusive): give one at a domain of yours.
+    #[arg(long, default_value = "doorman-probe@probe.invalid")]
+    mail_from: String,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -105,7 +109,13 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let options = Options {
-        smtp: Settings { helo: args.helo.clone(), port: args.smtp_port, source: args.source, timeout: args.timeout },
+        smtp: Settings {
+            helo: args.helo.clone(),
+            mail_from: args.mail_from.clone(),
+            port: args.smtp_port,
+            source: args.source,
+            timeout: args.timeout,
+        },
         dns_timeout: args.timeout,
         delay: args.delay,
         rcpt: args.rcpt.clone(),
@@ -205,7 +215,7 @@ fn render(r: &DomainReport, fix: &[PsCommand]) -> String {
         let from = h.source.map(|s| format!(" from {s}")).unwrap_or_default();
         out += &format!("  SMTP {} [{}]:{}{from}\n", h.host, h.address, h.port);
         if let Some(tls) = &h.tls {
-            out += &format!("    TLS {} certificate {}\n", tls.version, tls.certificate_names.join(", "));
+            out += &format!("    {}, certificate {}\n", tls.version, tls.certificate_names.join(", "));
         }
         for line in &h.transcript {
             out += &format!("    {line}\n");

@@ -28,6 +28,10 @@ fn a_cloud_tenant_behind_a_gateway_mx_is_found_by_its_dns_signs() {
         "--host-record=mx.fabrikam.test,127.0.0.6",
         "--mx-host=cloud.test,cloud-test.mail.protection.outlook.com,0",
         "--host-record=cloud-test.mail.protection.outlook.com,127.0.0.7",
+        "--local=/microsoft/",
+        "--mx-host=newmx.test,newmx-test.o-v1.mx.microsoft,0",
+        "--host-record=newmx-test.o-v1.mx.microsoft,127.0.0.7",
+        "--host-record=newmx-test.mail.protection.outlook.com,127.0.0.7",
     ];
     let dns = Dns::start_with(&dir, &records.map(String::from));
     let config = doorman_config::Dns {
@@ -62,6 +66,12 @@ fn a_cloud_tenant_behind_a_gateway_mx_is_found_by_its_dns_signs() {
     assert_eq!(cloud.tenant_hosts.len(), 1, "{cloud:?}");
     assert!(cloud.tenant_hosts[0].named_by_mx);
     assert_eq!(cloud.side_door_candidates().count(), 0);
+
+    // The MX in Exchange Online's newer form: the derived host is the same front door.
+    let newmx = runtime.block_on(discover(&resolver, "newmx.test", timeout));
+    assert_eq!(newmx.tenant_hosts.len(), 2, "{newmx:?}");
+    assert!(newmx.tenant_hosts.iter().all(|t| t.named_by_mx), "{newmx:?}");
+    assert_eq!(newmx.side_door_candidates().count(), 0);
 }
 
 /// `doorman serve` plays Exchange Online for four tenants behind a gateway MX; dnsmasq serves
@@ -145,7 +155,7 @@ restrict_domains_to_ip_addresses = true
     }
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.starts_with("open.test: SIDE DOOR OPEN\n  open-test.mail.protection.outlook.com took RCPT TO:<postmaster@open.test> from an outside sender <doorman-probe@probe.invalid>"), "{out}");
-    assert!(out.contains("TLS TLSv1_3 certificate edge.test"), "{out}");
+    assert!(out.contains("    TLS 1.3, certificate edge.test\n"), "{out}");
     assert!(
         out.contains("New-InboundConnector -Name 'Inbound only from the gateway' -ConnectorType 'Partner'"),
         "{out}"

@@ -29,10 +29,10 @@ pub enum SenderClass {
 impl SenderClass {
     pub const ALL: [SenderClass; 3] = [SenderClass::External, SenderClass::OwnDomain, SenderClass::Null];
 
-    /// The MAIL FROM path for `domain`.
-    pub fn path(self, domain: &str) -> String {
+    /// The MAIL FROM path for `domain`; `external` is the outside sender's address.
+    pub fn path(self, domain: &str, external: &str) -> String {
         match self {
-            SenderClass::External => "doorman-probe@probe.invalid".to_string(),
+            SenderClass::External => external.to_string(),
             SenderClass::OwnDomain => format!("postmaster@{domain}"),
             SenderClass::Null => String::new(),
         }
@@ -43,6 +43,8 @@ impl SenderClass {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub helo: String,
+    /// The outside sender's address.
+    pub mail_from: String,
     pub port: u16,
     /// The address to connect from; the system's choice when `None`.
     pub source: Option<IpAddr>,
@@ -148,6 +150,9 @@ async fn converse(p: &mut HostProbe, domain: &str, recipients: &[String], s: &Se
     if started.code != 220 {
         return transactions(p, &mut plain, domain, recipients, s).await;
     }
+    if !plain.buffer().is_empty() {
+        return Err("the host sent data before the TLS handshake".into());
+    }
     let config = opportunistic()?;
     let name = ServerName::try_from(p.host.clone()).map_err(|e| format!("{}: {e}", p.host))?;
     let tls = match tokio::time::timeout(
@@ -162,7 +167,12 @@ async fn converse(p: &mut HostProbe, domain: &str, recipients: &[String], s: &Se
     };
     let (_, conn) = tls.get_ref();
     p.tls = Some(TlsSeen {
-        version: conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
+        version: match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
+            Some(v) => format!("{v:?}"),
+            None => String::new(),
+        },
         certificate_names: conn
             .peer_certificates()
             .and_then(|c| c.first())
@@ -186,16 +196,20 @@ async fn transactions<S: AsyncRead + AsyncWrite + Unpin>(
     s: &Settings,
 ) -> Result<(), String> {
     for sender in SenderClass::ALL {
-        let mail_from = sender.path(domain);
+        let mail_from = sender.path(domain, &s.mail_from);
         let mail: Reply = say(p, conn, &format!("MAIL FROM:<{mail_from}>"), s).await?.into();
-        let mut rcpts = Vec::new();
-        if mail.code == 250 {
+        let accepted = mail.code == 250;
+        p.transactions.push(Transaction { sender, mail_from, mail, rcpts: Vec::new() });
+        if accepted {
             for rcpt in recipients {
+                // Each reply is kept as it comes: a host that hangs up after a 250 has still
+                // said 250.
                 let reply = say(p, conn, &format!("RCPT TO:<{rcpt}>"), s).await?.into();
-                rcpts.push(Rcpt { rcpt: rcpt.clone(), reply });
+                if let Some(t) = p.transactions.last_mut() {
+                    t.rcpts.push(Rcpt { rcpt: rcpt.clone(), reply });
+                }
             }
         }
-        p.transactions.push(Transaction { sender, mail_from, mail, rcpts });
         say(p, conn, "RSET", s).await?;
     }
     let _ = say(p, conn, "QUIT", s).await;

@@ -20,6 +20,8 @@ pub struct Discovery {
     pub tenant_hosts: Vec<TenantHost>,
     /// Questions that failed. A verdict that rests on them is inconclusive.
     pub failures: Vec<String>,
+    /// The MX question itself failed: then no host can be told a side door from the front.
+    pub mx_failed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +96,7 @@ pub async fn discover(resolver: &Resolver, domain: &str, timeout: Duration) -> D
         signals: Vec::new(),
         tenant_hosts: Vec::new(),
         failures: Vec::new(),
+        mx_failed: false,
     };
 
     match doorman_dns::mx(resolver, &domain, timeout).await {
@@ -121,7 +124,10 @@ pub async fn discover(resolver: &Resolver, domain: &str, timeout: Duration) -> D
                 d.mx.push(MxHost { preference, host, addresses, provider });
             }
         }
-        Err(e) => d.failed(e),
+        Err(e) => {
+            d.mx_failed = true;
+            d.failed(e);
+        }
     }
 
     match doorman_dns::txt(resolver, &domain, timeout).await {
@@ -168,7 +174,9 @@ pub async fn discover(resolver: &Resolver, domain: &str, timeout: Duration) -> D
         }
         match doorman_dns::addresses(resolver, &host, timeout).await {
             Ok(addresses) if !addresses.is_empty() => {
-                let named_by_mx = d.mx.iter().any(|m| m.host == host);
+                // An MX of the same provider (its newer `*.mx.microsoft` form, say) is the same
+                // front door under another name.
+                let named_by_mx = d.mx.iter().any(|m| m.host == host || m.provider == Some(p.name));
                 let answer = addresses.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ");
                 d.signals.push(Signal { provider: p.name, kind: SignalKind::TenantHost, name: host.clone(), answer });
                 d.tenant_hosts.push(TenantHost { provider: p.name, host, addresses, named_by_mx });

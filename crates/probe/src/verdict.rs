@@ -62,6 +62,12 @@ pub fn judge(d: &Discovery, hosts: &[HostProbe]) -> (Verdict, String) {
             (Verdict::Inconclusive, format!("DNS did not answer: {}", d.failures.join("; ")))
         };
     }
+    if d.mx_failed {
+        return (
+            Verdict::Inconclusive,
+            format!("the MX question failed, so no host can be told a side door: {}", d.failures.join("; ")),
+        );
+    }
     if d.side_door_candidates().next().is_none() {
         return (Verdict::Closed, "the MX names the tenant host itself: there is no gateway to go around".into());
     }
@@ -104,6 +110,23 @@ pub fn judge(d: &Discovery, hosts: &[HostProbe]) -> (Verdict, String) {
     if let Some((h, _, code, text)) = replies.iter().find(|(_, m, _, _)| !m.is_conclusive()) {
         return (Verdict::Inconclusive, format!("{} answered about the probe, not the door: {code} {text}", h.host));
     }
+    if let Some((h, t)) =
+        hosts.iter().flat_map(|h| h.transactions.iter().map(move |t| (h, t))).find(|(_, t)| t.mail.code != 250)
+    {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "{} refused the sender {}, so no RCPT was asked: {} {}",
+                h.host,
+                describe(t.sender, &t.mail_from),
+                t.mail.code,
+                t.mail.text
+            ),
+        );
+    }
+    if let Some((h, _, code, text)) = replies.iter().find(|(_, m, _, _)| !closes_a_door(*m)) {
+        return (Verdict::Inconclusive, format!("{} refused without naming a door: {code} {text}", h.host));
+    }
     if replies.iter().all(|(_, m, _, _)| *m == Meaning::RecipientRefused) {
         return (
             Verdict::Inconclusive,
@@ -114,6 +137,16 @@ pub fn judge(d: &Discovery, hosts: &[HostProbe]) -> (Verdict, String) {
     codes.sort();
     codes.dedup();
     (Verdict::Closed, format!("every stranger was refused ({})", codes.join(", ")))
+}
+
+/// The refusals that say the door is shut: a restricting connector, refused direct send, a
+/// domain the host does not take, an unknown recipient. Any other 5xx may be about the probe
+/// (its sender, its address on a list, TLS it did not use).
+fn closes_a_door(m: Meaning) -> bool {
+    matches!(
+        m,
+        Meaning::ClosedByConnector | Meaning::DirectSendRefused | Meaning::RelayDenied | Meaning::RecipientRefused
+    )
 }
 
 fn describe(sender: SenderClass, path: &str) -> String {
@@ -150,6 +183,7 @@ mod tests {
                 named_by_mx: false,
             }],
             failures: Vec::new(),
+            mx_failed: false,
         }
     }
 
@@ -166,7 +200,7 @@ mod tests {
                 .iter()
                 .map(|&sender| Transaction {
                     sender,
-                    mail_from: sender.path("contoso.test"),
+                    mail_from: sender.path("contoso.test", "probe@probe.invalid"),
                     mail: reply(250, "2.1.0 Sender OK"),
                     rcpts: replies
                         .iter()
@@ -188,6 +222,17 @@ mod tests {
         assert_eq!(judge(&d, &[host(&[(550, "5.7.51 x"), (250, "2.1.5 OK")])]).0, Verdict::SideDoorOpen);
         assert_eq!(judge(&d, &[host(&[(550, "5.7.606 Access denied, banned sending IP")])]).0, Verdict::Inconclusive);
         assert_eq!(judge(&d, &[host(&[(451, "4.7.500 Server busy")])]).0, Verdict::Inconclusive);
+        assert_eq!(
+            judge(&d, &[host(&[(550, "5.7.1 Service unavailable; blocked using Spamhaus")])]).0,
+            Verdict::Inconclusive
+        );
+        let mut mail_refused = host(&[]);
+        for t in &mut mail_refused.transactions {
+            t.mail = Reply { code: 550, text: "5.7.1 Sender rejected".into(), meaning: Meaning::Refused };
+        }
+        let (v, why) = judge(&d, &[mail_refused]);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("no RCPT was asked"), "{why}");
         let (v, why) = judge(&d, &[host(&[(550, "5.4.1 Recipient address rejected")])]);
         assert_eq!(v, Verdict::Inconclusive);
         assert!(why.contains("--rcpt"), "{why}");
@@ -207,5 +252,10 @@ mod tests {
         assert_eq!(judge(&d, &[]).0, Verdict::NoCloudTenant);
         d.failures.push("MX contoso.test: timed out".into());
         assert_eq!(judge(&d, &[]).0, Verdict::Inconclusive);
+        // A derived host found while the MX question failed is not known to be a side door.
+        let mut d = discovery();
+        d.mx_failed = true;
+        d.failures.push("MX contoso.test: timed out".into());
+        assert_eq!(judge(&d, &[host(&[(250, "2.1.5 OK")])]).0, Verdict::Inconclusive);
     }
 }

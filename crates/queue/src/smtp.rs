@@ -33,8 +33,10 @@ pub enum SmtpError {
     Connect { host: String, port: u16, source: io::Error },
     #[error("connect to {host}:{port}: timed out")]
     ConnectTimeout { host: String, port: u16 },
+    #[error("the next hop closed the connection")]
+    Closed,
     #[error(transparent)]
-    Conversation(#[from] ConversationError),
+    Conversation(ConversationError),
     #[error("the next hop sent data before the TLS handshake")]
     DataBeforeTls,
     #[error("{host}: not a TLS server name: {source}")]
@@ -45,6 +47,15 @@ pub enum SmtpError {
     TlsTimeout { host: String },
     #[error("reading the spooled copy: {0}")]
     Spool(#[source] io::Error),
+}
+
+impl From<ConversationError> for SmtpError {
+    fn from(e: ConversationError) -> SmtpError {
+        match e {
+            ConversationError::Closed => SmtpError::Closed,
+            other => SmtpError::Conversation(other),
+        }
+    }
 }
 
 pub struct Target<'a> {
