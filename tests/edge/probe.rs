@@ -212,6 +212,14 @@ restrict_domains_to_ip_addresses = true
     assert_eq!((meaning(2, 0, 0), meaning(2, 0, 1)), ("open".into(), "recipient_refused".into()));
     let (code, _, err) = probe(&[]);
     assert_eq!(code, Some(64), "{err}");
+    let (code, _, err) = probe(&["--no-such-option"]);
+    assert_eq!(code, Some(64), "{err}");
+    let (code, _, err) = probe(&["--file", "/nonexistent/domains.txt"]);
+    assert_eq!(code, Some(65), "{err}");
+    // The bounds a good citizen keeps are in --help.
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_doorman")).args(["probe", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("[default: 10s]") && help.contains("[default: 2s]"), "{help}");
 
     // Never DATA: not in any transcript, and the host never had to say 354.
     for d in v["domains"].as_array().unwrap() {
