@@ -11,6 +11,7 @@ pub mod queue;
 pub mod reload;
 pub mod serve;
 pub mod trace;
+pub mod trace_doors;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,5 @@
-//! `doorman trace`: search the message tracking log.
+//! `doorman trace`: search the message tracking log; with `--config`, read message traces
+//! (Exchange Online's exports, or the tracking log) and label each message's door.
 
 use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
@@ -9,11 +10,37 @@ use doorman_tracking::{Filter, Record, render_table};
 
 /// Print the tracking log lines that match every filter given, as a table or as JSON lines.
 ///
-/// Exit status: 0 when lines matched, 1 when none did, 2 for a usage error or an unreadable log.
+/// With --config, FILE may also be an Exchange Online message trace (Get-MessageTrace or
+/// Get-MessageTraceV2 as CSV or JSON, or an extended/enhanced summary report CSV), told apart
+/// by its columns, and every message is labelled front door, side door, internal or unknown
+/// by the audit's classes, with a summary per tenant.
+///
+/// Exit status: 0 when lines matched, 1 when none did (with --config: 1 when side-door
+/// arrivals were found, else 0), 2 for a usage error or an unreadable file.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The tracking log (server.tracking_log), e.g. var/log/tracking.jsonl.
-    log: PathBuf,
+    /// The tracking log (server.tracking_log), e.g. var/log/tracking.jsonl; with --config,
+    /// message traces too. `-` reads standard input.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Label every message's door against this config.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// With --config: only messages through this door (front, side, internal, unknown).
+    #[arg(long)]
+    door: Option<String>,
+    /// With --config: only this sender (or @domain).
+    #[arg(long)]
+    sender: Option<String>,
+    /// With --config: only this Message-ID.
+    #[arg(long)]
+    message_id: Option<String>,
+    /// With --config: only rows with this status (Delivered, FilteredAsSpam, …).
+    #[arg(long)]
+    status: Option<String>,
+    /// With --config: only messages before this UTC time (2026-11-28T03:00).
+    #[arg(long)]
+    until: Option<String>,
     /// Only lines this recent (10m, 2h, 1d) or since this UTC time (2026-11-28T03:00).
     #[arg(long)]
     since: Option<String>,
@@ -34,6 +61,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
+    if let Some(config) = &args.config {
+        return super::trace_doors::run(&args_view(&args), config);
+    }
     let filter = match build_filter(&args) {
         Ok(f) => f,
         Err(e) => {
@@ -41,36 +71,42 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let file = match std::fs::File::open(&args.log) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("doorman trace: {}: {e}", args.log.display());
-            return ExitCode::from(2);
-        }
-    };
     let mut matched: Vec<Record> = Vec::new();
     let mut raw = String::new();
-    for (n, line) in BufReader::new(file).lines().enumerate() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("doorman trace: {}:{}: {e}", args.log.display(), n + 1);
-                continue;
+    for path in &args.files {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            match std::fs::File::open(path) {
+                Ok(f) => Box::new(BufReader::new(f)),
+                Err(e) => {
+                    eprintln!("doorman trace: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
             }
         };
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Record>(&line) {
-            Ok(r) if filter.matches(&r) => {
-                if args.json {
-                    raw.push_str(&line);
-                    raw.push('\n');
+        for (n, line) in reader.lines().enumerate() {
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("doorman trace: {}:{}: {e}", path.display(), n + 1);
+                    continue;
                 }
-                matched.push(r);
+            };
+            if line.trim().is_empty() {
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => eprintln!("doorman trace: {}:{}: skipped, not a tracking line: {e}", args.log.display(), n + 1),
+            match serde_json::from_str::<Record>(&line) {
+                Ok(r) if filter.matches(&r) => {
+                    if args.json {
+                        raw.push_str(&line);
+                        raw.push('\n');
+                    }
+                    matched.push(r);
+                }
+                Ok(_) => {}
+                Err(e) => eprintln!("doorman trace: {}:{}: skipped, not a tracking line: {e}", path.display(), n + 1),
+            }
         }
     }
     if args.json {
@@ -79,6 +115,37 @@ pub fn run(args: Args) -> ExitCode {
         super::emit(&render_table(&matched));
     }
     if matched.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// What the labelled mode needs of the arguments.
+pub struct DoorArgs<'a> {
+    pub files: &'a [PathBuf],
+    pub json: bool,
+    pub door: Option<&'a str>,
+    pub sender: Option<&'a str>,
+    pub rcpt: Option<&'a str>,
+    pub message_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    pub tenant: Option<&'a str>,
+    pub client_ip: Option<IpAddr>,
+}
+
+fn args_view(a: &Args) -> DoorArgs<'_> {
+    DoorArgs {
+        files: &a.files,
+        json: a.json,
+        door: a.door.as_deref(),
+        sender: a.sender.as_deref(),
+        rcpt: a.rcpt.as_deref(),
+        message_id: a.message_id.as_deref(),
+        status: a.status.as_deref(),
+        since: a.since.as_deref(),
+        until: a.until.as_deref(),
+        tenant: a.tenant.as_deref(),
+        client_ip: a.client_ip,
+    }
 }
 
 fn build_filter(args: &Args) -> Result<Filter, doorman_tracking::FilterError> {

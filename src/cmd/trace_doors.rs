@@ -1,0 +1,186 @@
+//! `doorman trace --config F FILE...`: message traces read, each message labelled with its
+//! door, filtered, and shown as a table and a summary per tenant, or as JSON lines.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use doorman_msgtrace::label::{Door, Labelled, label};
+use doorman_msgtrace::read::{Message, read, utc};
+use doorman_msgtrace::summary::summarize;
+use doorman_policy::Policy;
+use serde::Serialize;
+
+use super::trace::DoorArgs;
+
+#[derive(Serialize)]
+struct Line<'a> {
+    file: String,
+    #[serde(flatten)]
+    message: &'a Message,
+    #[serde(flatten)]
+    label: &'a Labelled,
+}
+
+pub fn run(args: &DoorArgs<'_>, config: &Path) -> ExitCode {
+    let policy = match doorman_config::load_file(config) {
+        Ok(l) => Policy::new(l.config),
+        Err(d) => {
+            eprintln!("{d}");
+            return ExitCode::from(2);
+        }
+    };
+    let door = match args.door.map(parse_door).transpose() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("doorman trace: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let since = match args
+        .since
+        .map(|s| utc(s).ok_or(format!("--since {s:?} is not a UTC time such as 2026-11-28T03:00")))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("doorman trace: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let until = match args
+        .until
+        .map(|s| utc(s).ok_or(format!("--until {s:?} is not a UTC time such as 2026-11-28T03:00")))
+        .transpose()
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("doorman trace: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rows: Vec<(String, Message, Labelled)> = Vec::new();
+    let mut malformed = 0;
+    for path in args.files {
+        let text = match read_input(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("doorman trace: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        let trace = match read(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("doorman trace: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        for m in &trace.malformed {
+            eprintln!("doorman trace: {}:{}: skipped: {}", path.display(), m.line, m.why);
+        }
+        malformed += trace.malformed.len();
+        for m in trace.messages {
+            let l = label(&policy, &m);
+            rows.push((format!("{}:{}", path.display(), m.line), m, l));
+        }
+    }
+    let matches = |m: &Message, l: &Labelled| {
+        door.is_none_or(|d| l.door == d)
+            && args.sender.is_none_or(|s| address_matches(&m.sender, s))
+            && args.rcpt.is_none_or(|r| m.recipients.iter().any(|x| address_matches(x, r)))
+            && args.message_id.is_none_or(|id| {
+                m.message_id.as_deref().is_some_and(|x| x.trim_matches(['<', '>']) == id.trim_matches(['<', '>']))
+            })
+            && args.status.is_none_or(|st| {
+                m.status.as_deref().is_some_and(|x| x.to_ascii_lowercase().contains(&st.to_ascii_lowercase()))
+            })
+            && since.as_deref().is_none_or(|s| m.received.as_deref().is_some_and(|r| r >= s))
+            && until.as_deref().is_none_or(|u| m.received.as_deref().is_some_and(|r| r < u))
+            && args.tenant.is_none_or(|t| l.tenant.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(t)))
+            && args.client_ip.is_none_or(|ip| m.client_ip == Some(ip))
+    };
+    rows.retain(|(_, m, l)| matches(m, l));
+    let side = rows.iter().filter(|(_, _, l)| l.door == Door::Side).count();
+    if args.json {
+        let mut out = String::new();
+        for (at, m, l) in &rows {
+            out += &serde_json::to_string(&Line { file: at.clone(), message: m, label: l }).unwrap_or_default();
+            out.push('\n');
+        }
+        super::emit(&out);
+    } else {
+        super::emit(&render(&rows, malformed));
+    }
+    if side > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn read_input(path: &PathBuf) -> std::io::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path)
+    }
+}
+
+fn parse_door(s: &str) -> Result<Door, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "front" => Ok(Door::Front),
+        "side" => Ok(Door::Side),
+        "internal" => Ok(Door::Internal),
+        "unknown" => Ok(Door::Unknown),
+        _ => Err(format!("--door {s:?}: give front, side, internal or unknown")),
+    }
+}
+
+/// An address, or `@domain` for any of a domain's.
+fn address_matches(address: &str, want: &str) -> bool {
+    match want.strip_prefix('@') {
+        Some(domain) => address.rsplit_once('@').is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain)),
+        None => address.eq_ignore_ascii_case(want),
+    }
+}
+
+/// A table that fits 120 columns, then the summary per tenant.
+fn render(rows: &[(String, Message, Labelled)], malformed: usize) -> String {
+    let cut = |s: &str, n: usize| {
+        if s.chars().count() > n { format!("{}…", s.chars().take(n - 1).collect::<String>()) } else { s.to_string() }
+    };
+    let mut out = format!(
+        "{:<20}  {:<10}  {:<10}  {:<15}  {:<26}  {:<26}\n",
+        "RECEIVED (UTC)", "DOOR", "TENANT", "CLIENT", "SENDER", "RECIPIENT"
+    );
+    for (_, m, l) in rows {
+        out += &format!(
+            "{:<20}  {:<10}  {:<10}  {:<15}  {:<26}  {:<26}\n",
+            m.received.as_deref().unwrap_or("-"),
+            l.door.label(),
+            cut(l.tenant.as_deref().unwrap_or("-"), 10),
+            m.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            cut(&m.sender, 26),
+            cut(&m.recipients.join(", "), 26)
+        );
+    }
+    out += &format!("\n{} message(s)", rows.len());
+    if malformed > 0 {
+        out += &format!(", {malformed} row(s) skipped as malformed (listed on stderr)");
+    }
+    out += "\n";
+    for s in summarize(rows.iter().map(|(at, m, l)| (at.as_str(), m, l))) {
+        let doors: Vec<String> = s.doors.iter().map(|(d, n)| format!("{n} {}", d.label())).collect();
+        out += &format!("\n{}: {}\n", s.tenant, doors.join(", "));
+        if !s.side_networks.is_empty() {
+            let nets: Vec<String> = s.side_networks.iter().map(|(n, c)| format!("{n} ({c})")).collect();
+            out += &format!("  side door from: {}\n", nets.join(", "));
+            let senders: Vec<String> = s.side_senders.iter().map(|(n, c)| format!("{n} ({c})")).collect();
+            out += &format!("  side door senders: {}\n", senders.join(", "));
+        }
+        for (d, example) in &s.examples {
+            // The whole reason is in --json; here it is cut to the width.
+            out += &format!("{}\n", cut(&format!("  e.g. {}: {example}", d.label()), 120));
+        }
+    }
+    out.lines().map(|l| format!("{}\n", l.trim_end())).collect()
+}
