@@ -130,3 +130,29 @@ fn the_tracking_log_is_labelled_the_same_way() {
     assert_eq!(doors, [("Q1", "front"), ("Q2", "side")]);
     assert_eq!(lines[0]["file"], "-:2");
 }
+
+/// Get-MessageTraceDetail: the Receive event's Data names the client and the connector; the
+/// other events are not arrivals. And an Exchange Online export stands in for a config.
+#[test]
+fn trace_detail_receive_events_and_an_export_instead_of_a_config() {
+    let out = trace(&["--json", &fixture("get-messagetracedetail.csv")]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2, "the Deliver event is no arrival");
+    assert_eq!(
+        (lines[0]["door"].as_str(), lines[0]["connector"].as_str()),
+        (Some("front"), Some("Inbound only from Antispamrelay"))
+    );
+    assert_eq!((lines[1]["door"].as_str(), lines[1]["client_ip"].as_str()), (Some("side"), Some("203.0.113.9")));
+    assert!(lines[1]["connector"].is_null());
+
+    let export = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/exo/tests/fixtures/contoso-before");
+    let out = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .args(["trace", "--exo", &export.display().to_string(), "--mx", "mx.contoso-gateway.net", "--json"])
+        .arg(fixture("get-messagetrace.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doors: Vec<String> = json_lines(&out).iter().map(|l| l["door"].as_str().unwrap().to_string()).collect();
+    assert_eq!(doors, ["front", "side", "side", "front"]);
+}

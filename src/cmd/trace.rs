@@ -24,8 +24,14 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Label every message's door against this config.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "exo")]
     config: Option<PathBuf>,
+    /// Label every message's door against an Exchange Online export instead (as `audit --exo`).
+    #[arg(long)]
+    exo: Option<PathBuf>,
+    /// With --exo: the tenant's MX host(s); looked up in DNS when omitted.
+    #[arg(long, requires = "exo")]
+    mx: Vec<String>,
     /// With --config: only messages through this door (front, side, internal, unknown).
     #[arg(long)]
     door: Option<String>,
@@ -61,8 +67,28 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    if let Some(config) = &args.config {
-        return super::trace_doors::run(&args_view(&args), config);
+    let policy = match (&args.config, &args.exo) {
+        (Some(config), _) => match doorman_config::load_file(config) {
+            Ok(l) => Some(doorman_policy::Policy::new(l.config)),
+            Err(d) => {
+                eprintln!("{d}");
+                return ExitCode::from(2);
+            }
+        },
+        (None, Some(dir)) => {
+            let exo = super::import::ExoArgs { dir: dir.clone(), mx: args.mx.clone(), dns_server: None };
+            match super::import::load_exo(&exo) {
+                Ok((_, loaded)) => Some(doorman_policy::Policy::new(loaded.config)),
+                Err(e) => {
+                    eprintln!("doorman trace: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        (None, None) => None,
+    };
+    if let Some(policy) = policy {
+        return super::trace_doors::run(&args_view(&args), &policy);
     }
     let filter = match build_filter(&args) {
         Ok(f) => f,

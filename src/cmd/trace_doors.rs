@@ -1,8 +1,8 @@
-//! `doorman trace --config F FILE...`: message traces read, each message labelled with its
+//! `doorman trace --config F FILE...` (or `--exo EXPORT`): message traces read, each message labelled with its
 //! door, filtered, and shown as a table and a summary per tenant, or as JSON lines.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use doorman_msgtrace::label::{Door, Labelled, label};
@@ -22,14 +22,7 @@ struct Line<'a> {
     label: &'a Labelled,
 }
 
-pub fn run(args: &DoorArgs<'_>, config: &Path) -> ExitCode {
-    let policy = match doorman_config::load_file(config) {
-        Ok(l) => Policy::new(l.config),
-        Err(d) => {
-            eprintln!("{d}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
     let door = match args.door.map(parse_door).transpose() {
         Ok(d) => d,
         Err(e) => {
@@ -81,7 +74,7 @@ pub fn run(args: &DoorArgs<'_>, config: &Path) -> ExitCode {
         }
         malformed += trace.malformed.len();
         for m in trace.messages {
-            let l = label(&policy, &m);
+            let l = label(policy, &m);
             rows.push((format!("{}:{}", path.display(), m.line), m, l));
         }
     }

@@ -6,6 +6,8 @@
 //! - The extended and enhanced summary reports (`Start-HistoricalSearch`), CSV:
 //!   `origin_timestamp_utc, sender_address, recipient_status, message_subject, …,
 //!   original_client_ip, client_ip, connector_id, directionality`.
+//! - `Get-MessageTraceDetail` and V2 rows (`Date, Event, Action, Detail, Data`, with
+//!   `SenderAddress` and `RecipientAddress` where the export has them): the `Receive` events.
 //! - doorman's own tracking log (JSON lines): its `receive` lines.
 //!
 //! Every row becomes a [`Message`], or a [`Malformed`] with its line number.
@@ -21,6 +23,9 @@ use crate::csv;
 #[serde(rename_all = "snake_case")]
 pub enum Shape {
     MessageTrace,
+    /// `Get-MessageTraceDetail` (and V2): one row per event; the `Receive` event's `Data` XML
+    /// names the client and the inbound connector.
+    TraceDetail,
     SummaryReport,
     TrackingLog,
 }
@@ -95,7 +100,8 @@ pub fn read(text: &str) -> Result<Trace, ReadError> {
         return Err(ReadError::Unknown("the file is empty".into()));
     };
     let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    if let (Some(_), Some(_)) = (col("SenderAddress"), col("RecipientAddress")) {
+    // Trace detail rows may carry the addresses too: the event column tells them apart.
+    if let (Some(_), Some(_), None) = (col("SenderAddress"), col("RecipientAddress"), col("Event")) {
         let get = |row: &[String], name: &str| col(name).and_then(|i| row.get(i)).map(|s| s.trim().to_string());
         let mut t = Trace { shape: Shape::MessageTrace, messages: Vec::new(), malformed: Vec::new() };
         for (line, row) in rows {
@@ -109,6 +115,26 @@ pub fn read(text: &str) -> Result<Trace, ReadError> {
             let field = |n: &str| get(row, n).filter(|s| !s.is_empty());
             match message_trace_row(*line, &field) {
                 Ok(m) => t.messages.push(m),
+                Err(why) => t.malformed.push(Malformed { line: *line, why }),
+            }
+        }
+        return Ok(t);
+    }
+    if let (Some(_), Some(_), Some(_)) = (col("Event"), col("Data"), col("Date")) {
+        let get = |row: &[String], name: &str| col(name).and_then(|i| row.get(i)).map(|s| s.trim().to_string());
+        let mut t = Trace { shape: Shape::TraceDetail, messages: Vec::new(), malformed: Vec::new() };
+        for (line, row) in rows {
+            if row.len() != header.len() {
+                t.malformed.push(Malformed {
+                    line: *line,
+                    why: format!("{} fields, the header has {}", row.len(), header.len()),
+                });
+                continue;
+            }
+            let field = |n: &str| get(row, n).filter(|s| !s.is_empty());
+            match detail_row(*line, &field) {
+                Ok(Some(m)) => t.messages.push(m),
+                Ok(None) => {}
                 Err(why) => t.malformed.push(Malformed { line: *line, why }),
             }
         }
@@ -140,7 +166,9 @@ pub fn read(text: &str) -> Result<Trace, ReadError> {
 }
 
 fn json_rows(rows: &[Value]) -> Trace {
-    let mut t = Trace { shape: Shape::MessageTrace, messages: Vec::new(), malformed: Vec::new() };
+    let detail = rows.iter().any(|r| r.get("Event").is_some() && r.get("Data").is_some());
+    let shape = if detail { Shape::TraceDetail } else { Shape::MessageTrace };
+    let mut t = Trace { shape, messages: Vec::new(), malformed: Vec::new() };
     for (i, row) in rows.iter().enumerate() {
         let field = |name: &str| {
             let v = row.as_object()?.iter().find(|(k, _)| k.eq_ignore_ascii_case(name))?.1;
@@ -151,8 +179,10 @@ fn json_rows(rows: &[Value]) -> Trace {
             }
         };
         // JSON has no line per row: the row's position stands in for it.
-        match message_trace_row(i + 1, &field) {
-            Ok(m) => t.messages.push(m),
+        let read = if detail { detail_row(i + 1, &field) } else { message_trace_row(i + 1, &field).map(Some) };
+        match read {
+            Ok(Some(m)) => t.messages.push(m),
+            Ok(None) => {}
             Err(why) => t.malformed.push(Malformed { line: i + 1, why: format!("row {}: {why}", i + 1) }),
         }
     }
@@ -178,6 +208,55 @@ fn message_trace_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Res
         subject: field("Subject"),
         direction: None,
     })
+}
+
+/// A `Receive` event, as the message it received; other events are not arrivals.
+fn detail_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Option<Message>, String> {
+    if !field("Event").is_some_and(|e| e.eq_ignore_ascii_case("Receive")) {
+        return Ok(None);
+    }
+    let data = field("Data").unwrap_or_default();
+    let mep = |name: &str| mep_value(&data, name);
+    let client_ip = match mep("ClientIP").or_else(|| mep("OriginalClientIP")) {
+        Some(ip) => Some(ip.parse().map_err(|_| format!("the Receive event's ClientIP {ip:?} is not an IP address"))?),
+        None => None,
+    };
+    // `InboundConnectorData` is `Name=…;ConnectorType=…`; `ConnectorId` names it alone.
+    let connector = mep("InboundConnectorData")
+        .and_then(|d| d.split(';').find_map(|kv| kv.strip_prefix("Name=").map(str::to_string)))
+        .or_else(|| mep("ConnectorId"))
+        .filter(|c| !c.is_empty());
+    Ok(Some(Message {
+        line,
+        received: field("Date").map(|r| utc(&r).ok_or(format!("Date {r:?} is not a time"))).transpose()?,
+        sender: field("SenderAddress").unwrap_or_default(),
+        recipients: field("RecipientAddress").into_iter().collect(),
+        status: field("Action").or_else(|| field("Detail")),
+        client_ip,
+        connector,
+        message_id: field("MessageId"),
+        subject: None,
+        direction: None,
+    }))
+}
+
+/// The value of `<MEP Name="NAME" String="…"/>` (or `Long=`, `Integer=`) in a trace
+/// detail's `Data` XML, with the five XML entities decoded.
+fn mep_value(data: &str, name: &str) -> Option<String> {
+    let start = data.find(&format!("Name=\"{name}\""))?;
+    let element = &data[start..data[start..].find("/>").map_or(data.len(), |e| start + e)];
+    let value = ["String=\"", "Long=\"", "Integer=\"", "Blob=\""].iter().find_map(|attr| {
+        let v = &element[element.find(attr)? + attr.len()..];
+        Some(&v[..v.find('"')?])
+    })?;
+    Some(
+        value
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn summary_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Message, String> {
