@@ -24,28 +24,28 @@ pub struct Args {
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Label every message's door against this config.
-    #[arg(long, conflicts_with = "exo")]
+    #[arg(long, conflicts_with = "exo", group = "labels")]
     config: Option<PathBuf>,
     /// Label every message's door against an Exchange Online export instead (as `audit --exo`).
-    #[arg(long)]
+    #[arg(long, group = "labels")]
     exo: Option<PathBuf>,
     /// With --exo: the tenant's MX host(s); looked up in DNS when omitted.
     #[arg(long, requires = "exo")]
     mx: Vec<String>,
     /// With --config: only messages through this door (front, side, internal, unknown).
-    #[arg(long)]
+    #[arg(long, requires = "labels")]
     door: Option<String>,
     /// With --config: only this sender (or @domain).
-    #[arg(long)]
+    #[arg(long, requires = "labels")]
     sender: Option<String>,
     /// With --config: only this Message-ID.
-    #[arg(long)]
+    #[arg(long, requires = "labels")]
     message_id: Option<String>,
     /// With --config: only rows with this status (Delivered, FilteredAsSpam, …).
-    #[arg(long)]
+    #[arg(long, requires = "labels")]
     status: Option<String>,
     /// With --config: only messages before this UTC time (2026-11-28T03:00).
-    #[arg(long)]
+    #[arg(long, requires = "labels")]
     until: Option<String>,
     /// Only lines this recent (10m, 2h, 1d) or since this UTC time (2026-11-28T03:00).
     #[arg(long)]
@@ -56,7 +56,7 @@ pub struct Args {
     tenant: Option<String>,
     /// connect, reject, receive, deliver, defer, fail, drop, quarantine, dsn, or an
     /// administrator's admin_remove, admin_release, admin_delete or admin_retry.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "labels")]
     event: Option<String>,
     /// A recipient address, or @domain for all of a domain's.
     #[arg(long)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use doorman_msgtrace::label::{Door, Labelled, label};
-use doorman_msgtrace::read::{Message, read, utc};
+use doorman_msgtrace::read::{Message, decode, read, utc};
 use doorman_msgtrace::summary::summarize;
 use doorman_policy::Policy;
 use serde::Serialize;
@@ -30,11 +30,7 @@ pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let since = match args
-        .since
-        .map(|s| utc(s).ok_or(format!("--since {s:?} is not a UTC time such as 2026-11-28T03:00")))
-        .transpose()
-    {
+    let since = match args.since.map(since_time).transpose() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("doorman trace: {e}");
@@ -93,6 +89,10 @@ pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
             && args.tenant.is_none_or(|t| l.tenant.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(t)))
             && args.client_ip.is_none_or(|ip| m.client_ip == Some(ip))
     };
+    if rows.is_empty() && malformed > 0 {
+        eprintln!("doorman trace: no row could be read ({malformed} malformed)");
+        return ExitCode::from(2);
+    }
     rows.retain(|(_, m, l)| matches(m, l));
     let side = rows.iter().filter(|(_, _, l)| l.door == Door::Side).count();
     if args.json {
@@ -108,14 +108,25 @@ pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
     if side > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
-fn read_input(path: &PathBuf) -> std::io::Result<String> {
-    if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s)?;
-        Ok(s)
-    } else {
-        std::fs::read_to_string(path)
+/// `--since`: an age (`10m`, `2h`, `1d`), as for the tracking log, or a UTC time.
+fn since_time(s: &str) -> Result<String, String> {
+    if s.trim().ends_with(|c: char| c.is_ascii_alphabetic())
+        && let Ok(age) = doorman_config::parse_duration(s)
+    {
+        let then = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        return utc(&doorman_tracking::time::rfc3339(then)).ok_or_else(|| format!("--since {s:?}: out of range"));
     }
+    utc(s).ok_or(format!("--since {s:?} is not an age (10m, 2h, 1d) or a UTC time such as 2026-11-28T03:00"))
+}
+
+fn read_input(path: &PathBuf) -> Result<String, String> {
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    } else {
+        bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    }
+    decode(&bytes)
 }
 
 fn parse_door(s: &str) -> Result<Door, String> {
@@ -151,7 +162,7 @@ fn render(rows: &[(String, Message, Labelled)], malformed: usize) -> String {
             m.received.as_deref().unwrap_or("-"),
             l.door.label(),
             cut(l.tenant.as_deref().unwrap_or("-"), 10),
-            m.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+            cut(&m.client_ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()), 15),
             cut(&m.sender, 26),
             cut(&m.recipients.join(", "), 26)
         );
@@ -166,9 +177,9 @@ fn render(rows: &[(String, Message, Labelled)], malformed: usize) -> String {
         out += &format!("\n{}: {}\n", s.tenant, doors.join(", "));
         if !s.side_networks.is_empty() {
             let nets: Vec<String> = s.side_networks.iter().map(|(n, c)| format!("{n} ({c})")).collect();
-            out += &format!("  side door from: {}\n", nets.join(", "));
+            out += &format!("{}\n", cut(&format!("  side door from: {}", nets.join(", ")), 120));
             let senders: Vec<String> = s.side_senders.iter().map(|(n, c)| format!("{n} ({c})")).collect();
-            out += &format!("  side door senders: {}\n", senders.join(", "));
+            out += &format!("{}\n", cut(&format!("  side door senders: {}", senders.join(", ")), 120));
         }
         for (d, example) in &s.examples {
             // The whole reason is in --json; here it is cut to the width.

@@ -48,7 +48,7 @@ pub fn label(policy: &Policy, m: &Message) -> Labelled {
             reason: "the trace says it was sent by the tenant (Originating)".into(),
         };
     }
-    let Some(client) = m.client_ip else {
+    let Some(client) = m.client_ip.or(m.original_client_ip) else {
         return Labelled { door: Door::Unknown, tenant: None, reason: "the row has no client IP".into() };
     };
     let Some(rcpt) = m.recipients.first() else {
@@ -56,8 +56,13 @@ pub fn label(policy: &Policy, m: &Message) -> Labelled {
     };
     let mut tx = Transaction::new(client, m.sender.clone(), &[rcpt.as_str()]);
     // A trace does not say whether the session used TLS; that the message came in says the
-    // connector's TLS requirement, if any, was met. No certificate name is assumed.
-    tx.session.tls = Some(TlsInfo::new("TLSv1.3", "TLS13_AES_256_GCM_SHA384", ClientCertificate::None));
+    // connector's TLS requirement, if any, was met. A certificate name counts only where the
+    // trace gives one.
+    let certificate = match &m.certificate_name {
+        Some(name) => ClientCertificate::Verified { names: vec![name.clone()] },
+        None => ClientCertificate::None,
+    };
+    tx.session.tls = Some(TlsInfo::new("TLSv1.3", "TLS13_AES_256_GCM_SHA384", certificate));
     let e = policy.evaluate(&tx, Detail::Brief);
     let Some(decision) = e.recipients.first().map(|r| &r.decision) else {
         return Labelled {
@@ -69,18 +74,48 @@ pub fn label(policy: &Policy, m: &Message) -> Labelled {
     let Some(tenant) = decision.tenant.map(|t| policy.tenant(t)) else {
         return Labelled { door: Door::Unknown, tenant: None, reason: format!("no tenant has {rcpt}") };
     };
+    let name = Some(tenant.name().to_string());
     let gateway = Gateway::of(tenant.config);
     let connector = decision.connector.as_ref();
     let now = format!("the config in force answers {}", decision.reply);
-    let (door, reason) = if gateway.front(client, connector) {
+    if gateway.front(client, connector) {
         let how = match connector {
             Some(c) if c.by.is_authenticated() => format!("through connector {:?}", c.name.as_ref()),
             _ if gateway.mx_self => "doorman is the MX".to_string(),
             _ => format!("{client} is the gateway's"),
         };
-        (Door::Front, format!("{how}; {now}"))
-    } else {
-        (Door::Side, format!("{client} is not the gateway's, and no connector vouches for it; {now}"))
-    };
-    Labelled { door, tenant: Some(tenant.name().to_string()), reason }
+        return Labelled { door: Door::Front, tenant: name, reason: format!("{how}; {now}") };
+    }
+    // The trace names a connector that admits by certificate: the gateway's certificate was
+    // checked when the message came, which the trace does not repeat.
+    if let Some(named) = m.connector.as_deref()
+        && let Some(c) = tenant
+            .config
+            .inbound_connectors
+            .iter()
+            .find(|c| c.enabled && c.name.eq_ignore_ascii_case(named) && c.tls_sender_certificate_name.is_some())
+    {
+        return Labelled {
+            door: Door::Front,
+            tenant: name,
+            reason: format!("the trace names connector {:?}, which admits by the gateway's certificate", c.name),
+        };
+    }
+    // A sender of the tenant's own domains from outside the gateway is either its own users'
+    // mail or direct send; a message trace does not tell which.
+    let own = m.sender.rsplit_once('@').is_some_and(|(_, d)| policy.is_own_domain(tenant.id, &d.to_ascii_lowercase()));
+    if own && connector.is_none() {
+        return Labelled {
+            door: Door::Unknown,
+            tenant: name,
+            reason: format!(
+                "the sender is the tenant's own domain, from {client} outside the gateway: internal mail or direct send, which this trace cannot tell apart (the summary report's directionality can); {now}"
+            ),
+        };
+    }
+    Labelled {
+        door: Door::Side,
+        tenant: name,
+        reason: format!("{client} is not the gateway's, and no connector vouches for it; {now}"),
+    }
 }

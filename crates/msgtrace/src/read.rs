@@ -14,6 +14,8 @@
 
 use std::net::IpAddr;
 
+use doorman_config::net::canonical_ip;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -48,8 +50,12 @@ pub struct Message {
     pub sender: String,
     pub recipients: Vec<String>,
     pub status: Option<String>,
-    /// The client that connected to the tenant: the original client where the trace has it.
+    /// The client that connected to the tenant.
     pub client_ip: Option<IpAddr>,
+    /// The sender's client before a gateway, where the trace has it (Enhanced Filtering).
+    pub original_client_ip: Option<IpAddr>,
+    /// The verified name of the client's certificate, where the trace has it.
+    pub certificate_name: Option<String>,
     /// The inbound connector the trace names.
     pub connector: Option<String>,
     pub message_id: Option<String>,
@@ -80,10 +86,34 @@ pub enum ReadError {
     Json { line: usize, why: String },
 }
 
+/// The text of a file as Windows PowerShell may write it: UTF-8 (with or without a BOM) or
+/// UTF-16 with its BOM (`Out-File`, `>`).
+pub fn decode(bytes: &[u8]) -> Result<String, String> {
+    let utf16 = |le: bool| {
+        let units: Vec<u16> = bytes[2..]
+            .chunks(2)
+            .map(|c| {
+                if le {
+                    u16::from_le_bytes([c[0], *c.get(1).unwrap_or(&0)])
+                } else {
+                    u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|e| format!("not UTF-16: {e}"))
+    };
+    match bytes {
+        [0xff, 0xfe, ..] => utf16(true),
+        [0xfe, 0xff, ..] => utf16(false),
+        _ => String::from_utf8(bytes.to_vec()).map_err(|e| format!("not UTF-8: {e}")),
+    }
+}
+
 /// Reads a trace in any shape this module knows.
 pub fn read(text: &str) -> Result<Trace, ReadError> {
-    let body = text.trim_start_matches('\u{feff}').trim_start();
-    if body.starts_with('[') || (body.starts_with('{') && serde_json::from_str::<Value>(body).is_ok()) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let body = text.trim_start();
+    if body.starts_with('[') {
         let v: Value =
             serde_json::from_str(body).map_err(|e| ReadError::Json { line: e.line(), why: e.to_string() })?;
         let rows = match v {
@@ -93,9 +123,30 @@ pub fn read(text: &str) -> Result<Trace, ReadError> {
         return Ok(json_rows(&rows));
     }
     if body.starts_with('{') {
-        return tracking_log(text);
+        // One object (ConvertTo-Json of one row), or JSON lines: doorman's tracking log has
+        // `event` and `time`, anything else is a row per line.
+        if let Ok(v) = serde_json::from_str::<Value>(body)
+            && v.get("event").is_none()
+        {
+            return Ok(json_rows(&[v]));
+        }
+        let first: Option<Value> = body.lines().next().and_then(|l| serde_json::from_str(l).ok());
+        if first.as_ref().is_some_and(|v| v.get("event").is_some() && v.get("time").is_some()) {
+            return tracking_log(text);
+        }
+        let mut rows = Vec::new();
+        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            rows.push(serde_json::from_str(line).map_err(|e| ReadError::Json { line: n + 1, why: e.to_string() })?);
+        }
+        return Ok(json_rows(&rows));
     }
-    let records = csv::parse(text).map_err(ReadError::Unterminated)?;
+    // Windows PowerShell's Export-Csv without -NoTypeInformation starts with `#TYPE …`.
+    let (text, skipped) = match text.split_once('\n') {
+        Some((first, rest)) if first.starts_with("#TYPE") => (rest, 1),
+        _ => (text, 0),
+    };
+    let records: Vec<csv::Record> =
+        csv::parse(text).map_err(ReadError::Unterminated)?.into_iter().map(|(l, r)| (l + skipped, r)).collect();
     let Some(((_, header), rows)) = records.split_first() else {
         return Err(ReadError::Unknown("the file is empty".into()));
     };
@@ -175,6 +226,8 @@ fn json_rows(rows: &[Value]) -> Trace {
             match v {
                 Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
                 Value::Number(n) => Some(n.to_string()),
+                // Windows PowerShell writes a date as {"value": "/Date(…)/", "DateTime": …}.
+                Value::Object(o) => o.get("value").and_then(Value::as_str).map(str::to_string),
                 _ => None,
             }
         };
@@ -192,10 +245,7 @@ fn json_rows(rows: &[Value]) -> Trace {
 fn message_trace_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Message, String> {
     let sender = field("SenderAddress").ok_or("no SenderAddress")?;
     let recipient = field("RecipientAddress").ok_or("no RecipientAddress")?;
-    let client_ip = match field("FromIP") {
-        Some(ip) => Some(ip.parse().map_err(|_| format!("FromIP {ip:?} is not an IP address"))?),
-        None => None,
-    };
+    let client_ip = ip(field("FromIP"), "FromIP")?;
     Ok(Message {
         line,
         received: field("Received").map(|r| utc(&r).ok_or(format!("Received {r:?} is not a time"))).transpose()?,
@@ -203,6 +253,8 @@ fn message_trace_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Res
         recipients: vec![recipient],
         status: field("Status"),
         client_ip,
+        original_client_ip: None,
+        certificate_name: None,
         connector: None,
         message_id: field("MessageId"),
         subject: field("Subject"),
@@ -217,10 +269,8 @@ fn detail_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Opt
     }
     let data = field("Data").unwrap_or_default();
     let mep = |name: &str| mep_value(&data, name);
-    let client_ip = match mep("ClientIP").or_else(|| mep("OriginalClientIP")) {
-        Some(ip) => Some(ip.parse().map_err(|_| format!("the Receive event's ClientIP {ip:?} is not an IP address"))?),
-        None => None,
-    };
+    let client_ip = ip(mep("ClientIP"), "the Receive event's ClientIP")?;
+    let original_client_ip = ip(mep("OriginalClientIP"), "the Receive event's OriginalClientIP")?;
     // `InboundConnectorData` is `Name=…;ConnectorType=…`; `ConnectorId` names it alone.
     let connector = mep("InboundConnectorData")
         .and_then(|d| d.split(';').find_map(|kv| kv.strip_prefix("Name=").map(str::to_string)))
@@ -233,6 +283,8 @@ fn detail_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Opt
         recipients: field("RecipientAddress").into_iter().collect(),
         status: field("Action").or_else(|| field("Detail")),
         client_ip,
+        original_client_ip,
+        certificate_name: None,
         connector,
         message_id: field("MessageId"),
         subject: None,
@@ -259,6 +311,16 @@ fn mep_value(data: &str, name: &str) -> Option<String> {
     )
 }
 
+/// An IP address field, canonical (an IPv4-mapped IPv6 address is its IPv4 address).
+fn ip(value: Option<String>, what: &str) -> Result<Option<IpAddr>, String> {
+    match value {
+        Some(v) => {
+            v.parse::<IpAddr>().map(|a| Some(canonical_ip(a))).map_err(|_| format!("{what} {v:?} is not an IP address"))
+        }
+        None => Ok(None),
+    }
+}
+
 fn summary_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Message, String> {
     let sender = field("sender_address").ok_or("no sender_address")?;
     // `alice@contoso.com##Receive, Deliver;bob@contoso.com##Receive, Fail`
@@ -274,11 +336,8 @@ fn summary_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Me
     if statuses.is_empty() {
         return Err("recipient_status names no recipient".into());
     }
-    let ip = field("original_client_ip").or_else(|| field("client_ip"));
-    let client_ip = match ip {
-        Some(ip) => Some(ip.parse().map_err(|_| format!("client IP {ip:?} is not an IP address"))?),
-        None => None,
-    };
+    let client_ip = ip(field("client_ip"), "client_ip")?;
+    let original_client_ip = ip(field("original_client_ip"), "original_client_ip")?;
     let direction = field("directionality")
         .map(|d| if d.eq_ignore_ascii_case("Originating") { Direction::Originating } else { Direction::Incoming });
     let received = field("origin_timestamp_utc");
@@ -288,7 +347,9 @@ fn summary_row(line: usize, field: &dyn Fn(&str) -> Option<String>) -> Result<Me
         sender,
         status: Some(statuses.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("; ")),
         recipients: statuses.into_iter().map(|(r, _)| r).collect(),
-        client_ip,
+        client_ip: client_ip.or(original_client_ip),
+        original_client_ip,
+        certificate_name: None,
         connector: field("connector_id"),
         message_id: field("message_id"),
         subject: field("message_subject"),
@@ -320,7 +381,9 @@ fn tracking_log(text: &str) -> Result<Trace, ReadError> {
             sender: s("mail_from").unwrap_or_default(),
             recipients: s("rcpt").into_iter().collect(),
             status: Some("receive".into()),
-            client_ip: s("client_ip").and_then(|ip| ip.parse().ok()),
+            client_ip: s("client_ip").and_then(|ip| ip.parse().ok()).map(canonical_ip),
+            original_client_ip: None,
+            certificate_name: s("cert_name"),
             connector: s("connector"),
             message_id: s("queue_id"),
             subject: None,
@@ -330,62 +393,99 @@ fn tracking_log(text: &str) -> Result<Trace, ReadError> {
     Ok(t)
 }
 
-/// `2026-11-28T03:05:12.123Z`, `2026-11-28 03:05:12` or `11/28/2026 3:05:12 AM` (Exchange
-/// Online's CSV, in UTC), as `2026-11-28T03:05:12Z`.
+/// `2026-11-28T03:05:12.123Z` (or with an offset, `+01:00`), `2026-11-28 03:05:12`,
+/// `11/28/2026 3:05:12 AM` (Exchange Online's CSV, in UTC) or `/Date(1732763112123)/`
+/// (Windows PowerShell's ConvertTo-Json), as `2026-11-28T03:05:12Z`.
 pub fn utc(s: &str) -> Option<String> {
     let s = s.trim();
-    let iso = |date: &str, time: &str| -> Option<String> {
-        let d: Vec<u32> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-        let t: Vec<u32> = time
-            .trim_end_matches('Z')
-            .split(['.', '+'])
-            .next()?
-            .split(':')
-            .map(|p| p.parse().ok())
-            .collect::<Option<_>>()?;
-        (d.len() == 3 && t.len() >= 2).then(|| {
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d[0],
-                d[1],
-                d[2],
-                t[0],
-                t[1],
-                t.get(2).copied().unwrap_or(0)
-            )
-        })
-    };
+    if let Some(inner) = s.strip_prefix("/Date(").and_then(|r| r.strip_suffix(")/")) {
+        // Milliseconds since the epoch, UTC; an offset after them only says how to show them.
+        let end = inner.get(1..)?.find(['+', '-']).map_or(inner.len(), |i| i + 1);
+        let ms: i64 = inner[..end].parse().ok()?;
+        return Some(from_unix(ms.div_euclid(1000)));
+    }
     if let Some((date, time)) = s.split_once(['T', ' ']).filter(|(d, _)| d.contains('-')) {
-        return iso(date, time);
+        let d: Vec<i64> = date.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        // The clock part, then an offset (`Z`, `+01:00`, `-05:00`) to take off.
+        let (clock, offset) = match time.find(['Z', '+', '-']) {
+            Some(i) => (&time[..i], &time[i..]),
+            None => (time, ""),
+        };
+        let t: Vec<i64> = clock.split('.').next()?.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        if d.len() != 3 || t.len() < 2 {
+            return None;
+        }
+        let off = match offset {
+            "" | "Z" => 0,
+            o => {
+                let sign = if o.starts_with('-') { -1 } else { 1 };
+                let (h, m) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
+                sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            }
+        };
+        return checked(d[0], d[1], d[2], t[0], t[1], t.get(2).copied().unwrap_or(0), off);
     }
     // M/D/YYYY h:mm:ss AM
     let mut parts = s.split_whitespace();
-    let date: Vec<u32> = parts.next()?.split('/').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let time: Vec<u32> = parts.next()?.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-    let pm = match parts.next() {
-        Some(x) if x.eq_ignore_ascii_case("PM") => Some(true),
-        Some(x) if x.eq_ignore_ascii_case("AM") => Some(false),
-        None => None,
-        _ => return None,
-    };
+    let date: Vec<i64> = parts.next()?.split('/').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let time: Vec<i64> = parts.next()?.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
     if date.len() != 3 || time.len() < 2 {
         return None;
     }
     let mut hour = time[0];
-    match pm {
-        Some(true) if hour < 12 => hour += 12,
-        Some(false) if hour == 12 => hour = 0,
-        _ => {}
+    match parts.next() {
+        Some(x) if x.eq_ignore_ascii_case("PM") && (1..=12).contains(&hour) => hour = hour % 12 + 12,
+        Some(x) if x.eq_ignore_ascii_case("AM") && (1..=12).contains(&hour) => hour %= 12,
+        None => {}
+        _ => return None,
     }
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        date[2],
-        date[0],
-        date[1],
-        hour,
-        time[1],
-        time.get(2).copied().unwrap_or(0)
-    ))
+    checked(date[2], date[0], date[1], hour, time[1], time.get(2).copied().unwrap_or(0), 0)
+}
+
+/// The UTC time of a local time `offset` seconds east of UTC; `None` for a date that is not one.
+fn checked(y: i64, mo: i64, d: i64, h: i64, mi: i64, se: i64, offset: i64) -> Option<String> {
+    let days_in = |y: i64, m: i64| match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    };
+    if !(1..=12).contains(&mo)
+        || d < 1
+        || d > days_in(y, mo)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&mi)
+        || !(0..61).contains(&se)
+    {
+        return None;
+    }
+    Some(from_unix(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `2026-11-28T03:05:12Z` for seconds since the epoch.
+fn from_unix(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -399,5 +499,11 @@ mod tests {
         assert_eq!(utc("11/28/2026 3:05:12 PM").as_deref(), Some("2026-11-28T15:05:12Z"));
         assert_eq!(utc("11/28/2026 12:05:12 AM").as_deref(), Some("2026-11-28T00:05:12Z"));
         assert_eq!(utc("yesterday"), None);
+        assert_eq!(utc("2026-11-28T04:05:12+01:00").as_deref(), Some("2026-11-28T03:05:12Z"));
+        assert_eq!(utc("2026-11-27T22:05:12-05:00").as_deref(), Some("2026-11-28T03:05:12Z"));
+        assert_eq!(utc("/Date(1795835112000)/").as_deref(), Some("2026-11-28T03:05:12Z"));
+        assert_eq!(utc("28/11/2026 3:05:12 AM"), None, "a day-first date is not taken for a month");
+        assert_eq!(utc("11/28/2026 13:00:00 PM"), None);
+        assert_eq!(utc("2/30/2026 1:00:00 AM"), None);
     }
 }

@@ -46,7 +46,8 @@ pub fn summarize<'a>(rows: impl IntoIterator<Item = (&'a str, &'a Message, &'a L
         *s.doors.entry(l.door).or_default() += 1;
         s.examples.entry(l.door).or_insert_with(|| format!("{at}: {}", l.reason));
         if l.door == Door::Side {
-            if let Some(ip) = m.client_ip {
+            // The sender's own client where the trace has it, not the last hop before the tenant.
+            if let Some(ip) = m.original_client_ip.or(m.client_ip) {
                 *nets.entry(network(ip)).or_default() += 1;
             }
             *senders.entry(m.sender.clone()).or_default() += 1;
