@@ -98,6 +98,13 @@ fn get_messagetracev2_json_and_the_summary_report_are_read_too() {
         (Some("40.107.1.1"), Some("203.0.113.9"))
     );
 
+    // The extended report: other columns, another order, no client_ip beside the original.
+    let out = trace(&["--json", &fixture("extended-summary.csv")]);
+    let lines = json_lines(&out);
+    let doors: Vec<&str> = lines.iter().map(|l| l["door"].as_str().unwrap()).collect();
+    assert_eq!(doors, ["front", "side"]);
+    assert_eq!(lines[1]["status"], "Receive, Fail");
+
     // Filters as Get-MessageTrace has them, over several files at once.
     let out = trace(&[
         "--json",
@@ -112,6 +119,11 @@ fn get_messagetracev2_json_and_the_summary_report_are_read_too() {
     let out = trace(&["--json", "--message-id", "a1@fabrikam.example", &fixture("get-messagetrace.csv")]);
     assert_eq!(json_lines(&out).len(), 1);
     assert_eq!(out.status.code(), Some(0));
+    let out = trace(&["--json", "--status", "fail", &fixture("extended-summary.csv")]);
+    assert_eq!(json_lines(&out).len(), 1);
+    let out = trace(&["--json", "--until", "2026-11-21T00:00", &fixture("get-messagetrace.csv")]);
+    let ids: Vec<String> = json_lines(&out).iter().map(|l| l["message_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, ["<a1@fabrikam.example>", "<a2@billing.example>"]);
     let out = trace(&["--door", "sideways", &fixture("get-messagetrace.csv")]);
     assert_eq!(out.status.code(), Some(2));
 }

@@ -120,6 +120,7 @@ restrict_domains_to_ip_addresses = true
         ("direct", "127.0.0.1"),
         ("dir", "127.0.0.1"),
         ("silent", "127.0.0.9"),
+        ("counted", "127.0.0.11"),
     ] {
         records.push(format!("--mx-host={domain}.test,mx.gateway.test,10"));
         records.push(format!("--host-record={domain}-test.mail.protection.outlook.com,{address}"));
@@ -230,6 +231,35 @@ restrict_domains_to_ip_addresses = true
     }
     assert!(!edge.metrics().contains("doorman_replies_total{code=\"354\"}"), "{}", edge.metrics());
     assert!(edge.spool().is_empty());
+
+    // A next hop that takes everything and counts DATA commands: it got none.
+    let count_file = dir.join("data-count");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/counting_server.py");
+    /// Killed on drop, so that a failed assertion leaves no server behind.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut counter = Killed(
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(["127.0.0.11", &edge.port.to_string()])
+            .arg(&count_file)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(counter.0.stdout.take().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let (code, out, _) = probe(&["counted.test"]);
+    assert_eq!(code, Some(1), "everything is taken there: {out}");
+    let counted = crate::support::wait_for(Duration::from_secs(10), || std::fs::read_to_string(&count_file).ok());
+    drop(counter);
+    assert_eq!(counted.as_deref(), Some("0"), "the probe sent DATA");
 
     // A good citizen: two domains on one address are asked --delay apart.
     let seen = edge.tracking().iter().filter(|l| l["event"] == "connect").count();
