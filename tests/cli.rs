@@ -747,3 +747,28 @@ fn queue_and_quarantine_commands_without_a_spool_exit_1_and_create_nothing() {
         assert!(!spool.exists(), "{args:?}: the tool creates no spool");
     }
 }
+
+/// `doorman probe --file` shows its progress on a terminal (here a pseudo-terminal from
+/// `script`), and nowhere else: a pipe gets the report alone.
+#[test]
+fn probe_shows_progress_on_a_terminal_only() {
+    let bin = env!("CARGO_BIN_EXE_doorman");
+    let cmd = format!("{bin} probe --dns-server 127.0.0.1:1 --timeout 1s --delay 0s a.invalid b.invalid");
+    let tty = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script (bsdutils)");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("0/2") || shown.contains("1/2"), "no progress on a terminal: {shown:?}");
+    let piped = doorman(&[
+        "probe",
+        "--dns-server",
+        "127.0.0.1:1",
+        "--timeout",
+        "1s",
+        "--delay",
+        "0s",
+        "a.invalid",
+        "b.invalid",
+    ]);
+    assert_eq!(piped.status.code(), Some(2), "DNS that does not answer is inconclusive");
+    assert!(!stderr(&piped).contains("/2"), "{}", stderr(&piped));
+    assert!(stdout(&piped).starts_with("a.invalid: INCONCLUSIVE\n"), "{}", stdout(&piped));
+}
