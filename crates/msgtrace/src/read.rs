@@ -152,68 +152,35 @@ pub fn read(text: &str) -> Result<Trace, ReadError> {
     };
     let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     // Trace detail rows may carry the addresses too: the event column tells them apart.
-    if let (Some(_), Some(_), None) = (col("SenderAddress"), col("RecipientAddress"), col("Event")) {
-        let get = |row: &[String], name: &str| col(name).and_then(|i| row.get(i)).map(|s| s.trim().to_string());
-        let mut t = Trace { shape: Shape::MessageTrace, messages: Vec::new(), malformed: Vec::new() };
-        for (line, row) in rows {
-            if row.len() != header.len() {
-                t.malformed.push(Malformed {
-                    line: *line,
-                    why: format!("{} fields, the header has {}", row.len(), header.len()),
-                });
-                continue;
-            }
-            let field = |n: &str| get(row, n).filter(|s| !s.is_empty());
-            match message_trace_row(*line, &field) {
-                Ok(m) => t.messages.push(m),
-                Err(why) => t.malformed.push(Malformed { line: *line, why }),
-            }
+    type RowReader = fn(usize, &dyn Fn(&str) -> Option<String>) -> Result<Option<Message>, String>;
+    let (shape, read_row): (Shape, RowReader) =
+        if col("SenderAddress").is_some() && col("RecipientAddress").is_some() && col("Event").is_none() {
+            (Shape::MessageTrace, |line, field| message_trace_row(line, field).map(Some))
+        } else if col("Event").is_some() && col("Data").is_some() && col("Date").is_some() {
+            (Shape::TraceDetail, detail_row)
+        } else if col("origin_timestamp_utc").is_some() && col("sender_address").is_some() {
+            (Shape::SummaryReport, |line, field| summary_row(line, field).map(Some))
+        } else {
+            return Err(ReadError::Unknown(format!(
+                "the columns {} are neither Get-MessageTrace's, its detail's nor a summary report's",
+                header.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        };
+    let mut t = Trace { shape, messages: Vec::new(), malformed: Vec::new() };
+    for (line, row) in rows {
+        if row.len() != header.len() {
+            t.malformed
+                .push(Malformed { line: *line, why: format!("{} fields, the header has {}", row.len(), header.len()) });
+            continue;
         }
-        return Ok(t);
-    }
-    if let (Some(_), Some(_), Some(_)) = (col("Event"), col("Data"), col("Date")) {
-        let get = |row: &[String], name: &str| col(name).and_then(|i| row.get(i)).map(|s| s.trim().to_string());
-        let mut t = Trace { shape: Shape::TraceDetail, messages: Vec::new(), malformed: Vec::new() };
-        for (line, row) in rows {
-            if row.len() != header.len() {
-                t.malformed.push(Malformed {
-                    line: *line,
-                    why: format!("{} fields, the header has {}", row.len(), header.len()),
-                });
-                continue;
-            }
-            let field = |n: &str| get(row, n).filter(|s| !s.is_empty());
-            match detail_row(*line, &field) {
-                Ok(Some(m)) => t.messages.push(m),
-                Ok(None) => {}
-                Err(why) => t.malformed.push(Malformed { line: *line, why }),
-            }
+        let field = |n: &str| col(n).and_then(|i| row.get(i)).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        match read_row(*line, &field) {
+            Ok(Some(m)) => t.messages.push(m),
+            Ok(None) => {}
+            Err(why) => t.malformed.push(Malformed { line: *line, why }),
         }
-        return Ok(t);
     }
-    if let (Some(_), Some(_)) = (col("origin_timestamp_utc"), col("sender_address")) {
-        let get = |row: &[String], name: &str| col(name).and_then(|i| row.get(i)).map(|s| s.trim().to_string());
-        let mut t = Trace { shape: Shape::SummaryReport, messages: Vec::new(), malformed: Vec::new() };
-        for (line, row) in rows {
-            if row.len() != header.len() {
-                t.malformed.push(Malformed {
-                    line: *line,
-                    why: format!("{} fields, the header has {}", row.len(), header.len()),
-                });
-                continue;
-            }
-            let field = |n: &str| get(row, n).filter(|s| !s.is_empty());
-            match summary_row(*line, &field) {
-                Ok(m) => t.messages.push(m),
-                Err(why) => t.malformed.push(Malformed { line: *line, why }),
-            }
-        }
-        return Ok(t);
-    }
-    Err(ReadError::Unknown(format!(
-        "the columns {} are neither Get-MessageTrace's nor a summary report's",
-        header.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
-    )))
+    Ok(t)
 }
 
 fn json_rows(rows: &[Value]) -> Trace {
