@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use doorman_filter::{Filter, Message};
 use doorman_policy::{
     ClientCertificate, Detail, DnsblAnswer, DnsblResult, MessageHeaders, Policy, TlsInfo, Transaction, render,
 };
@@ -55,8 +56,13 @@ pub struct Args {
     #[arg(long, value_name = "IP")]
     proxy_peer: Option<IpAddr>,
     /// The message's size at the end of DATA, in bytes; default: the size of the headers.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "message")]
     message_size: Option<u64>,
+    /// Run DATA on this message (RFC 5322, as the client would send it): its headers feed
+    /// the rules, and it is authenticated through [server.dns] and scanned by the configured
+    /// spam filter, as the edge would.
+    #[arg(long, value_name = "FILE.eml", conflicts_with = "headers")]
+    message: Option<PathBuf>,
     /// Print JSON (schema doorman.explain/2, see docs/explain-json.md).
     #[arg(long)]
     json: bool,
@@ -86,14 +92,35 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
 
+    let message = match &args.message {
+        None => None,
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => Some(crlf(bytes)),
+            Err(e) => {
+                eprintln!("doorman explain: cannot read {}: {e}", path.display());
+                return ExitCode::from(USAGE_ERROR);
+            }
+        },
+    };
+    let filter = match (&message, doorman_dns::dnsbl::Dnsbl::new(&loaded.config.server.dns)) {
+        (None, _) => Filter::off(),
+        (Some(_), Ok(dnsbl)) => Filter::new(&loaded.config, &dnsbl),
+        (Some(_), Err(e)) => {
+            eprintln!("doorman explain: {e}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
     let policy = Policy::new(loaded.config);
     let mut tx = Transaction::new(args.client_ip, args.mail_from, &[]);
     tx.recipients = args.rcpt;
-    tx.headers = MessageHeaders::from_pairs(pairs);
+    tx.headers = match &message {
+        Some(m) => MessageHeaders::parse(m),
+        None => MessageHeaders::from_pairs(pairs),
+    };
     tx.declared_size = args.size;
     tx.smtputf8 = args.smtputf8;
     tx.proxy_peer = args.proxy_peer;
-    tx.message_size = args.message_size;
+    tx.message_size = message.as_ref().map(|m| m.len() as u64).or(args.message_size);
     tx.session.helo = args.helo;
     let cert = match (args.client_cert_names.is_empty(), args.unverified_cert) {
         (false, _) => Some(ClientCertificate::Verified { names: args.client_cert_names }),
@@ -108,11 +135,50 @@ pub fn run(args: Args) -> ExitCode {
         .map(|zone| DnsblAnswer { zone, result: DnsblResult::Listed("127.0.0.2".into()) })
         .collect();
 
-    let evaluation = policy.evaluate(&tx, Detail::Explained);
+    let evaluation = match &message {
+        None => policy.evaluate(&tx, Detail::Explained),
+        Some(bytes) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("doorman explain: cannot start the resolver: {e}");
+                    return ExitCode::from(USAGE_ERROR);
+                }
+            };
+            let mail_from = tx.mail_from.trim_matches(|c| c == '<' || c == '>').to_string();
+            policy.evaluate_with(&tx, Detail::Explained, |plan| {
+                let m = Message {
+                    session: &tx.session,
+                    mail_from: &mail_from,
+                    recipients: &tx.recipients,
+                    queue_id: "explain",
+                    bytes,
+                };
+                runtime.block_on(filter.gather(plan, &m))
+            })
+        }
+    };
     if args.json {
         super::emit(&(serde_json::to_string_pretty(&evaluation).expect("an evaluation serialises") + "\n"));
     } else {
         super::emit(&render::evaluation(&evaluation));
     }
     if evaluation.verdict.all_accepted { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// The message with CRLF line ends, as it would arrive by SMTP (a file saved on Unix has LF).
+fn crlf(bytes: Vec<u8>) -> Vec<u8> {
+    if !bytes.contains(&b'\n') || bytes.windows(2).all(|w| w[1] != b'\n' || w[0] == b'\r') {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let mut prev = 0u8;
+    for &b in &bytes {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
 }

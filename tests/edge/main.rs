@@ -9,6 +9,7 @@ mod certificates;
 mod deadlines;
 mod delivery;
 mod exo;
+mod filtering;
 mod framing;
 mod lifecycle;
 mod probe;

@@ -540,3 +540,86 @@ impl Drop for Sink {
         let _ = self.child.wait();
     }
 }
+
+/// A private rspamd (Debian's package) on a Unix socket in `dir/rspamd`, with no modules
+/// and DNS pointed at a dead loopback port: only its core checks run (GTUBE among them).
+/// Stopped on drop.
+pub struct Rspamd {
+    child: Option<Child>,
+    pub socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Rspamd {
+    pub fn start(dir: &Path) -> Rspamd {
+        let home = dir.join("rspamd");
+        std::fs::create_dir_all(&home).unwrap();
+        let socket = home.join("rspamd.sock");
+        let log = home.join("rspamd.log");
+        let _ = std::fs::remove_file(&socket);
+        let config = home.join("rspamd.conf");
+        let h = home.display();
+        std::fs::write(
+            &config,
+            format!(
+                r#"options {{
+  pidfile = "{h}/rspamd.pid";
+  dbdir = "{h}";
+  tmpdir = "{h}";
+  filters = "";
+  dns {{ nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }}
+}}
+logging {{ type = "file"; filename = "{h}/rspamd.log"; level = "info"; }}
+actions {{ reject = 15; add_header = 6; greylist = 4; }}
+worker "normal" {{ bind_socket = "{h}/rspamd.sock mode=0666"; count = 1; }}
+"#
+            ),
+        )
+        .unwrap();
+        let child = Command::new("rspamd")
+            .args(["-f", "-u", "root", "-g", "root", "-c"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rspamd (apt-get install rspamd)");
+        let mut r = Rspamd { child: Some(child), socket, log };
+        let ready = wait_for(Duration::from_secs(60), || {
+            if r.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+                return Some(false);
+            }
+            r.ping().then_some(true)
+        });
+        assert_eq!(ready, Some(true), "rspamd did not answer /ping:\n{}", r.log());
+        r
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.socket) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut answer = String::new();
+        s.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && answer.contains("pong")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops rspamd and its workers (SIGTERM to the main process, which takes them down).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+            wait_for(Duration::from_secs(10), || (!self.ping()).then_some(()));
+        }
+    }
+}
+
+impl Drop for Rspamd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -10,7 +10,9 @@
 
 use std::collections::HashMap;
 
-use doorman_policy::{AcceptedRecipient, ConnectorMatch, Detail, MessageHeaders, RcptContext, Reply, Session};
+use doorman_policy::{
+    AcceptedRecipient, ConnectorMatch, Detail, FilterFacts, MessageHeaders, RcptContext, Reply, Session,
+};
 
 use crate::doors::{CopyOutcome, Gateway};
 use crate::space::content::{Assignment, Fields, assignments};
@@ -146,6 +148,7 @@ impl<'p> Table<'p> {
                                     &members,
                                     &headers,
                                     headers.block_size(),
+                                    &FilterFacts::none(),
                                     Detail::Brief,
                                 );
                                 evaluations += 1;

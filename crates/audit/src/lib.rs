@@ -28,8 +28,8 @@ use doorman_policy::{Policy, TenantView};
 
 pub use doors::{CopyOutcome, DispositionKind, DoorSide, Gateway, GatewaySource, ReplyCode};
 pub use report::{
-    Change, Deleted, Door, Finding, FindingCode, Fix, MissingInput, Refused, Restriction, Severity, TenantAudit,
-    Verdict,
+    Change, Deleted, Door, DoorFiltering, Finding, FindingCode, Fix, MissingInput, Refused, Restriction, Severity,
+    TenantAudit, Verdict,
 };
 use space::AcceptedIndex;
 

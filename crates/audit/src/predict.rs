@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use doorman_config::address::{Mailbox, ReversePath, parse_mailbox};
 use doorman_policy::{
-    Detail, Evaluation, MailParams, MessageHeaders, Policy, RcptContext, Session, TenantId, Transaction,
+    Detail, Evaluation, FilterFacts, MailParams, MessageHeaders, Policy, RcptContext, Session, TenantId, Transaction,
 };
 use serde::Serialize;
 
@@ -113,7 +113,7 @@ impl<'p> Classes<'p> {
         let headers = &tx.headers;
         let size = tx.message_size.unwrap_or(headers.block_size());
         // The checks on the message as a whole come before any tenant's rules.
-        let whole = policy.data(session, &sender, &[], headers, size, Detail::Brief);
+        let whole = policy.data(session, &sender, &[], headers, size, &FilterFacts::none(), Detail::Brief);
         if let (true, Some(reply)) = (whole.is_message_refused(), &whole.reply) {
             return Ok(Prediction { recipients, data: Some(ReplyCode::of(reply)), copies: Vec::new() });
         }

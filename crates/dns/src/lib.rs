@@ -2,30 +2,33 @@
 //! of `[server.dns]` (or the system's), one attempt per question, and a cache whose answers
 //! live at least a minute, so a flood from one client costs one query per name.
 //!
-//! - [`resolver`] builds that resolver; the edge's DNSBL checks ask it.
+//! - [`resolver`] builds that resolver; [`dnsbl::Dnsbl`] asks the block lists through it.
 //! - [`lookup_mx`] finds a domain's MX hosts (`doorman audit --exo` uses it to tell whether
 //!   the MX is Exchange Online or a gateway).
 //! - [`mx`], [`txt`], [`cname`] and [`addresses`] ask one question each of a resolver, for the
 //!   prober. A name with no such record is an answer (empty); only a failure is an error.
+
+pub mod dnsbl;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use doorman_config::Dns;
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverConfig, ResolverOpts};
-use hickory_resolver::name_server::TokioConnectionProvider;
-use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
-use hickory_resolver::Name;
-pub use hickory_resolver::ResolveError;
 pub use hickory_resolver::TokioResolver as Resolver;
-use hickory_resolver::proto::rr::RData;
+pub use hickory_resolver::net::NetError as ResolveError;
+use hickory_resolver::proto::rr::Name;
+pub use hickory_resolver::proto::rr::RData;
 pub use hickory_resolver::proto::rr::RecordType;
 
 /// A DNS set-up or question failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
+    #[error("cannot set up the resolver: {0}")]
+    Build(#[source] ResolveError),
     #[error("cannot read the system's DNS configuration: {0}")]
     SystemConfig(#[source] ResolveError),
     #[error("no MX answer for {domain} within {timeout:?}")]
@@ -48,7 +51,9 @@ async fn ask(
     let absolute = format!("{}.", name.trim_end_matches('.'));
     match tokio::time::timeout(timeout, resolver.lookup(absolute.as_str(), kind)).await {
         Err(_) => Err(DnsError::QueryTimeout { name: name.to_string(), kind, timeout }),
-        Ok(Ok(found)) => Ok(found.iter().filter(|r| r.record_type() == kind).cloned().collect()),
+        Ok(Ok(found)) => {
+            Ok(found.answers().iter().filter(|r| r.record_type() == kind).map(|r| r.data.clone()).collect())
+        }
         Ok(Err(e)) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
         Ok(Err(source)) => Err(DnsError::Query { name: name.to_string(), kind, source }),
     }
@@ -64,7 +69,7 @@ pub async fn mx(resolver: &TokioResolver, name: &str, timeout: Duration) -> Resu
         .await?
         .iter()
         .filter_map(|r| match r {
-            RData::MX(m) => Some((m.preference(), host(m.exchange()))),
+            RData::MX(m) => Some((m.preference, host(&m.exchange))),
             _ => None,
         })
         .collect();
@@ -78,7 +83,7 @@ pub async fn txt(resolver: &TokioResolver, name: &str, timeout: Duration) -> Res
         .await?
         .iter()
         .filter_map(|r| match r {
-            RData::TXT(t) => Some(t.txt_data().iter().map(|part| String::from_utf8_lossy(part)).collect::<String>()),
+            RData::TXT(t) => Some(t.txt_data.iter().map(|part| String::from_utf8_lossy(part)).collect::<String>()),
             _ => None,
         })
         .collect())
@@ -120,16 +125,17 @@ pub fn resolver(dns: &Dns) -> Result<TokioResolver, DnsError> {
         let servers: Vec<NameServerConfig> = dns
             .servers
             .iter()
-            .flat_map(|&addr: &SocketAddr| {
-                [NameServerConfig::new(addr, Protocol::Udp), NameServerConfig::new(addr, Protocol::Tcp)]
+            .map(|&addr: &SocketAddr| {
+                let on = |mut c: ConnectionConfig| {
+                    c.port = addr.port();
+                    c
+                };
+                NameServerConfig::new(addr.ip(), true, vec![on(ConnectionConfig::udp()), on(ConnectionConfig::tcp())])
             })
             .collect();
-        TokioResolver::builder_with_config(
-            ResolverConfig::from_parts(None, vec![], NameServerConfigGroup::from(servers)),
-            TokioConnectionProvider::default(),
-        )
+        TokioResolver::builder_with_config(ResolverConfig::from_name_servers(servers), TokioRuntimeProvider::default())
     };
-    Ok(builder.with_options(opts).build())
+    builder.with_options(opts).build().map_err(DnsError::Build)
 }
 
 /// The MX hosts of `domain`, lowest preference first.
@@ -140,8 +146,14 @@ pub async fn lookup_mx(dns: &Dns, domain: &str) -> Result<Vec<String>, DnsError>
         .await
         .map_err(|_| DnsError::Timeout { domain: domain.to_string(), timeout: dns.timeout.0 })?
         .map_err(|source| DnsError::Lookup { domain: domain.to_string(), source })?;
-    let mut mx: Vec<(u16, String)> =
-        found.iter().map(|m| (m.preference(), m.exchange().to_utf8().trim_end_matches('.').to_string())).collect();
+    let mut mx: Vec<(u16, String)> = found
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::MX(m) => Some((m.preference, m.exchange.to_utf8().trim_end_matches('.').to_string())),
+            _ => None,
+        })
+        .collect();
     mx.sort();
     Ok(mx.into_iter().map(|(_, h)| h).collect())
 }

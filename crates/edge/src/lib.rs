@@ -3,14 +3,14 @@
 //! - [`server`] accepts connections: PROXY header, limits, greeting.
 //! - [`session`] speaks SMTP, one file per stage, and asks the policy engine at each.
 //! - [`framing`] and [`connection`] read lines and message bodies strictly (no smuggling).
-//! - [`tls`], [`proxy`], [`dnsbl`] do what needs crypto or the network for the policy.
+//! - [`tls`] and [`proxy`] do what needs crypto or the network for the policy; DNSBL answers and
+//!   authentication come from `doorman-dns` and `doorman-filter`.
 //! - The spool (`doorman-spool`) is the output: nothing is answered `250` before it is durable.
 //!   Delivery is another program's job (`doorman-queue`); `doorman-server` starts both.
 //! - [`reload`] swaps config generations live; [`metrics`] serves Prometheus text.
 
 pub mod body;
 pub mod connection;
-pub mod dnsbl;
 pub mod framing;
 pub mod message;
 pub mod metrics;

@@ -30,9 +30,10 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::dnsbl::Dnsbl;
 use crate::state::Shared;
 use crate::tls::{SelfSigned, TlsError, TlsSetup, server_config};
+use doorman_dns::dnsbl::Dnsbl;
+use doorman_filter::Filter;
 
 /// Where the config comes from.
 #[derive(Clone, Debug)]
@@ -113,6 +114,8 @@ pub struct Generation {
     pub dnsbl: Dnsbl,
     /// `server.dnsbl_zones` as text.
     pub zones: Vec<String>,
+    /// Authentication and the spam filter, as this config sets them up.
+    pub filter: Filter,
 }
 
 impl Generation {
@@ -125,7 +128,8 @@ impl Generation {
         let tls = server_config(&config.server.tls, self_signed)?;
         let dnsbl = Dnsbl::new(&config.server.dns)?;
         let zones = config.server.dnsbl_zones.iter().map(|z| z.to_string()).collect();
-        Ok(Generation { number, policy: Arc::new(Policy::new(config)), tls, dnsbl, zones })
+        let filter = Filter::new(&config, &dnsbl);
+        Ok(Generation { number, policy: Arc::new(Policy::new(config)), tls, dnsbl, zones, filter })
     }
 }
 

@@ -578,6 +578,25 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
         }
     }
     t["require_tls"] = value(boolean(c, "RequireTls").unwrap_or(false));
+    // Enhanced filtering for connectors: SPF, DMARC and the DNSBLs judge the client before
+    // the skipped hops.
+    let (skip_ips, _) = valid_list(c, "EFSkipIPs", &format!("{what} EFSkipIPs"), IpEntry::parse, cx);
+    let skip_last = boolean(c, "EFSkipLastIP").unwrap_or(false);
+    if skip_last || !skip_ips.is_empty() {
+        let mut ef = InlineTable::new();
+        ef.insert("skip_ips", strings_array(&skip_ips).into());
+        ef.insert("skip_last_ip", skip_last.into());
+        if boolean(c, "EFTestMode").unwrap_or(false) {
+            ef.insert("test_mode", true.into());
+        }
+        t["enhanced_filtering"] = value(ef);
+        if c.get("EFUsers").is_some_and(|v| !shapes::list(v).is_empty()) {
+            cx.note(
+                NoteKind::Unsupported,
+                format!("{what}: EFUsers limits enhanced filtering to some recipients; doorman applies it to every recipient of the connector"),
+            );
+        }
+    }
     if let Some(comment) = text(c, "Comment") {
         t["comment"] = value(comment.as_str());
     }
@@ -596,6 +615,10 @@ fn connector(c: &Value, cx: &mut Ctx) -> Option<Table> {
             "RequireTls",
             "Comment",
             "ConnectorSource",
+            "EFSkipIPs",
+            "EFSkipLastIP",
+            "EFTestMode",
+            "EFUsers",
         ],
         cx,
     );

@@ -123,6 +123,11 @@ impl Policy {
             reject_direct_send: _,
             // Turns the SCL the rules set into a disposition: a constant, no fact of a session.
             scl_junk_threshold: _,
+            // After acceptance, on facts from DNS and the message's content that no sender
+            // class fixes: the audit reports per door whether they apply, not a partition.
+            anti_spam: _,
+            dmarc_reject_action: _,
+            trusted_arc_sealers: _,
             // After acceptance.
             routing: _,
         } = self.tenant(tenant).config;
@@ -162,6 +167,9 @@ fn server(s: &Server, b: &mut Boundaries) {
         dns: _,
         metrics_listener: _,
         queue: _,
+        // After acceptance, on facts no sender class fixes.
+        authentication: _,
+        spam_filter: _,
         // Which configs a reload takes, not what a session gets.
         allow_empty: _,
     } = s;
@@ -180,6 +188,8 @@ fn connector(c: &InboundConnector, b: &mut Boundaries) {
         restrict_domains_to_ip_addresses: _,
         restrict_domains_to_certificate: _,
         comment: _,
+        // Which client authentication judges, after acceptance.
+        enhanced_filtering: _,
         sender_domains,
         sender_ip_addresses,
         tls_sender_certificate_name,

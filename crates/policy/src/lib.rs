@@ -15,6 +15,7 @@
 mod boundary;
 mod connector;
 mod domains;
+pub mod filtering;
 mod headers;
 mod iptable;
 pub mod render;
@@ -29,6 +30,7 @@ mod transaction;
 pub use boundary::{Boundaries, Fact};
 pub use connector::{Attribution, ConnectorMatch, MatchedBy, attribute};
 pub use domains::DomainRef;
+pub use filtering::{CopyPlan, Exemption, FilterFacts, FilterPlan};
 pub use headers::MessageHeaders;
 pub use reply::Reply;
 pub use rules::{header_contains_holds, header_contains_match};
@@ -37,7 +39,8 @@ pub use snapshot::{Policy, TenantId, TenantView};
 pub use stage::StageDecision;
 pub use stage::connect::{ConnectDecision, ConnectInfo, ProxyHeader};
 pub use stage::data::{
-    DataDecision, Disposition, HeaderField, MAX_HOPS, REPORT_HEADER, RuleHit, TenantCopy, report_value,
+    AUTH_RESULTS_HEADER, CopyAuthentication, DataDecision, Disposition, Filtering, HeaderField, MAX_HOPS,
+    REPORT_HEADER, RuleHit, SclSource, TenantCopy, report_value,
 };
 pub use stage::mail::{MailDecision, MailParams};
 pub use stage::rcpt::{AcceptedRecipient, DnsblHit, RcptContext, RcptDecision, add_accepted, dnsbl_hit};

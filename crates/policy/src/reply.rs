@@ -239,6 +239,24 @@ impl Reply {
         Reply::new(554, code(5, 4, 6), "Too many hops: Received header count exceeded, possible mail loop")
     }
 
+    /// The sender's domain publishes DMARC `p=reject` and the message failed it (EOP's reply).
+    pub fn dmarc_reject(domain: &str) -> Reply {
+        Reply::new(
+            550,
+            code(5, 7, 509),
+            format!(
+                "Access denied, sending domain {} does not pass DMARC verification and has a DMARC policy of reject",
+                domain.to_ascii_uppercase()
+            ),
+        )
+    }
+
+    /// The spam filter could not scan a message that needed it: the client keeps it and
+    /// tries again.
+    pub fn spam_filter_unavailable() -> Reply {
+        Reply::new(451, code(4, 7, 0), "Temporary error: the message could not be scanned for spam, try again later")
+    }
+
     pub fn rule_reject(enhanced: EnhancedCode, text: &str) -> Reply {
         Reply::new(550, Some(enhanced), text.to_string())
     }

@@ -34,6 +34,9 @@ pub enum Check {
     HopCount,
     TransportRule,
     Scl,
+    /// SPF, DKIM, ARC and DMARC, and the composite verdict.
+    Authentication,
+    SpamFilter,
     Disposition,
 }
 
@@ -75,6 +78,8 @@ impl Check {
             Check::HopCount => "hop_count",
             Check::TransportRule => "transport_rule",
             Check::Scl => "scl",
+            Check::Authentication => "authentication",
+            Check::SpamFilter => "spam_filter",
             Check::Disposition => "disposition",
         }
     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::filtering::{FilterFacts, FilterPlan};
 use crate::headers::MessageHeaders;
 use crate::session::Session;
 use crate::snapshot::Policy;
@@ -85,6 +86,18 @@ pub struct Verdict {
 
 impl Policy {
     pub fn evaluate(&self, tx: &Transaction, detail: Detail) -> Evaluation {
+        self.evaluate_with(tx, detail, |_| FilterFacts::none())
+    }
+
+    /// As [`Policy::evaluate`], with `gather` finding out what the message's copies need from
+    /// authentication and the spam filter (`explain --message` looks it up and scans, as the
+    /// edge does). It is called once, when the transaction reaches the end of DATA.
+    pub fn evaluate_with(
+        &self,
+        tx: &Transaction,
+        detail: Detail,
+        gather: impl FnOnce(&FilterPlan) -> FilterFacts,
+    ) -> Evaluation {
         let session = &tx.session;
         let info = match tx.proxy_peer {
             Some(peer) => ConnectInfo::alone(peer, Some(ProxyHeader::Client(session.client_ip))),
@@ -119,7 +132,9 @@ impl Policy {
         let data = match &sender {
             Some(sender) if self.data_start(accepted.len()).is_ok() => {
                 let size = tx.message_size.unwrap_or_else(|| tx.headers.block_size());
-                Some(self.data(session, sender, &accepted, &tx.headers, size, detail))
+                let plan = self.filter_plan(session, sender, &accepted, &tx.headers);
+                let facts = gather(&plan);
+                Some(self.data(session, sender, &accepted, &tx.headers, size, &facts, detail))
             }
             _ => None,
         };

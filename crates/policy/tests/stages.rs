@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use common::*;
 use doorman_policy::{
-    Check, ConnectInfo, Detail, Evaluation, MailParams, MessageHeaders, Outcome, Policy, ProxyHeader, RcptContext,
-    Step, Trace, Transaction,
+    Check, ConnectInfo, Detail, Evaluation, FilterFacts, MailParams, MessageHeaders, Outcome, Policy, ProxyHeader,
+    RcptContext, Step, Trace, Transaction,
 };
 
 const SERVER: &str = r#"
@@ -415,18 +415,35 @@ fn fifty_received_fields_are_a_loop() {
     let s = session("203.0.113.9", Tls::None);
     let accepted = p.rcpt(&s, &first(&sender), "carol@fabrikam.com", Detail::Brief).accepted.unwrap();
 
-    let d = p.data(&s, &sender, std::slice::from_ref(&accepted), &received(49), 900, Detail::Explained);
+    let d = p.data(
+        &s,
+        &sender,
+        std::slice::from_ref(&accepted),
+        &received(49),
+        900,
+        &FilterFacts::none(),
+        Detail::Explained,
+    );
     assert_eq!((d.reply.as_ref(), d.copies.len()), (None, 1));
     assert_eq!(step(&d.trace, Check::HopCount).outcome, Outcome::Pass);
 
-    let d = p.data(&s, &sender, std::slice::from_ref(&accepted), &received(50), 900, Detail::Explained);
+    let d = p.data(
+        &s,
+        &sender,
+        std::slice::from_ref(&accepted),
+        &received(50),
+        900,
+        &FilterFacts::none(),
+        Detail::Explained,
+    );
     assert_eq!(d.reply.as_ref().unwrap().to_string(), TOO_MANY_HOPS);
     assert!(d.copies.is_empty());
     refused_by(&d.trace, Check::HopCount, Outcome::Reject);
     assert_eq!(d.trace.steps[1].detail, "50 Received fields; 50 or more mean a mail loop");
 
     // The size comes first.
-    let d = p.data(&s, &sender, std::slice::from_ref(&accepted), &received(50), 1001, Detail::Brief);
+    let d =
+        p.data(&s, &sender, std::slice::from_ref(&accepted), &received(50), 1001, &FilterFacts::none(), Detail::Brief);
     assert_eq!(d.reply.unwrap().to_string(), TOO_BIG);
 
     let mut tx = Transaction::new(ip("203.0.113.9"), "a@example.net", &["carol@fabrikam.com"]);

@@ -170,6 +170,14 @@ impl Spill {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Everything written so far, read without moving the file's offset.
+    pub fn read_all(&self) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut out = vec![0; self.len as usize];
+        self.file.read_exact_at(&mut out, 0).map_err(|e| with_path(e, &self.path))?;
+        Ok(out)
+    }
 }
 
 impl Drop for Spill {

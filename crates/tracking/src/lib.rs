@@ -11,6 +11,6 @@ pub mod time;
 mod writer;
 
 pub use filter::{Filter, FilterError};
-pub use record::{Event, Record, Stage};
+pub use record::{Event, Record, SclSource, Stage};
 pub use table::render_table;
 pub use writer::TrackingLog;

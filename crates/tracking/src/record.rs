@@ -108,6 +108,21 @@ pub struct Record {
     pub rules: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scl: Option<i8>,
+    /// Who set the SCL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scl_source: Option<SclSource>,
+    /// rspamd's score, when the copy was scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_score: Option<f64>,
+    /// EOP's composite authentication, `fail reason=000`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compauth: Option<String>,
+    /// The DMARC result and the policy the sender publishes, `fail p=reject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc: Option<String>,
+    /// The client authentication judged, when enhanced filtering skipped hops to reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_client_ip: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Who ran an administrative action (`admin_*` events): the Unix user id.
@@ -135,10 +150,27 @@ impl Record {
             reply: None,
             rules: Vec::new(),
             scl: None,
+            scl_source: None,
+            spam_score: None,
+            compauth: None,
+            dmarc: None,
+            original_client_ip: None,
             size: None,
             uid: None,
         }
     }
+}
+
+/// Who set a copy's SCL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SclSource {
+    /// A transport rule (`set_scl`).
+    Rule,
+    /// rspamd's verdict.
+    SpamFilter,
+    /// The sender's DMARC policy (`p=quarantine`).
+    Authentication,
 }
 
 /// The SMTP stage that decided, in the log as `connect`, `starttls`, `helo`, `mail`, `rcpt`

@@ -7,6 +7,7 @@ use doorman_config::{RuleMode, Tenant};
 use doorman_policy::{Detail, Policy};
 
 use crate::classes::Table;
+use crate::doors::Gateway;
 use crate::space::Space;
 use crate::space::ip::IpInterval;
 
@@ -246,4 +247,38 @@ pub(super) fn content_findings(cfg: &Tenant, table: &Table<'_>, findings: &mut V
         ),
         example: None,
     });
+}
+
+/// A connector the gateway delivers through, without enhanced filtering: SPF and DMARC then
+/// judge the gateway's address, which no sender's SPF names, and the DNSBLs the gateway's.
+/// A warning where doorman authenticates; with authentication off, a note for when it is on.
+pub(super) fn enhanced_filtering_findings(
+    cfg: &Tenant,
+    gateway: &Gateway,
+    authenticating: bool,
+    findings: &mut Vec<Finding>,
+) {
+    if gateway.mx_self || gateway.networks.is_empty() {
+        return;
+    }
+    for c in cfg.inbound_connectors.iter().filter(|c| c.enabled && c.enhanced_filtering.is_none()) {
+        let takes_gateway = c.sender_ip_addresses.iter().any(|e| {
+            e.nets
+                .iter()
+                .any(|n| gateway.networks.iter().any(|g| g.nets.iter().any(|m| m.contains(n) || n.contains(m))))
+        });
+        if !takes_gateway {
+            continue;
+        }
+        findings.push(Finding {
+            subject: Some(c.name.clone()),
+            severity: if authenticating { Severity::Warning } else { Severity::Info },
+            code: FindingCode::GatewayWithoutEnhancedFiltering,
+            message: format!(
+                "connector {:?} takes the gateway's mail without enhanced filtering: SPF, DMARC and the DNS block lists judge the gateway, not the sender (set enhanced_filtering = {{ skip_last_ip = true }}, EOP's -EFSkipLastIP)",
+                c.name
+            ),
+            example: None,
+        });
+    }
 }

@@ -149,12 +149,25 @@ pub struct Door {
     pub content: Vec<String>,
     /// A side door through which spam filtering is skipped too (SCL -1).
     pub critical: bool,
+    /// Whether the door's mail is authenticated (SPF, DKIM, DMARC) and spam-filtered, or
+    /// skips them, and why.
+    pub filtering: DoorFiltering,
     /// For a side door: one session of the class, as a client opens it ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Example>,
     /// ... and evaluated with the full trace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub example: Option<Box<Evaluation>>,
+}
+
+/// What happens to a door's mail after it is accepted, as the engine plans it.
+#[derive(Debug, Serialize)]
+pub struct DoorFiltering {
+    pub authenticated: bool,
+    pub spam_filtered: bool,
+    /// Why it skips both: `rule "…" set SCL -1`, or an on-premises connector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
 }
 
 /// Refused classes sharing recipient domain, sender class and reply.
@@ -230,6 +243,7 @@ pub enum FindingCode {
     SclBypassBySenderDomain,
     SideDoor,
     SideDoorSkipsSpamFiltering,
+    GatewayWithoutEnhancedFiltering,
 }
 
 impl FindingCode {
@@ -248,6 +262,7 @@ impl FindingCode {
             FindingCode::SclBypassBySenderDomain => "scl_bypass_by_sender_domain",
             FindingCode::SideDoor => "side_door",
             FindingCode::SideDoorSkipsSpamFiltering => "side_door_skips_spam_filtering",
+            FindingCode::GatewayWithoutEnhancedFiltering => "gateway_without_enhanced_filtering",
         }
     }
 }

@@ -146,6 +146,7 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
         let ((front, shared, connector, scl, disposition), ivs, class) = (g.key, g.intervals, g.first);
         let session = (!front).then(|| class.example(policy, space));
         let example = session.as_ref().map(|s| Box::new(policy.evaluate(&s.transaction(), Detail::Explained)));
+        let filtering = door_filtering(policy, example.as_deref(), || class.example(policy, space));
         let door = Door {
             domain: shared.domain,
             networks: networks(&ivs),
@@ -159,6 +160,7 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
             disposition,
             content: shared.content,
             critical: !front && scl == Some(-1),
+            filtering,
             session,
             example,
         };
@@ -222,6 +224,12 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
         });
     }
     scl_bypass_findings(policy, cfg, space, &scl_rules, &mut audit.findings);
+    enhanced_filtering_findings(
+        cfg,
+        &table.gateway,
+        policy.config().server.authentication.enabled,
+        &mut audit.findings,
+    );
     block_list_findings(cfg, space, &mut audit.findings);
     content_findings(cfg, table, &mut audit.findings);
 }
@@ -362,5 +370,24 @@ pub(super) fn rule_reply_text(cfg: &Tenant, o: &CopyOutcome) -> String {
     match rule.and_then(|r| r.actions.reject.as_ref()) {
         Some(r) => doorman_policy::Reply::rule_reject(r.enhanced_status_code, &r.text).to_string(),
         None => o.reject.map_or_else(String::new, |c| c.to_string()),
+    }
+}
+
+/// What the engine plans for the door's mail after acceptance: the copy in its example
+/// evaluation (a front door's example is made here, as it has none).
+fn door_filtering(policy: &Policy, example: Option<&Evaluation>, make: impl FnOnce() -> Example) -> DoorFiltering {
+    let own;
+    let evaluation = match example {
+        Some(e) => e,
+        None => {
+            own = policy.evaluate(&make().transaction(), Detail::Brief);
+            &own
+        }
+    };
+    let copy = evaluation.data.as_ref().and_then(|d| d.copies.first());
+    DoorFiltering {
+        authenticated: copy.is_some_and(|c| c.filtering.authenticated),
+        spam_filtered: copy.is_some_and(|c| c.filtering.spam_filtered),
+        skipped_because: copy.and_then(|c| c.exemption.as_ref()).map(|e| e.to_string()),
     }
 }

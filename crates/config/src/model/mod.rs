@@ -17,11 +17,13 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
 }
 
+mod filtering;
 mod routing;
 mod rules;
 mod server;
 mod tenant;
 
+pub use filtering::*;
 pub use routing::*;
 pub use rules::*;
 pub use server::*;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use super::{Authentication, SpamFilter};
 use crate::names::DomainName;
 use crate::net::IpEntry;
 
@@ -45,6 +46,11 @@ pub struct Server {
     /// Delivery out of the spool.
     #[serde(default)]
     pub queue: Queue,
+    /// SPF, DKIM, DMARC and ARC on accepted mail.
+    #[serde(default)]
+    pub authentication: Authentication,
+    /// The rspamd daemon; no spam filtering without it.
+    pub spam_filter: Option<SpamFilter>,
     /// Lets a reload take away every tenant or every accepted domain. Off, such a config is
     /// refused: it is far more often a file emptied or cut short than a real intention.
     #[serde(default)]
@@ -66,6 +72,8 @@ impl Default for Server {
             dns: Dns::default(),
             metrics_listener: None,
             queue: Queue::default(),
+            authentication: Authentication::default(),
+            spam_filter: None,
             allow_empty: false,
         }
     }

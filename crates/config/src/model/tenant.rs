@@ -44,6 +44,17 @@ pub struct Tenant {
     /// to the recipients' Junk Email folder. Exchange's default is 4, so SCL 5 and up.
     #[serde(default = "default_scl_junk_threshold")]
     pub scl_junk_threshold: Scl,
+    /// What the spam filter's SCL leads to.
+    #[serde(default)]
+    pub anti_spam: AntiSpamPolicy,
+    /// A copy failing DMARC under the sender's `p=reject`: refused after DATA, or quarantined.
+    #[serde(default)]
+    pub dmarc_reject_action: DmarcRejectAction,
+    /// `Set-ArcConfig -ArcTrustedSealers`: forwarders (mailing lists, gateways) whose ARC
+    /// seal is believed, so their authentication results stand in for a DMARC failure that
+    /// forwarding caused.
+    #[serde(default)]
+    pub trusted_arc_sealers: Vec<DomainName>,
     pub routing: Option<Routing>,
 }
 
@@ -138,6 +149,8 @@ pub struct InboundConnector {
     pub restrict_domains_to_certificate: bool,
     #[serde(default)]
     pub require_tls: bool,
+    /// Enhanced filtering for connectors: judge the client before the skipped hops.
+    pub enhanced_filtering: Option<EnhancedFiltering>,
     pub comment: Option<String>,
 }
 

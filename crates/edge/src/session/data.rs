@@ -2,7 +2,9 @@
 //! [`Body`]), and running the transport rules per tenant copy; `spool.rs` then writes each
 //! copy durably before the `250`.
 
-use doorman_policy::{Detail, Disposition, MessageHeaders, Reply};
+use doorman_filter::Message;
+use doorman_policy::{Detail, Disposition, FilterFacts, FilterPlan, MessageHeaders, Reply};
+use doorman_spool::Spill;
 use doorman_tracking::Event;
 
 use super::{Flow, Session, replies};
@@ -113,6 +115,31 @@ impl Session {
         self.finish_message(body.data, flaw, body.size).await
     }
 
+    /// Authentication and the spam scan the copies need, on the whole message as received.
+    async fn gather(
+        &self,
+        tx: &super::Transaction,
+        plan: &FilterPlan,
+        (head, spill): &(Vec<u8>, Option<Spill>),
+    ) -> std::io::Result<FilterFacts> {
+        if plan.subjects().is_empty() && !plan.needs_scan() {
+            return Ok(FilterFacts::none());
+        }
+        let whole;
+        let bytes: &[u8] = match spill {
+            None => head,
+            Some(spill) => {
+                whole = [head.as_slice(), &spill.read_all()?].concat();
+                &whole
+            }
+        };
+        let recipients: Vec<String> = tx.accepted.iter().map(|a| a.mailbox.to_string()).collect();
+        let mail_from = tx.mail_from();
+        let message =
+            Message { session: &self.info, mail_from: &mail_from, recipients: &recipients, queue_id: &self.id, bytes };
+        Ok(tx.generation.filter.gather(plan, &message).await)
+    }
+
     /// The message of `size` bytes is complete (`body` holds at most the limit): decide,
     /// spool, reply. The transaction ends either way.
     async fn finish_message(&mut self, body: Body, flaw: Option<Flaw>, size: u64) -> Flow {
@@ -131,7 +158,17 @@ impl Session {
         };
         let headers = MessageHeaders::parse(&body.0);
         let Some(tx) = &self.tx else { return Flow::Continue };
-        let decision = tx.generation.policy.data(&self.info, &tx.sender, &tx.accepted, &headers, size, Detail::Brief);
+        let policy = &tx.generation.policy;
+        let plan = policy.filter_plan(&self.info, &tx.sender, &tx.accepted, &headers);
+        let facts = match self.gather(tx, &plan, &body).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(session = %self.id, "cannot read a spilled message back: {e}");
+                self.refuse_transaction(&replies::cannot_queue());
+                return Flow::Continue;
+            }
+        };
+        let decision = policy.data(&self.info, &tx.sender, &tx.accepted, &headers, size, &facts, Detail::Brief);
         if decision.is_message_refused()
             && let Some(reply) = &decision.reply
         {

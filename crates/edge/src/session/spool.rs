@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use doorman_policy::{Disposition, Reply, TenantCopy};
 use doorman_spool::{BodyType, Envelope, Recipient, SCHEMA, Spill, Spool, Staged, new_queue_id};
-use doorman_tracking::{Event, Record, time};
+use doorman_tracking::{Event, Record, SclSource, time};
 
 use super::{Session, Transaction};
 use crate::message::{ReceivedFields, new_head, received};
@@ -137,6 +137,17 @@ impl Session {
             r.reply = reply.map(|r| r.to_string());
             r.rules = rules.clone();
             r.scl = copy.scl.map(|s| s.0);
+            r.scl_source = copy.scl_source.map(|s| match s {
+                doorman_policy::SclSource::Rule => SclSource::Rule,
+                doorman_policy::SclSource::SpamFilter => SclSource::SpamFilter,
+                doorman_policy::SclSource::Authentication => SclSource::Authentication,
+            });
+            r.spam_score = copy.spam.as_ref().map(|v| v.score);
+            if let Some(a) = &copy.authentication {
+                r.compauth = Some(a.compauth.to_string());
+                r.dmarc = Some(format!("{} p={}", a.dmarc, a.dmarc_policy.name()));
+                r.original_client_ip = (a.hops_skipped > 0).then(|| a.judged_ip.to_string());
+            }
             self.shared.tracking.log(r);
         }
     }

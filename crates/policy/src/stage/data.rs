@@ -6,16 +6,19 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use doorman_config::address::{Mailbox, ReversePath};
-use doorman_config::{HeaderContains, RuleMode, Scl};
+use doorman_config::{DmarcRejectAction, HeaderContains, RuleMode, ScanFailure, Scl, SpamAction};
 use serde::Serialize;
 
 use crate::connector::ConnectorMatch;
+use crate::filtering::auth::{AuthResult, CompAuth, CompAuthResult, DmarcPolicy, reason};
+use crate::filtering::spam::{SpamOutcome, SpamVerdict};
+use crate::filtering::{Exemption, FilterFacts};
 use crate::headers::MessageHeaders;
 use crate::reply::Reply;
 use crate::rules::{Facts, content_in_play, describe_actions, evaluate};
 use crate::session::Session;
 use crate::snapshot::{Policy, TenantId};
-use crate::stage::rcpt::{AcceptedRecipient, in_organization};
+use crate::stage::rcpt::{AcceptedRecipient, DnsblHit, dnsbl_hit, in_organization};
 use crate::trace::{Check, Detail, Outcome, Trace};
 
 /// The header every accepted copy carries, set by doorman alone (a copy from the client is
@@ -50,16 +53,67 @@ pub struct TenantCopy {
     pub tenant: Arc<str>,
     pub recipients: Vec<Mailbox>,
     pub connector: Option<ConnectorMatch>,
-    /// Set by a rule; `None` when no rule set one (doorman runs no content filter).
+    /// Set by a rule, the spam filter or a DMARC policy; `None` when none set one.
     pub scl: Option<Scl>,
+    pub scl_source: Option<SclSource>,
     pub disposition: Disposition,
     /// Rules whose conditions held, enforced or audited.
     pub rules_hit: Vec<RuleHit>,
     /// Headers to set on this copy, replacing any with the same name.
     pub set_headers: Vec<HeaderField>,
     pub subject_prefix: Option<String>,
+    /// The copy's authentication verdict; `None` when it was not authenticated.
+    pub authentication: Option<CopyAuthentication>,
+    /// The spam filter's verdict; `None` when the copy was not scanned.
+    pub spam: Option<SpamVerdict>,
+    /// Why the copy skipped authentication and the spam filter.
+    pub exemption: Option<Exemption>,
+    /// Whether authentication and the spam filter judge this copy at all.
+    pub filtering: Filtering,
     pub trace: Trace,
 }
+
+/// Whether a copy is judged by authentication and by the spam filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Filtering {
+    pub authenticated: bool,
+    pub spam_filtered: bool,
+}
+
+/// Who set a copy's SCL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SclSource {
+    Rule,
+    SpamFilter,
+    Authentication,
+}
+
+impl SclSource {
+    pub fn name(self) -> &'static str {
+        match self {
+            SclSource::Rule => "rule",
+            SclSource::SpamFilter => "spam_filter",
+            SclSource::Authentication => "authentication",
+        }
+    }
+}
+
+/// A copy's authentication verdict, as the tracking log and `explain` show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CopyAuthentication {
+    pub compauth: CompAuth,
+    pub spf: AuthResult,
+    pub dkim: AuthResult,
+    pub dmarc: AuthResult,
+    pub dmarc_policy: DmarcPolicy,
+    /// The client SPF and DMARC judged.
+    pub judged_ip: IpAddr,
+    pub hops_skipped: usize,
+}
+
+/// The header authentication adds to each copy it judged.
+pub const AUTH_RESULTS_HEADER: &str = "Authentication-Results";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -146,7 +200,9 @@ impl Policy {
     }
 
     /// Decides the end of DATA for the recipients accepted at RCPT: `size` is the message's
-    /// length in bytes as received (after dot-unstuffing), `headers` its parsed header block.
+    /// length in bytes as received (after dot-unstuffing), `headers` its parsed header block,
+    /// `filter` what authentication and the spam filter found for [`Policy::filter_plan`].
+    #[allow(clippy::too_many_arguments)]
     pub fn data(
         &self,
         session: &Session,
@@ -154,6 +210,7 @@ impl Policy {
         recipients: &[AcceptedRecipient],
         headers: &MessageHeaders,
         size: u64,
+        filter: &FilterFacts,
         detail: Detail,
     ) -> DataDecision {
         let mut trace = Trace::new(detail);
@@ -162,19 +219,21 @@ impl Policy {
         if let Err(reply) = message {
             return DataDecision { copies: Vec::new(), reply: Some(reply), trace };
         }
-        let mut tenants: Vec<TenantId> = Vec::new();
-        for r in recipients {
-            if !tenants.contains(&r.tenant) {
-                tenants.push(r.tenant);
-            }
-        }
-        let copies: Vec<TenantCopy> = tenants
+        let copies: Vec<TenantCopy> = self
+            .copy_groups(recipients)
             .into_iter()
-            .map(|t| {
-                let mine: Vec<&AcceptedRecipient> = recipients.iter().filter(|r| r.tenant == t).collect();
-                self.tenant_copy(session, mail_from, t, &mine, headers, detail)
-            })
+            .map(|(t, mine)| self.tenant_copy(session, mail_from, t, &mine, headers, filter, detail))
             .collect();
+        // Accepting the other copies would have the client send this one's recipients twice.
+        if let SpamOutcome::Failed { why } = &filter.spam
+            && copies.iter().any(|c| c.filtering.spam_filtered)
+            && self.config().server.spam_filter.as_ref().is_some_and(|f| f.on_failure == ScanFailure::Tempfail)
+        {
+            let reply = trace.refuse(Check::SpamFilter, Reply::spam_filter_unavailable(), || {
+                format!("the spam filter did not answer ({why}); on_failure = \"tempfail\"")
+            });
+            return DataDecision { copies: Vec::new(), reply: Some(reply), trace };
+        }
         let reply = match copies.first().map(|c| &c.disposition) {
             Some(Disposition::Reject { reply })
                 if copies.iter().all(|c| matches!(c.disposition, Disposition::Reject { .. })) =>
@@ -207,7 +266,23 @@ impl Policy {
             .collect()
     }
 
-    fn tenant_copy(
+    /// The recipients grouped by tenant, in the order their tenants first appear.
+    pub(crate) fn copy_groups<'r>(
+        &self,
+        recipients: &'r [AcceptedRecipient],
+    ) -> Vec<(TenantId, Vec<&'r AcceptedRecipient>)> {
+        let mut groups: Vec<(TenantId, Vec<&AcceptedRecipient>)> = Vec::new();
+        for r in recipients {
+            match groups.iter_mut().find(|(t, _)| *t == r.tenant) {
+                Some((_, g)) => g.push(r),
+                None => groups.push((r.tenant, vec![r])),
+            }
+        }
+        groups
+    }
+
+    /// Runs the copy's transport rules, in priority order.
+    pub(crate) fn copy_rules(
         &self,
         session: &Session,
         mail_from: &ReversePath,
@@ -215,18 +290,12 @@ impl Policy {
         recipients: &[&AcceptedRecipient],
         headers: &MessageHeaders,
         detail: Detail,
-    ) -> TenantCopy {
+    ) -> RuleOutcome {
         let tenant = self.tenant(id);
         let mut trace = Trace::new(detail);
         let copy = CopyParts::of(recipients);
         let facts = copy.facts(self, id, session, mail_from, headers);
-
-        let mut scl: Option<(Scl, String)> = None;
-        let (mut reject, mut delete, mut quarantine) = (None, false, false);
-        let mut redirect: Vec<Mailbox> = Vec::new();
-        let mut set_headers = Vec::new();
-        let mut prefix = String::new();
-        let mut hits = Vec::new();
+        let mut out = RuleOutcome::default();
 
         for (_, rule) in tenant.rules_in_order() {
             let name = &rule.name;
@@ -268,7 +337,7 @@ impl Policy {
                         .join("; ")
                 }
             };
-            hits.push(RuleHit { name: name.clone(), mode: rule.mode, actions: actions.clone() });
+            out.hits.push(RuleHit { name: name.clone(), mode: rule.mode, actions: actions.clone() });
             if rule.mode == RuleMode::Audit {
                 trace.step(Check::TransportRule, Outcome::Match, || {
                     format!(
@@ -286,29 +355,205 @@ impl Policy {
             });
             let a = &rule.actions;
             if let Some(s) = a.set_scl {
-                scl = Some((s, name.clone()));
+                out.scl = Some((s, name.clone()));
             }
             if let Some(h) = &a.set_header {
-                set_headers.push(HeaderField { name: h.name.clone(), value: h.value.clone() });
+                out.set_headers.push(HeaderField { name: h.name.clone(), value: h.value.clone() });
             }
             if let Some(p) = &a.prepend_subject {
-                prefix.insert_str(0, p);
+                out.prefix.insert_str(0, p);
             }
-            redirect.extend(a.redirect_to.iter().cloned());
-            quarantine |= a.quarantine;
-            delete |= a.delete;
+            out.redirect.extend(a.redirect_to.iter().cloned());
+            out.quarantine |= a.quarantine;
+            out.delete |= a.delete;
             if let Some(r) = &a.reject {
-                reject = Some(Reply::rule_reject(r.enhanced_status_code, &r.text));
+                out.reject = Some(Reply::rule_reject(r.enhanced_status_code, &r.text));
             }
             if stop {
                 break;
             }
         }
+        out.trace = trace;
+        out
+    }
 
-        match &scl {
+    #[allow(clippy::too_many_arguments)]
+    fn tenant_copy(
+        &self,
+        session: &Session,
+        mail_from: &ReversePath,
+        id: TenantId,
+        recipients: &[&AcceptedRecipient],
+        headers: &MessageHeaders,
+        filter: &FilterFacts,
+        detail: Detail,
+    ) -> TenantCopy {
+        let tenant = self.tenant(id);
+        let copy = CopyParts::of(recipients);
+        let rules = self.copy_rules(session, mail_from, id, recipients, headers, detail);
+        let plan = self.copy_plan(session, id, copy.connector.as_ref(), &rules, headers);
+        let RuleOutcome {
+            scl: rule_scl,
+            reject,
+            delete,
+            quarantine,
+            redirect,
+            mut set_headers,
+            mut prefix,
+            hits,
+            mut trace,
+        } = rules;
+        let mut scl: Option<(Scl, SclSource)> = rule_scl.as_ref().map(|(s, _)| (*s, SclSource::Rule));
+        match &rule_scl {
             Some((s, by)) => trace.step(Check::Scl, Outcome::Pass, || format!("SCL {s}, set by rule {by:?}")),
             None => trace.step(Check::Scl, Outcome::Skip, || "no rule set an SCL".to_string()),
         }
+
+        // Authentication: the copy's verdict, and what the sender's DMARC policy asks for.
+        let server = &self.config().server;
+        let mut auth_reject: Option<(Reply, &str)> = None;
+        let (mut auth_quarantine, mut auth_junk) = (false, false);
+        let mut authentication = None;
+        match (&plan.exemption, &plan.subject) {
+            (Some(why), _) => trace.step(Check::Authentication, Outcome::Skip, || {
+                format!("{why}: neither authentication nor the spam filter judges this copy")
+            }),
+            (None, None) => trace.step(Check::Authentication, Outcome::Skip, || {
+                "authentication is off ([server.authentication] enabled = false)".to_string()
+            }),
+            (None, Some(subject)) => match filter.for_subject(subject) {
+                None => trace.step(Check::Authentication, Outcome::Skip, || {
+                    format!("no authentication results for {} were given (explain: pass --message)", subject.ip)
+                }),
+                Some(a) => {
+                    let compauth = a.compauth(&tenant.config.trusted_arc_sealers);
+                    let judged = match (subject.hops_skipped, &plan.subject_note) {
+                        (0, None) => format!("judged at the connecting client {}", subject.ip),
+                        (0, Some(note)) => format!("judged at {}: {note}", subject.ip),
+                        (n, _) => format!("judged at {} (enhanced filtering skipped {n} hop(s))", subject.ip),
+                    };
+                    trace.step(Check::Authentication, Outcome::Pass, || {
+                        format!(
+                            "spf={} dkim={} arc={} dmarc={} (p={}) header.from={}; compauth={compauth}; {judged}",
+                            a.spf_mail_from.result,
+                            a.dkim_summary(),
+                            a.arc.result,
+                            a.dmarc.result,
+                            a.dmarc.policy.name(),
+                            a.dmarc.from_domain,
+                        )
+                    });
+                    if subject.hops_skipped > 0
+                        && let Some(DnsblHit::Listed { zone, .. }) = dnsbl_hit(&server.dnsbl_zones, &a.dnsbl)
+                    {
+                        let reply = trace.refuse(Check::Dnsbl, Reply::dnsbl_listed(subject.ip, zone.as_str()), || {
+                            format!("the original client {} is listed on {zone}", subject.ip)
+                        });
+                        auth_reject = Some((reply, "rejected: the original client is on a DNS block list"));
+                    }
+                    if compauth.result == CompAuthResult::Fail && compauth.reason == reason::EXPLICIT_FAIL {
+                        match (a.dmarc.policy, tenant.config.dmarc_reject_action) {
+                            (DmarcPolicy::Reject, DmarcRejectAction::Reject) => {
+                                auth_reject.get_or_insert_with(|| {
+                                    (
+                                        Reply::dmarc_reject(&a.dmarc.from_domain),
+                                        "rejected: the sender's DMARC policy is reject",
+                                    )
+                                });
+                            }
+                            (DmarcPolicy::Reject, DmarcRejectAction::Quarantine) => auth_quarantine = true,
+                            _ => auth_junk = true,
+                        }
+                    }
+                    // Setting it replaces every field of that name, so none can be forged.
+                    set_headers.retain(|h| !h.name.eq_ignore_ascii_case(AUTH_RESULTS_HEADER));
+                    set_headers.push(HeaderField {
+                        name: AUTH_RESULTS_HEADER.into(),
+                        value: a.header_value(&server.hostname, compauth),
+                    });
+                    authentication = Some(CopyAuthentication {
+                        compauth,
+                        spf: a.spf_mail_from.result,
+                        dkim: a.dkim_summary(),
+                        dmarc: a.dmarc.result,
+                        dmarc_policy: a.dmarc.policy,
+                        judged_ip: subject.ip,
+                        hops_skipped: subject.hops_skipped,
+                    });
+                }
+            },
+        }
+        if auth_junk {
+            let junk = Scl((tenant.config.scl_junk_threshold.0 + 1).min(9));
+            if scl.is_none_or(|(s, _)| s < junk) {
+                scl = Some((junk, SclSource::Authentication));
+            }
+        }
+
+        // The spam filter.
+        let mut spam_action = None;
+        let mut spam = None;
+        if plan.exemption.is_none() {
+            match (&filter.spam, plan.scan) {
+                (_, false) if server.spam_filter.is_none() => {
+                    trace.step(Check::SpamFilter, Outcome::Skip, || "no spam filter is configured".to_string())
+                }
+                (_, false) => trace.step(Check::SpamFilter, Outcome::Skip, || {
+                    "not scanned: a rule set the SCL or disposed of the copy".to_string()
+                }),
+                (SpamOutcome::Scanned(v), true) => {
+                    let s = v.action.scl();
+                    let policy = &tenant.config.anti_spam;
+                    let action = if s >= policy.high_confidence_scl {
+                        Some(policy.high_confidence_spam_action)
+                    } else if s >= policy.spam_scl {
+                        Some(policy.spam_action)
+                    } else {
+                        None
+                    };
+                    trace.step(Check::SpamFilter, Outcome::Pass, || {
+                        let verdict = match action {
+                            Some(a) => format!("anti-spam policy: {}", a.name()),
+                            None => "not spam".to_string(),
+                        };
+                        format!(
+                            "rspamd: {} (score {:.2} of {:.2}{}); SCL {s}; {verdict}",
+                            v.action.name(),
+                            v.score,
+                            v.required_score,
+                            if v.symbols.is_empty() { String::new() } else { format!(", {}", v.symbols.join(" ")) }
+                        )
+                    });
+                    if scl.is_none_or(|(old, _)| old < s) {
+                        scl = Some((s, SclSource::SpamFilter));
+                    }
+                    spam_action = action;
+                    spam = Some(v.clone());
+                }
+                (SpamOutcome::Failed { why }, true) => trace.step(Check::SpamFilter, Outcome::Skip, || {
+                    format!("the spam filter did not answer ({why}): accepted unscanned (on_failure = \"accept\")")
+                }),
+                (SpamOutcome::NotAsked, true) => trace.step(Check::SpamFilter, Outcome::Skip, || {
+                    "not scanned: no scan result was given (explain: pass --message)".to_string()
+                }),
+            }
+        }
+        let mut inbox = false;
+        match spam_action {
+            Some(SpamAction::AddHeader) => {
+                let h = &tenant.config.anti_spam.add_header;
+                set_headers.push(HeaderField { name: h.name.clone(), value: h.value.clone() });
+                inbox = true;
+            }
+            Some(SpamAction::PrependSubject) => {
+                prefix.insert_str(0, &tenant.config.anti_spam.prepend_subject);
+                inbox = true;
+            }
+            _ => {}
+        }
+
+        let mut rejected_by = "rejected by a transport rule";
+        let mut junk_why = String::new();
         let disposition = if let Some(reply) = reject {
             Disposition::Reject { reply }
         } else if delete {
@@ -317,32 +562,47 @@ impl Policy {
             Disposition::Quarantine
         } else if !redirect.is_empty() {
             Disposition::Redirect { to: redirect }
-        } else if scl.as_ref().is_some_and(|(s, _)| *s > tenant.config.scl_junk_threshold) {
+        } else if let Some((reply, by)) = auth_reject {
+            rejected_by = by;
+            Disposition::Reject { reply }
+        } else if auth_quarantine || spam_action == Some(SpamAction::Quarantine) {
+            Disposition::Quarantine
+        } else if spam_action == Some(SpamAction::Delete) {
+            Disposition::Delete
+        } else if spam_action == Some(SpamAction::MoveToJunk) {
+            junk_why = "junk: the anti-spam policy moves this verdict to the Junk Email folder".into();
+            Disposition::Junk
+        } else if auth_junk {
+            junk_why = "junk: the sender's DMARC policy is quarantine, so the Junk Email folder".into();
+            Disposition::Junk
+        } else if !inbox && scl.as_ref().is_some_and(|(s, _)| *s > tenant.config.scl_junk_threshold) {
+            junk_why = format!(
+                "junk: the SCL is above the tenant's scl_junk_threshold ({}), so the Junk Email folder",
+                tenant.config.scl_junk_threshold
+            );
             Disposition::Junk
         } else {
             Disposition::Deliver
         };
         match &disposition {
             Disposition::Reject { reply } => {
-                trace.refuse(Check::Disposition, reply.clone(), || "rejected by a transport rule".to_string());
+                trace.refuse(Check::Disposition, reply.clone(), || rejected_by.to_string());
             }
             d => trace.step(Check::Disposition, Outcome::Pass, || match d {
                 Disposition::Redirect { to } => {
                     format!("redirect to {}", to.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "))
                 }
-                Disposition::Junk => format!(
-                    "junk: the SCL is above the tenant's scl_junk_threshold ({}), so the Junk Email folder",
-                    tenant.config.scl_junk_threshold
-                ),
+                Disposition::Junk => junk_why.clone(),
                 d => d.name().to_string(),
             }),
         }
 
+        let scl_source = scl.map(|(_, src)| src);
         let scl = scl.map(|(s, _)| s);
         let CopyParts { mailboxes, connector } = copy;
         let enforced: Vec<&str> =
             hits.iter().filter(|h| h.mode == RuleMode::Enforce).map(|h| h.name.as_str()).collect();
-        // Ours comes last, so a rule cannot set it.
+        // Ours come last, so a rule cannot set them, nor a client forge them.
         set_headers.retain(|h: &HeaderField| !h.name.eq_ignore_ascii_case(REPORT_HEADER));
         set_headers.push(HeaderField {
             name: REPORT_HEADER.into(),
@@ -355,12 +615,39 @@ impl Policy {
             recipients: mailboxes,
             connector,
             scl,
+            scl_source,
             disposition,
             rules_hit: hits,
             set_headers,
             subject_prefix: (!prefix.is_empty()).then_some(prefix),
+            authentication,
+            spam,
+            filtering: Filtering { authenticated: plan.subject.is_some(), spam_filtered: plan.scan },
+            exemption: plan.exemption,
             trace,
         }
+    }
+}
+
+/// What the rules did to one copy, before authentication and the spam filter.
+#[derive(Default)]
+pub(crate) struct RuleOutcome {
+    /// The SCL and the rule that set it.
+    pub scl: Option<(Scl, String)>,
+    pub reject: Option<Reply>,
+    pub delete: bool,
+    pub quarantine: bool,
+    pub redirect: Vec<Mailbox>,
+    pub set_headers: Vec<HeaderField>,
+    pub prefix: String,
+    pub hits: Vec<RuleHit>,
+    pub trace: Trace,
+}
+
+impl RuleOutcome {
+    /// A rule already decided where the copy goes.
+    pub fn disposes(&self) -> bool {
+        self.reject.is_some() || self.delete || self.quarantine || !self.redirect.is_empty()
     }
 }
 

@@ -8,8 +8,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::{DnsError, ResolveError, Resolver};
 use doorman_config::Dns;
-use doorman_dns::{DnsError, ResolveError, Resolver};
 use doorman_policy::{DnsblAnswer, DnsblResult};
 
 #[derive(Clone)]
@@ -20,7 +20,12 @@ pub struct Dnsbl {
 
 impl Dnsbl {
     pub fn new(dns: &Dns) -> Result<Dnsbl, DnsError> {
-        Ok(Dnsbl { resolver: doorman_dns::resolver(dns)?, timeout: dns.timeout.0 })
+        Ok(Dnsbl { resolver: crate::resolver(dns)?, timeout: dns.timeout.0 })
+    }
+
+    /// The resolver it asks through, for other questions that should share its cache.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
     }
 
     /// Asks every zone at once.
@@ -54,7 +59,14 @@ impl Dnsbl {
         match tokio::time::timeout(self.timeout, self.resolver.ipv4_lookup(name.as_str())).await {
             Err(_) => DnsblResult::Failed(format!("no answer for {name} within {:?}", self.timeout)),
             Ok(Ok(found)) => {
-                let addrs: Vec<std::net::Ipv4Addr> = found.iter().map(|a| a.0).collect();
+                let addrs: Vec<std::net::Ipv4Addr> = found
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        crate::RData::A(a) => Some(a.0),
+                        _ => None,
+                    })
+                    .collect();
                 if let Some(refused) = addrs.iter().find(|a| a.octets()[..3] == [127, 255, 255]) {
                     return DnsblResult::Failed(format!("{zone} refused the query ({refused})"));
                 }

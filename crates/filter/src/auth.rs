@@ -1,0 +1,242 @@
+//! SPF, DKIM, ARC and DMARC with Stalwart's `mail-auth`, through doorman's resolver. The
+//! results are turned into the engine's facts ([`Authentication`]); what they lead to is
+//! the engine's decision.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use doorman_dns::Resolver;
+use doorman_dns::dnsbl::Dnsbl;
+use doorman_policy::filtering::auth::{
+    ArcCheck, AuthResult, Authentication, DkimCheck, DmarcCheck, DmarcPolicy, SpfCheck,
+};
+use doorman_policy::filtering::received::AuthSubject;
+use mail_auth::dmarc::Policy;
+use mail_auth::{
+    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfResult, dmarc::verify::DmarcParameters,
+    spf::verify::SpfParameters,
+};
+
+/// Asks the sender's DNS through one resolver, as the edge's DNSBL checks do.
+pub struct Authenticator {
+    inner: MessageAuthenticator,
+    dnsbl: Dnsbl,
+    zones: Vec<String>,
+    /// How long one message's whole authentication may take.
+    budget: Duration,
+    hostname: String,
+}
+
+/// The envelope the message came with.
+pub struct Envelope<'a> {
+    /// The MAIL FROM address; empty for the null sender.
+    pub mail_from: &'a str,
+}
+
+impl Authenticator {
+    pub fn new(
+        resolver: Resolver,
+        dnsbl: Dnsbl,
+        zones: Vec<String>,
+        timeout: Duration,
+        hostname: &str,
+    ) -> Authenticator {
+        Authenticator {
+            inner: MessageAuthenticator(resolver),
+            dnsbl,
+            zones,
+            // SPF may follow up to ten lookups; DKIM, ARC and DMARC a few more.
+            budget: timeout * 4,
+            hostname: hostname.to_string(),
+        }
+    }
+
+    /// Authenticates `message` as sent by `subject`. A lookup that fails or runs out of time
+    /// is a `temperror`, never a pass.
+    pub async fn authenticate(&self, subject: &AuthSubject, envelope: &Envelope<'_>, message: &[u8]) -> Authentication {
+        let work = self.checks(subject, envelope, message);
+        let mut auth = match tokio::time::timeout(self.budget, work).await {
+            Ok(a) => a,
+            Err(_) => timed_out(subject, envelope, message, self.budget),
+        };
+        if subject.hops_skipped > 0 && !self.zones.is_empty() {
+            auth.dnsbl = self.dnsbl.check(subject.ip, &self.zones).await;
+        }
+        auth
+    }
+
+    async fn checks(&self, subject: &AuthSubject, envelope: &Envelope<'_>, message: &[u8]) -> Authentication {
+        let helo = subject.helo.as_deref().unwrap_or("");
+        let ip = subject.ip;
+        let spf_helo = if !helo.is_empty() && helo.contains('.') && helo.parse::<IpAddr>().is_err() {
+            let out = self.inner.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)).await;
+            Some(SpfCheck { result: spf(out.result()), identity: helo.to_string() })
+        } else {
+            None
+        };
+        let sender =
+            if envelope.mail_from.is_empty() { format!("postmaster@{helo}") } else { envelope.mail_from.to_string() };
+        let spf_out = self.inner.verify_spf(SpfParameters::verify_mail_from(ip, helo, &self.hostname, &sender)).await;
+        let spf_mail_from = SpfCheck { result: spf(spf_out.result()), identity: sender.clone() };
+
+        let Some(parsed) = AuthenticatedMessage::parse(message) else {
+            return Authentication {
+                subject: subject.clone(),
+                spf_helo,
+                spf_mail_from,
+                dkim: Vec::new(),
+                arc: ArcCheck { result: AuthResult::PermError, sealer: None, sealed_dmarc: None },
+                dmarc: DmarcCheck {
+                    result: AuthResult::PermError,
+                    from_domain: String::new(),
+                    policy: DmarcPolicy::Absent,
+                },
+                dnsbl: Vec::new(),
+            };
+        };
+        let dkim_out = self.inner.verify_dkim(&parsed).await;
+        let dkim = dkim_out
+            .iter()
+            .map(|d| DkimCheck {
+                result: dkim_result(d.result()),
+                domain: d.signature().map(|s| s.d.clone()),
+                selector: d.signature().map(|s| s.s.clone()),
+            })
+            .collect();
+        let arc_out = self.inner.verify_arc(&parsed).await;
+        let newest = arc_out.sets().iter().max_by_key(|s| s.seal.header.i);
+        let arc = ArcCheck {
+            result: if arc_out.sets().is_empty() { AuthResult::None } else { dkim_result(arc_out.result()) },
+            sealer: newest.map(|s| s.seal.header.d.clone()),
+            sealed_dmarc: newest.and_then(|s| sealed_result(s.results.value, "dmarc")),
+        };
+        let mail_from_domain = sender.rsplit_once('@').map_or(helo, |(_, d)| d);
+        let dmarc_out =
+            self.inner.verify_dmarc(DmarcParameters::new(&parsed, &dkim_out, mail_from_domain, &spf_out)).await;
+        let result = dmarc(dmarc_out.spf_result(), dmarc_out.dkim_result());
+        let policy = if dmarc_out.dmarc_record().is_none() {
+            DmarcPolicy::Absent
+        } else {
+            match dmarc_out.policy() {
+                Policy::Reject => DmarcPolicy::Reject,
+                Policy::Quarantine => DmarcPolicy::Quarantine,
+                Policy::None | Policy::Unspecified => DmarcPolicy::None,
+            }
+        };
+        // With a record, a message that neither identifier passes has failed, aligned or not.
+        let result =
+            if result == AuthResult::None && policy != DmarcPolicy::Absent { AuthResult::Fail } else { result };
+        let from_domain = match dmarc_out.domain() {
+            "" => parsed.from().rsplit_once('@').map_or(String::new(), |(_, d)| d.to_ascii_lowercase()),
+            d => d.to_ascii_lowercase(),
+        };
+        Authentication {
+            subject: subject.clone(),
+            spf_helo,
+            spf_mail_from,
+            dkim,
+            arc,
+            dmarc: DmarcCheck { result, from_domain, policy },
+            dnsbl: Vec::new(),
+        }
+    }
+}
+
+/// What is known when the lookups ran out of time: nothing passed, and nothing failed.
+fn timed_out(subject: &AuthSubject, envelope: &Envelope<'_>, message: &[u8], budget: Duration) -> Authentication {
+    tracing::info!(client = %subject.ip, "authentication ran out of time after {budget:?}");
+    let from_domain = AuthenticatedMessage::parse(message)
+        .and_then(|m| m.from().rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()))
+        .unwrap_or_default();
+    Authentication {
+        subject: subject.clone(),
+        spf_helo: None,
+        spf_mail_from: SpfCheck { result: AuthResult::TempError, identity: envelope.mail_from.to_string() },
+        dkim: Vec::new(),
+        arc: ArcCheck { result: AuthResult::TempError, sealer: None, sealed_dmarc: None },
+        dmarc: DmarcCheck { result: AuthResult::TempError, from_domain, policy: DmarcPolicy::Absent },
+        dnsbl: Vec::new(),
+    }
+}
+
+fn spf(r: SpfResult) -> AuthResult {
+    match r {
+        SpfResult::Pass => AuthResult::Pass,
+        SpfResult::Fail => AuthResult::Fail,
+        SpfResult::SoftFail => AuthResult::SoftFail,
+        SpfResult::Neutral => AuthResult::Neutral,
+        SpfResult::TempError => AuthResult::TempError,
+        SpfResult::PermError => AuthResult::PermError,
+        SpfResult::None => AuthResult::None,
+    }
+}
+
+fn dkim_result(r: &DkimResult) -> AuthResult {
+    match r {
+        DkimResult::Pass => AuthResult::Pass,
+        // RFC 6376 §6.1.3: a body that does not match its hash fails the signature.
+        DkimResult::Neutral(mail_auth::Error::Dkim(mail_auth::dkim::DkimError::FailedBodyHashMatch)) => {
+            AuthResult::Fail
+        }
+        DkimResult::Neutral(_) => AuthResult::Neutral,
+        DkimResult::Fail(_) => AuthResult::Fail,
+        DkimResult::PermError(_) => AuthResult::PermError,
+        DkimResult::TempError(_) => AuthResult::TempError,
+        DkimResult::None => AuthResult::None,
+    }
+}
+
+/// DMARC passes when either aligned identifier passes (RFC 7489 §6.6.2).
+fn dmarc(spf: &DmarcResult, dkim: &DmarcResult) -> AuthResult {
+    let one = |r: &DmarcResult| match r {
+        DmarcResult::Pass => AuthResult::Pass,
+        DmarcResult::Fail(_) => AuthResult::Fail,
+        DmarcResult::TempError(_) => AuthResult::TempError,
+        DmarcResult::PermError(_) => AuthResult::PermError,
+        DmarcResult::None => AuthResult::None,
+    };
+    let (s, d) = (one(spf), one(dkim));
+    if s == AuthResult::Pass || d == AuthResult::Pass {
+        AuthResult::Pass
+    } else if s == AuthResult::TempError || d == AuthResult::TempError {
+        AuthResult::TempError
+    } else if s == AuthResult::None && d == AuthResult::None {
+        AuthResult::None
+    } else {
+        AuthResult::Fail
+    }
+}
+
+/// The result a sealer recorded for `method` in its ARC-Authentication-Results value
+/// (`i=1; mx.lists.test; dmarc=pass header.from=…`).
+pub fn sealed_result(value: &[u8], method: &str) -> Option<AuthResult> {
+    let text = String::from_utf8_lossy(value);
+    text.split(';').find_map(|part| {
+        let (name, rest) = part.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case(method) {
+            return None;
+        }
+        AuthResult::from_name(rest.split_whitespace().next()?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealers_results_are_read_by_method() {
+        let v = b" i=1; mx.lists.test;\r\n\tspf=fail smtp.mailfrom=a@b.test;\r\n\tdmarc=pass header.from=b.test";
+        assert_eq!(sealed_result(v, "dmarc"), Some(AuthResult::Pass));
+        assert_eq!(sealed_result(v, "spf"), Some(AuthResult::Fail));
+        assert_eq!(sealed_result(v, "dkim"), None);
+    }
+
+    #[test]
+    fn dmarc_needs_one_aligned_pass() {
+        let fail = || DmarcResult::Fail(mail_auth::Error::NotAligned);
+        assert_eq!(dmarc(&DmarcResult::Pass, &fail()), AuthResult::Pass);
+        assert_eq!(dmarc(&fail(), &DmarcResult::None), AuthResult::Fail);
+        assert_eq!(dmarc(&DmarcResult::None, &DmarcResult::None), AuthResult::None);
+    }
+}
