@@ -448,3 +448,67 @@ fn an_arc_seal_by_a_trusted_sealer_stands_in_for_the_broken_dkim() {
     assert!(ar.contains("arc=pass") && ar.contains("smtp.remote-sealer=lists.test"), "{ar}");
     assert!(ar.ends_with("compauth=pass reason=130"), "{ar}");
 }
+
+/// `explain --message` runs DATA on a real message: the same lookups and the same scan as
+/// the edge, so it shows the 5.7.509 the edge gives, and the SCL -1 copy that is never scanned.
+#[test]
+fn explain_with_a_message_authenticates_and_scans_as_the_edge_does() {
+    let dir = test_dir("filter-explain-dns");
+    let world = World::start(&dir);
+    let rspamd = Rspamd::start(&dir);
+    let keys = world.server_keys(&format!("[server.spam_filter]\naddress = \"unix:{}\"\n", rspamd.socket.display()));
+    let edge = Edge::start("filter-explain", &keys, &contoso("", SCL_MINUS_ONE));
+    let config = edge.config.to_str().unwrap().to_string();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let changed = world.signed(&message("news@sender.test", "x1@test", "Figures")).replace("Figures", "Invoice");
+    let file = write("changed.eml", &changed);
+    let args = |ip: &str, from: &str, file: &str, json: bool| {
+        let mut a =
+            vec!["explain", "--config", &config, "--client-ip", ip, "--helo", "relay.test", "--mail-from", from];
+        a.extend(["--rcpt", "alice@contoso.test", "--message", file]);
+        if json {
+            a.push("--json");
+        }
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| edge.doorman(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out, err) = run(args("127.0.0.11", "news@sender.test", &file, false));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("550 5.7.509 Access denied, sending domain SENDER.TEST does not pass DMARC verification"),
+        "{out}"
+    );
+    assert!(out.contains("compauth=fail reason=000"), "{out}");
+    // The edge agrees.
+    let refused = send(&edge, "127.0.0.11", "relay.test", "news@sender.test", &changed);
+    assert_eq!(
+        text(&refused),
+        "550 5.7.509 Access denied, sending domain SENDER.TEST does not pass DMARC verification and has a DMARC policy of reject"
+    );
+
+    let gtube = write("gtube.eml", &message("x@stranger.test", "explain-gtube@test", GTUBE));
+    let (code, out, _) = run(args("127.0.0.30", "x@stranger.test", &gtube, true));
+    assert_eq!(code, 0, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let copy = &v["data"]["copies"][0];
+    assert_eq!((copy["disposition"]["action"].as_str(), copy["scl"].as_i64()), (Some("quarantine"), Some(9)), "{copy}");
+    assert_eq!(
+        (copy["scl_source"].as_str(), copy["spam"]["action"].as_str()),
+        (Some("spam_filter"), Some("reject")),
+        "{copy}"
+    );
+
+    let gateway = write("gateway.eml", &message("x@stranger.test", "explain-gateway@test", GTUBE));
+    let (_, out, _) = run(args("127.0.0.20", "x@stranger.test", &gateway, true));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let copy = &v["data"]["copies"][0];
+    assert_eq!(copy["filtering"], json!({"authenticated": false, "spam_filtered": false}), "{copy}");
+    assert_eq!(copy["exemption"]["by"], "scl_minus_one", "{copy}");
+    assert_eq!(copy["disposition"]["action"], "deliver", "{copy}");
+    let log = rspamd.log();
+    assert!(log.contains("explain-gtube@test") && !log.contains("explain-gateway@test"), "{log}");
+}

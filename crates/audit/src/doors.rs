@@ -166,6 +166,10 @@ pub struct CopyOutcome {
     pub rules: Vec<String>,
     /// `None` when the copy reaches nobody.
     pub door: Option<DoorSide>,
+    /// Authentication judges the copy.
+    pub authenticated: bool,
+    /// The spam filter scans it.
+    pub spam_filtered: bool,
 }
 
 impl CopyOutcome {
@@ -179,6 +183,8 @@ impl CopyOutcome {
             reject: reply.map(ReplyCode::of),
             rules: Vec::new(),
             door: None,
+            authenticated: false,
+            spam_filtered: false,
         }
     }
 
@@ -196,6 +202,8 @@ impl CopyOutcome {
             },
             rules: copy.rules_hit.iter().map(|h| h.name.clone()).collect(),
             door: disposition.reaches().then_some(if front { DoorSide::Front } else { DoorSide::Side }),
+            authenticated: copy.filtering.authenticated,
+            spam_filtered: copy.filtering.spam_filtered,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The audit's claims, tested as a proof: for random configs over the whole documented schema
 //! and random sessions aimed at their boundaries, the class that holds a session predicts
 //! exactly what the engine decides for it (every RCPT reply and enhanced code, tenant and
-//! connector; every copy's connector, SCL, disposition, rules and door), and every finding
+//! connector; every copy's connector, SCL, disposition, rules and door, and whether it is
+//! authenticated and spam-filtered), and every finding
 //! the report makes holds for every session.
 //!
 //! CI runs a fixed seed and a bounded number of configs. `DOORMAN_PROOF_CASES=100000` runs a
@@ -73,6 +74,8 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         let mut counts = DISPOSITIONS.lock().unwrap();
         for copy in &engine.copies {
             *counts.entry(copy.disposition.name()).or_default() += 1;
+            *counts.entry(if copy.authenticated { "authenticated" } else { "not authenticated" }).or_default() += 1;
+            *counts.entry(if copy.spam_filtered { "spam filtered" } else { "not spam filtered" }).or_default() += 1;
         }
         drop(counts);
         seen.push((tx, engine));
@@ -177,6 +180,14 @@ fn findings_hold(policy: &Policy, audit: &Audit, seen: &[(Transaction, Predictio
             {
                 return fail(format!("the example of side door {d:?} gives {p:?}"));
             }
+            // What the door says of filtering is what its example gets; SCL -1 skips both.
+            let f = &d.filtering;
+            if !copy.is_some_and(|c| c.authenticated == f.authenticated && c.spam_filtered == f.spam_filtered) {
+                return fail(format!("side door {d:?} misstates its filtering: its example gives {p:?}"));
+            }
+            if d.scl == Some(-1) && (f.authenticated || f.spam_filtered || !d.critical) {
+                return fail(format!("side door {d:?} has SCL -1, yet is filtered or not critical"));
+            }
         }
         for f in &t.findings {
             let Some(example) = &f.example else { continue };
@@ -240,7 +251,18 @@ fn the_audit_predicts_the_engine_for_every_session() {
     assert!(sessions > cases as usize, "too few sessions reached RCPT: {sessions}");
     // CI's budget and more reach every disposition; a short run need not.
     if cases >= 400 {
-        for d in ["deliver", "junk", "redirect", "quarantine", "delete", "reject"] {
+        for d in [
+            "deliver",
+            "junk",
+            "redirect",
+            "quarantine",
+            "delete",
+            "reject",
+            "authenticated",
+            "not authenticated",
+            "spam filtered",
+            "not spam filtered",
+        ] {
             assert!(dispositions.get(d).is_some_and(|n| *n > 0), "no copy was ever {d}: {dispositions:?}");
         }
     }

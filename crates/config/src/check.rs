@@ -64,6 +64,9 @@ fn check_server(config: &Config, out: &mut Vec<Finding>) {
             out.push(Finding::error(format!("server.limits.{key}"), "must be at least 1"));
         }
     }
+    if server.spam_filter.as_ref().is_some_and(|f| f.max_concurrent_scans == 0) {
+        out.push(Finding::error("server.spam_filter.max_concurrent_scans", "must be at least 1"));
+    }
     if limits.max_connections_per_network == 0 {
         out.push(Finding::error("server.limits.max_connections_per_network", "must be at least 1"));
     }
@@ -116,6 +119,22 @@ fn check_tenant_shape(tenant: &Tenant, at: &str, out: &mut Vec<Finding>) {
         out.push(Finding::error(
             format!("{at}.scl_junk_threshold"),
             "scl_junk_threshold runs from 0 to 9: a copy whose SCL is above it goes to the Junk Email folder",
+        ));
+    }
+    let spam = &tenant.anti_spam;
+    if spam.spam_scl.0 < 1 {
+        out.push(Finding::error(
+            format!("{at}.anti_spam.spam_scl"),
+            "spam_scl runs from 1 to 9: at 0 or below every scanned copy would be spam",
+        ));
+    }
+    if spam.high_confidence_scl < spam.spam_scl {
+        out.push(Finding::error(
+            format!("{at}.anti_spam.high_confidence_scl"),
+            format!(
+                "high_confidence_scl ({}) is below spam_scl ({}): high confidence spam is spam with a higher SCL",
+                spam.high_confidence_scl, spam.spam_scl
+            ),
         ));
     }
     if tenant.accepted_domains.is_empty() {

@@ -41,6 +41,22 @@ pub struct GenServer {
     pub trusted_proxies: Vec<GenIpEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<GenLimits>,
+    /// `[server.authentication]`: whether copies are authenticated depends on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<GenAuthentication>,
+    /// `[server.spam_filter]`: whether copies are scanned depends on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spam_filter: Option<GenSpamFilter>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GenAuthentication {
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GenSpamFilter {
+    pub address: String,
 }
 
 impl GenServer {
@@ -245,11 +261,15 @@ fn server() -> impl Strategy<Value = GenServer> {
         prop_oneof![3 => Just(Vec::new()), 1 => subsequence(DNSBL_ZONES, 1..=2)],
         prop_oneof![3 => Just(Vec::new()), 1 => vec(proxies, 1..=2)],
         option::weighted(0.25, limits),
+        option::weighted(0.5, any::<bool>().prop_map(|enabled| GenAuthentication { enabled })),
+        option::weighted(0.5, Just(GenSpamFilter { address: "127.0.0.1:11333".into() })),
     )
-        .prop_map(|(zones, trusted_proxies, limits)| GenServer {
+        .prop_map(|(zones, trusted_proxies, limits, authentication, spam_filter)| GenServer {
             dnsbl_zones: zones.into_iter().map(str::to_string).collect(),
             trusted_proxies,
             limits,
+            authentication,
+            spam_filter,
         })
 }
 
