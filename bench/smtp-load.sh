@@ -19,8 +19,12 @@
 # server's queue was just emptied. So this script deletes nothing before it measures: each
 # run spools into a new target/bench-smtp/run-*/ (remove old ones when you are done), and
 # Postfix's held mail is deleted only at the end.
+#
+# bench/smtp-load.sh filter [SECONDS] [RUNS]: receipt with authentication and rspamd on vs off
+# instead (bench/filter-cost.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = filter ]; then shift; exec bench/filter-cost.sh "$@"; fi
 SECS=${1:-3}
 RUNS=${2:-11}
 SESSIONS=20

@@ -543,6 +543,7 @@ impl Drop for Sink {
 
 /// A private rspamd (Debian's package) on a Unix socket in `dir/rspamd`, with no modules
 /// and DNS pointed at a dead loopback port: only its core checks run (GTUBE among them).
+/// Every file it writes stays in that folder; each scan is logged with the Message-ID.
 /// Stopped on drop.
 pub struct Rspamd {
     child: Option<Child>,
@@ -558,6 +559,9 @@ impl Rspamd {
         let log = home.join("rspamd.log");
         let _ = std::fs::remove_file(&socket);
         let config = home.join("rspamd.conf");
+        // A short list of top-level domains: compiling rspamd's full list takes 10 s at
+        // every cold start, and with no rules loaded no URL is looked at.
+        std::fs::write(home.join("tld.dat"), "com\nnet\norg\ntest\nexample\n").unwrap();
         let h = home.display();
         std::fs::write(
             &config,
@@ -565,8 +569,16 @@ impl Rspamd {
                 r#"options {{
   pidfile = "{h}/rspamd.pid";
   dbdir = "{h}";
-  tmpdir = "{h}";
+  tempdir = "{h}";
+  dynamic_conf = "{h}/rspamd_dynamic";
+  cache_file = "{h}/symbols.cache";
+  hs_cache_dir = "{h}/";
+  history_file = "{h}/rspamd.history";
+  stats_file = "{h}/stats.ucl";
+  control_socket = "{h}/control.sock mode=0600";
+  url_tld = "{h}/tld.dat";
   filters = "";
+  explicit_modules = [];
   dns {{ nameserver = ["127.0.0.1:1"]; timeout = 1s; retransmits = 1; }}
 }}
 logging {{ type = "file"; filename = "{h}/rspamd.log"; level = "info"; }}
