@@ -65,6 +65,54 @@ impl World {
     }
 }
 
+impl World {
+    /// `original` as lists.test forwards it: a subject tag (its DKIM signature breaks), sealed
+    /// with ARC over what the list saw when it came from 127.0.0.10 (DKIM and DMARC pass), and
+    /// with `remote_ip` recorded as the client in the seal's results when given.
+    fn forwarded_by_the_list(&self, original: &str, remote_ip: Option<&str>) -> String {
+        use mail_auth::arc::ArcSealer;
+        use mail_auth::dmarc::verify::DmarcParameters;
+        use mail_auth::spf::verify::SpfParameters;
+        use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+
+        let forwarded = original.replace("Subject: Quarterly figures", "Subject: [list] Quarterly figures");
+        let dns = doorman_config::Dns {
+            servers: vec![format!("127.0.0.1:{}", self.dns.port).parse().unwrap()],
+            ..Default::default()
+        };
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+            let auth = MessageAuthenticator(doorman_dns::resolver(&dns).unwrap());
+            let received = AuthenticatedMessage::parse(original.as_bytes()).unwrap();
+            let dkim = auth.verify_dkim(&received).await;
+            let spf = auth
+                .verify_spf(SpfParameters::verify_mail_from(
+                    "127.0.0.10".parse().unwrap(),
+                    "mail.sender.test",
+                    "lists.test",
+                    "news@sender.test",
+                ))
+                .await;
+            let dmarc = auth.verify_dmarc(DmarcParameters::new(&received, &dkim, "sender.test", &spf)).await;
+            let outgoing = AuthenticatedMessage::parse(forwarded.as_bytes()).unwrap();
+            let arc = auth.verify_arc(&outgoing).await;
+            let mut results = AuthenticationResults::new("lists.test")
+                .with_dkim_results(&dkim, "news@sender.test")
+                .with_dmarc_result(&dmarc);
+            if let Some(ip) = remote_ip {
+                results = results.with_arc_result(&arc, ip.parse().unwrap());
+            }
+            let key = Ed25519Key::from_pkcs8_der(&self.list_key).unwrap();
+            let set = ArcSealer::from_key(key)
+                .domain("lists.test")
+                .selector("arc")
+                .headers(["From", "To", "Subject", "DKIM-Signature"])
+                .seal(&outgoing, &results, &arc)
+                .unwrap();
+            format!("{}{forwarded}", set.to_header())
+        })
+    }
+}
+
 fn base64(bytes: &[u8]) -> String {
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
@@ -390,47 +438,10 @@ fn behind_the_gateway_skip_last_ip_judges_the_original_sender() {
 /// takes it (compauth reason 130); one that does not applies DMARC's reject.
 #[test]
 fn an_arc_seal_by_a_trusted_sealer_stands_in_for_the_broken_dkim() {
-    use mail_auth::arc::ArcSealer;
-    use mail_auth::dmarc::verify::DmarcParameters;
-    use mail_auth::spf::verify::SpfParameters;
-    use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
-
     let dir = test_dir("filter-arc-dns");
     let world = World::start(&dir);
     let original = world.signed(&message("news@sender.test", "arc@test", "Hello list"));
-    let forwarded = original.replace("Subject: Quarterly figures", "Subject: [list] Quarterly figures");
-    let dns = doorman_config::Dns {
-        servers: vec![format!("127.0.0.1:{}", world.dns.port).parse().unwrap()],
-        ..Default::default()
-    };
-    let sealed = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-        // What the list saw when the message reached it from 127.0.0.10.
-        let auth = MessageAuthenticator(doorman_dns::resolver(&dns).unwrap());
-        let received = AuthenticatedMessage::parse(original.as_bytes()).unwrap();
-        let dkim = auth.verify_dkim(&received).await;
-        let spf = auth
-            .verify_spf(SpfParameters::verify_mail_from(
-                "127.0.0.10".parse().unwrap(),
-                "mail.sender.test",
-                "lists.test",
-                "news@sender.test",
-            ))
-            .await;
-        let dmarc = auth.verify_dmarc(DmarcParameters::new(&received, &dkim, "sender.test", &spf)).await;
-        let results = AuthenticationResults::new("lists.test")
-            .with_dkim_results(&dkim, "news@sender.test")
-            .with_dmarc_result(&dmarc);
-        let outgoing = AuthenticatedMessage::parse(forwarded.as_bytes()).unwrap();
-        let arc = auth.verify_arc(&outgoing).await;
-        let key = Ed25519Key::from_pkcs8_der(&world.list_key).unwrap();
-        let set = ArcSealer::from_key(key)
-            .domain("lists.test")
-            .selector("arc")
-            .headers(["From", "To", "Subject", "DKIM-Signature"])
-            .seal(&outgoing, &results, &arc)
-            .unwrap();
-        format!("{}{forwarded}", set.to_header())
-    });
+    let sealed = world.forwarded_by_the_list(&original, None);
 
     let untrusted = Edge::start("filter-arc-untrusted", &world.server_keys(""), &contoso("", ""));
     let refused = send(&untrusted, "127.0.0.40", "lists.test", "news@sender.test", &sealed);
@@ -511,4 +522,33 @@ fn explain_with_a_message_authenticates_and_scans_as_the_edge_does() {
     assert_eq!(copy["disposition"]["action"], "deliver", "{copy}");
     let log = rspamd.log();
     assert!(log.contains("explain-gtube@test") && !log.contains("explain-gateway@test"), "{log}");
+}
+
+/// Behind a gateway with enhanced filtering whose `Received` chain cannot be followed (the
+/// gateway wrote no field), a trusted ARC sealer's record of the client is who SPF and DMARC
+/// judge; an untrusted sealer's record is ignored, and the gateway is judged.
+#[test]
+fn a_trusted_arc_sealer_names_the_original_client_when_the_received_chain_is_missing() {
+    let dir = test_dir("filter-arc-ef-dns");
+    let world = World::start(&dir);
+    let original = world.signed(&message("news@sender.test", "arc-ef@test", "Hello list"));
+    let sealed = world.forwarded_by_the_list(&original, Some("127.0.0.10"));
+    let ef = "enhanced_filtering = { skip_last_ip = true }";
+
+    let untrusted = Edge::start("filter-arc-ef-untrusted", &world.server_keys(""), &contoso(ef, ""));
+    let refused = send(&untrusted, "127.0.0.20", "mx.gateway.test", "news@sender.test", &sealed);
+    assert_eq!(code(&refused), 550, "the gateway was judged: {refused}");
+    drop(untrusted);
+
+    let edge = Edge::start(
+        "filter-arc-ef-trusted",
+        &world.server_keys(""),
+        &contoso(ef, "trusted_arc_sealers = [\"lists.test\"]"),
+    );
+    assert_eq!(code(&send(&edge, "127.0.0.20", "mx.gateway.test", "news@sender.test", &sealed)), 250);
+    let ar = one_line(&delivered(&edge, "", "arc-ef@test")["ar"][0]);
+    assert!(ar.contains("spf=pass smtp.mailfrom=news@sender.test (client-ip=127.0.0.10)"), "{ar}");
+    assert!(ar.ends_with("compauth=pass reason=100"), "SPF at the original client carries DMARC: {ar}");
+    let r = edge.wait_tracking(|l| l["event"] == "receive");
+    assert_eq!(r["original_client_ip"], "127.0.0.10", "{r}");
 }

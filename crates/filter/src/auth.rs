@@ -8,7 +8,7 @@ use std::time::Duration;
 use doorman_dns::Resolver;
 use doorman_dns::dnsbl::Dnsbl;
 use doorman_policy::filtering::auth::{
-    ArcCheck, AuthResult, Authentication, DkimCheck, DmarcCheck, DmarcPolicy, SpfCheck,
+    ArcCheck, AuthResult, Authentication, DkimCheck, DmarcCheck, DmarcPolicy, Judged, SpfCheck,
 };
 use doorman_policy::filtering::received::AuthSubject;
 use mail_auth::dmarc::Policy;
@@ -59,33 +59,66 @@ impl Authenticator {
             Ok(a) => a,
             Err(_) => timed_out(subject, envelope, message, self.budget),
         };
-        if subject.hops_skipped > 0 && !self.zones.is_empty() {
-            auth.dnsbl = self.dnsbl.check(subject.ip, &self.zones).await;
+        if (subject.hops_skipped > 0 || auth.judged.by_arc.is_some()) && !self.zones.is_empty() {
+            auth.dnsbl = self.dnsbl.check(auth.judged.ip, &self.zones).await;
         }
         auth
     }
 
     async fn checks(&self, subject: &AuthSubject, envelope: &Envelope<'_>, message: &[u8]) -> Authentication {
-        let helo = subject.helo.as_deref().unwrap_or("");
-        let ip = subject.ip;
+        let parsed = AuthenticatedMessage::parse(message);
+        // ARC first: behind a gateway whose Received chain could not be followed, a trusted
+        // sealer's record of the client is who SPF and DMARC judge.
+        let (arc, judged, helo) = match &parsed {
+            None => (
+                ArcCheck { result: AuthResult::PermError, sealer: None, sealed_dmarc: None },
+                Judged { ip: subject.ip, by_arc: None },
+                subject.helo.clone(),
+            ),
+            Some(parsed) => {
+                let arc_out = self.inner.verify_arc(parsed).await;
+                let newest = arc_out.sets().iter().max_by_key(|s| s.seal.header.i);
+                let arc = ArcCheck {
+                    result: if arc_out.sets().is_empty() { AuthResult::None } else { dkim_result(arc_out.result()) },
+                    sealer: newest.map(|s| s.seal.header.d.clone()),
+                    sealed_dmarc: newest.and_then(|s| sealed_result(s.results.value, "dmarc")),
+                };
+                let recorded = newest
+                    .filter(|_| arc.result == AuthResult::Pass)
+                    .filter(|s| subject.arc_sealers.iter().any(|t| t.eq_ignore_ascii_case(&s.seal.header.d)))
+                    .and_then(|s| sealed_property(s.results.value, "smtp.remote-ip").map(|ip| (s, ip)))
+                    .and_then(|(s, ip)| Some((s, ip.parse::<IpAddr>().ok()?)));
+                match recorded {
+                    Some((s, ip)) => {
+                        // The gateway's HELO is not the client's: only what the sealer recorded.
+                        let helo = sealed_property(s.results.value, "smtp.helo");
+                        (arc, Judged { ip, by_arc: Some(s.seal.header.d.clone()) }, helo)
+                    }
+                    None => (arc, Judged { ip: subject.ip, by_arc: None }, subject.helo.clone()),
+                }
+            }
+        };
+        let helo = helo.unwrap_or_default();
+        let ip = judged.ip;
         let spf_helo = if !helo.is_empty() && helo.contains('.') && helo.parse::<IpAddr>().is_err() {
-            let out = self.inner.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)).await;
-            Some(SpfCheck { result: spf(out.result()), identity: helo.to_string() })
+            let out = self.inner.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &self.hostname)).await;
+            Some(SpfCheck { result: spf(out.result()), identity: helo.clone() })
         } else {
             None
         };
         let sender =
             if envelope.mail_from.is_empty() { format!("postmaster@{helo}") } else { envelope.mail_from.to_string() };
-        let spf_out = self.inner.verify_spf(SpfParameters::verify_mail_from(ip, helo, &self.hostname, &sender)).await;
+        let spf_out = self.inner.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &self.hostname, &sender)).await;
         let spf_mail_from = SpfCheck { result: spf(spf_out.result()), identity: sender.clone() };
 
-        let Some(parsed) = AuthenticatedMessage::parse(message) else {
+        let Some(parsed) = parsed else {
             return Authentication {
                 subject: subject.clone(),
+                judged,
                 spf_helo,
                 spf_mail_from,
                 dkim: Vec::new(),
-                arc: ArcCheck { result: AuthResult::PermError, sealer: None, sealed_dmarc: None },
+                arc,
                 dmarc: DmarcCheck {
                     result: AuthResult::PermError,
                     from_domain: String::new(),
@@ -103,14 +136,7 @@ impl Authenticator {
                 selector: d.signature().map(|s| s.s.clone()),
             })
             .collect();
-        let arc_out = self.inner.verify_arc(&parsed).await;
-        let newest = arc_out.sets().iter().max_by_key(|s| s.seal.header.i);
-        let arc = ArcCheck {
-            result: if arc_out.sets().is_empty() { AuthResult::None } else { dkim_result(arc_out.result()) },
-            sealer: newest.map(|s| s.seal.header.d.clone()),
-            sealed_dmarc: newest.and_then(|s| sealed_result(s.results.value, "dmarc")),
-        };
-        let mail_from_domain = sender.rsplit_once('@').map_or(helo, |(_, d)| d);
+        let mail_from_domain = sender.rsplit_once('@').map_or(helo.as_str(), |(_, d)| d);
         let dmarc_out =
             self.inner.verify_dmarc(DmarcParameters::new(&parsed, &dkim_out, mail_from_domain, &spf_out)).await;
         let result = dmarc(dmarc_out.spf_result(), dmarc_out.dkim_result());
@@ -132,6 +158,7 @@ impl Authenticator {
         };
         Authentication {
             subject: subject.clone(),
+            judged,
             spf_helo,
             spf_mail_from,
             dkim,
@@ -150,6 +177,7 @@ fn timed_out(subject: &AuthSubject, envelope: &Envelope<'_>, message: &[u8], bud
         .unwrap_or_default();
     Authentication {
         subject: subject.clone(),
+        judged: Judged { ip: subject.ip, by_arc: None },
         spf_helo: None,
         spf_mail_from: SpfCheck { result: AuthResult::TempError, identity: envelope.mail_from.to_string() },
         dkim: Vec::new(),
@@ -207,6 +235,18 @@ fn dmarc(spf: &DmarcResult, dkim: &DmarcResult) -> AuthResult {
     }
 }
 
+/// A property a sealer recorded (`smtp.remote-ip=198.51.100.7`, quoted or not).
+pub fn sealed_property(value: &[u8], property: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(value);
+    let at = text.find(&format!("{property}="))? + property.len() + 1;
+    let rest = &text[at..];
+    let v = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next()?,
+        None => rest.split(|c: char| c.is_whitespace() || c == ';').next()?,
+    };
+    (!v.is_empty()).then(|| v.to_string())
+}
+
 /// The result a sealer recorded for `method` in its ARC-Authentication-Results value
 /// (`i=1; mx.lists.test; dmarc=pass header.from=…`).
 pub fn sealed_result(value: &[u8], method: &str) -> Option<AuthResult> {
@@ -230,6 +270,13 @@ mod tests {
         assert_eq!(sealed_result(v, "dmarc"), Some(AuthResult::Pass));
         assert_eq!(sealed_result(v, "spf"), Some(AuthResult::Fail));
         assert_eq!(sealed_result(v, "dkim"), None);
+        let arc = b" i=1; lists.test; arc=none smtp.remote-ip=\"2001:db8::7\"; spf=pass smtp.remote-ip=198.51.100.7";
+        assert_eq!(sealed_property(arc, "smtp.remote-ip").as_deref(), Some("2001:db8::7"));
+        assert_eq!(
+            sealed_property(b"i=1; x; spf=pass smtp.remote-ip=198.51.100.7;", "smtp.remote-ip").as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(sealed_property(v, "smtp.remote-ip"), None);
     }
 
     #[test]

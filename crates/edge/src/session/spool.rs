@@ -146,7 +146,7 @@ impl Session {
             if let Some(a) = &copy.authentication {
                 r.compauth = Some(a.compauth.to_string());
                 r.dmarc = Some(format!("{} p={}", a.dmarc, a.dmarc_policy.name()));
-                r.original_client_ip = (a.hops_skipped > 0).then(|| a.judged_ip.to_string());
+                r.original_client_ip = (a.judged_ip != self.client_ip()).then(|| a.judged_ip.to_string());
             }
             self.shared.tracking.log(r);
         }

@@ -3,6 +3,7 @@
 //! `Authentication-Results` field.
 
 use std::fmt::{self, Write};
+use std::net::IpAddr;
 
 use doorman_config::names::DomainName;
 use serde::Serialize;
@@ -102,10 +103,22 @@ pub struct DmarcCheck {
     pub policy: DmarcPolicy,
 }
 
+/// The client SPF, DMARC and the DNSBLs judged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Judged {
+    pub ip: IpAddr,
+    /// The trusted sealer whose ARC-Authentication-Results named it, when the `Received`
+    /// chain could not be followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_arc: Option<String>,
+}
+
 /// Everything authentication found for one message, judged at one client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Authentication {
+    /// What the plan asked to authenticate.
     pub subject: AuthSubject,
+    pub judged: Judged,
     pub spf_helo: Option<SpfCheck>,
     pub spf_mail_from: SpfCheck,
     pub dkim: Vec<DkimCheck>,
@@ -223,7 +236,7 @@ impl Authentication {
             v.push_str(&text);
         };
         let spf = &self.spf_mail_from;
-        method(format!("spf={} smtp.mailfrom={} (client-ip={})", spf.result, pvalue(&spf.identity), self.subject.ip));
+        method(format!("spf={} smtp.mailfrom={} (client-ip={})", spf.result, pvalue(&spf.identity), self.judged.ip));
         if let Some(h) = &self.spf_helo {
             method(format!("spf={} smtp.helo={}", h.result, pvalue(&h.identity)));
         }
@@ -275,7 +288,8 @@ mod tests {
 
     fn auth(dmarc: AuthResult, policy: DmarcPolicy, spf: AuthResult) -> Authentication {
         Authentication {
-            subject: AuthSubject { ip: "198.51.100.7".parse().unwrap(), helo: None, hops_skipped: 0 },
+            subject: AuthSubject::connecting("198.51.100.7".parse().unwrap(), None),
+            judged: Judged { ip: "198.51.100.7".parse().unwrap(), by_arc: None },
             spf_helo: None,
             spf_mail_from: SpfCheck { result: spf, identity: "a@sender.test".into() },
             dkim: vec![],

@@ -145,7 +145,7 @@ impl Policy {
         };
         let mut note = None;
         let subject = (server.authentication.enabled && exemption.is_none()).then(|| {
-            let connecting = AuthSubject { ip: session.client_ip, helo: session.helo.clone(), hops_skipped: 0 };
+            let connecting = AuthSubject::connecting(session.client_ip, session.helo.as_deref());
             let ef = connector
                 .and_then(|c| self.tenant(tenant).config.inbound_connectors.get(c.index))
                 .and_then(|c| c.enhanced_filtering.as_ref());
@@ -157,8 +157,10 @@ impl Policy {
                 }
                 Ok(s) => s,
                 Err(why) => {
-                    note = Some(format!("enhanced filtering judges the connecting client: {why}"));
-                    connecting
+                    let sealers = &self.tenant(tenant).config.trusted_arc_sealers;
+                    let or_arc = if sealers.is_empty() { "" } else { ", unless a trusted ARC sealer names the client" };
+                    note = Some(format!("enhanced filtering judges the connecting client{or_arc}: {why}"));
+                    AuthSubject { arc_sealers: sealers.iter().map(|d| d.to_string()).collect(), ..connecting }
                 }
             }
         });

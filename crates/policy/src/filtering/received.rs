@@ -18,6 +18,16 @@ pub struct AuthSubject {
     pub helo: Option<String>,
     /// How many hops were skipped to reach it: 0 is the connecting client.
     pub hops_skipped: usize,
+    /// When the `Received` chain could not be followed: the tenant's trusted ARC sealers,
+    /// whose ARC-Authentication-Results may name the client instead (`smtp.remote-ip`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arc_sealers: Vec<String>,
+}
+
+impl AuthSubject {
+    pub fn connecting(ip: IpAddr, helo: Option<&str>) -> AuthSubject {
+        AuthSubject { ip, helo: helo.map(str::to_string), hops_skipped: 0, arc_sealers: Vec::new() }
+    }
 }
 
 /// The first client before the hops `ef` skips, starting from the connecting one.
@@ -29,7 +39,7 @@ pub fn first_client(
     headers: &MessageHeaders,
     ef: &EnhancedFiltering,
 ) -> Result<AuthSubject, String> {
-    let mut subject = AuthSubject { ip: connecting, helo: helo.map(str::to_string), hops_skipped: 0 };
+    let mut subject = AuthSubject::connecting(connecting, helo);
     let mut fields = headers.values("received");
     loop {
         let last = subject.hops_skipped == 0 && ef.skip_last_ip;
@@ -47,7 +57,7 @@ pub fn first_client(
                 field.chars().take(120).collect::<String>()
             ));
         };
-        subject = AuthSubject { ip, helo, hops_skipped: subject.hops_skipped + 1 };
+        subject = AuthSubject { ip, helo, hops_skipped: subject.hops_skipped + 1, arc_sealers: Vec::new() };
     }
 }
 

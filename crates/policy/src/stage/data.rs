@@ -427,10 +427,14 @@ impl Policy {
                 }),
                 Some(a) => {
                     let compauth = a.compauth(&tenant.config.trusted_arc_sealers);
-                    let judged = match (subject.hops_skipped, &plan.subject_note) {
-                        (0, None) => format!("judged at the connecting client {}", subject.ip),
-                        (0, Some(note)) => format!("judged at {}: {note}", subject.ip),
-                        (n, _) => format!("judged at {} (enhanced filtering skipped {n} hop(s))", subject.ip),
+                    let at = a.judged.ip;
+                    let judged = match (&a.judged.by_arc, subject.hops_skipped, &plan.subject_note) {
+                        (Some(sealer), _, _) => {
+                            format!("judged at {at}, the client trusted ARC sealer {sealer} recorded")
+                        }
+                        (None, 0, None) => format!("judged at the connecting client {at}"),
+                        (None, 0, Some(note)) => format!("judged at {at}: {note}"),
+                        (None, n, _) => format!("judged at {at} (enhanced filtering skipped {n} hop(s))"),
                     };
                     trace.step(Check::Authentication, Outcome::Pass, || {
                         format!(
@@ -443,11 +447,11 @@ impl Policy {
                             a.dmarc.from_domain,
                         )
                     });
-                    if subject.hops_skipped > 0
+                    if a.judged.ip != session.client_ip
                         && let Some(DnsblHit::Listed { zone, .. }) = dnsbl_hit(&server.dnsbl_zones, &a.dnsbl)
                     {
-                        let reply = trace.refuse(Check::Dnsbl, Reply::dnsbl_listed(subject.ip, zone.as_str()), || {
-                            format!("the original client {} is listed on {zone}", subject.ip)
+                        let reply = trace.refuse(Check::Dnsbl, Reply::dnsbl_listed(at, zone.as_str()), || {
+                            format!("the original client {at} is listed on {zone}")
                         });
                         auth_reject = Some((reply, "rejected: the original client is on a DNS block list"));
                     }
@@ -477,7 +481,7 @@ impl Policy {
                         dkim: a.dkim_summary(),
                         dmarc: a.dmarc.result,
                         dmarc_policy: a.dmarc.policy,
-                        judged_ip: subject.ip,
+                        judged_ip: at,
                         hops_skipped: subject.hops_skipped,
                     });
                 }
