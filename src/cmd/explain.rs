@@ -145,15 +145,8 @@ pub fn run(args: Args) -> ExitCode {
                     return ExitCode::from(USAGE_ERROR);
                 }
             };
-            let mail_from = tx.mail_from.trim_matches(|c| c == '<' || c == '>').to_string();
             policy.evaluate_with(&tx, Detail::Explained, |plan| {
-                let m = Message {
-                    session: &tx.session,
-                    mail_from: &mail_from,
-                    recipients: &tx.recipients,
-                    queue_id: "explain",
-                    bytes,
-                };
+                let m = Message { session: &tx.session, queue_id: "explain", bytes };
                 runtime.block_on(filter.gather(plan, &m))
             })
         }

@@ -4,6 +4,7 @@ so a client that sends DATA is caught.
 Usage: counting_server.py HOST PORT COUNT_FILE   (prints "ready" once listening; serves until
 killed; after each session writes how many DATA (and BDAT) commands it has seen to COUNT_FILE)
 """
+import os
 import socket
 import sys
 
@@ -29,5 +30,7 @@ while True:
         else:
             conn.sendall(b"250 OK\r\n")
     conn.close()
-    with open(count_file, "w") as out:
+    # Written whole, then renamed into place: a reader never sees a half-written count.
+    with open(count_file + ".tmp", "w") as out:
         out.write(str(data))
+    os.replace(count_file + ".tmp", count_file)

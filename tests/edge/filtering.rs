@@ -224,11 +224,16 @@ fn gtube_from_a_stranger_is_quarantined_and_from_the_gateway_with_scl_minus_one_
         "127.0.0.20",
         "mx.gateway.test",
         "x@stranger.test",
-        &message("x@stranger.test", "gateway-gtube@test", GTUBE),
+        &format!(
+            "Authentication-Results: edge.test; dmarc=pass\r\n{}",
+            message("x@stranger.test", "gateway-gtube@test", GTUBE)
+        ),
     );
     assert_eq!(code(&gateway), 250, "{gateway}");
     let inbox = delivered(&edge, "", "gateway-gtube@test");
     assert_eq!(inbox["spam"], Value::Null, "{inbox}");
+    // Not authenticated, and a field in the edge's name that it did not write is replaced.
+    assert_eq!(inbox["ar"], json!(["edge.test; none"]), "{inbox}");
     let r = edge.wait_tracking(|l| l["event"] == "receive" && l["client_ip"] == "127.0.0.20");
     assert_eq!(
         (r["scl"].as_i64(), r["scl_source"].as_str(), r.get("spam_score")),
@@ -362,6 +367,13 @@ fn spf_and_dkim_pass_and_fail_and_dmarc_reject_gives_5_7_509() {
         "{ar}"
     );
 
+    // Two author domains cannot be judged as one: the strictest policy applies.
+    let two = world
+        .signed(&message("news@sender.test", "two@test", "Hello"))
+        .replace("From: <news@sender.test>", "From: <news@sender.test>, <boss@other.test>");
+    let refused = send(&edge, "127.0.0.10", "mail.sender.test", "news@sender.test", &two);
+    assert_eq!(code(&refused), 550, "{refused}");
+
     // p=quarantine: the Junk Email folder.
     let unsigned = message("news@quarantine.test", "quarantine@test", "Hello");
     assert_eq!(code(&send(&edge, "127.0.0.11", "relay.test", "news@quarantine.test", &unsigned)), 250);
@@ -425,6 +437,13 @@ fn behind_the_gateway_skip_last_ip_judges_the_original_sender() {
         (Some("127.0.0.20"), Some("127.0.0.10")),
         "{r}"
     );
+
+    // A stranger that the connector takes by sender domain alone cannot skip its own hop:
+    // its forged Received field naming sender.test's server is not read.
+    let forged =
+        send(&edge, "127.0.0.30", "mail.sender.test", "news@sender.test", &relayed("ef-forged@test", "127.0.0.10"));
+    assert_eq!(code(&forged), 550, "{forged}");
+    assert!(text(&forged).contains("5.7.509"), "{forged}");
 
     // The original client is judged by the DNSBLs too.
     let listed =

@@ -13,8 +13,8 @@ use doorman_policy::filtering::auth::{
 use doorman_policy::filtering::received::AuthSubject;
 use mail_auth::dmarc::Policy;
 use mail_auth::{
-    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfResult, dmarc::verify::DmarcParameters,
-    spf::verify::SpfParameters,
+    AuthenticatedMessage, DkimResult, DmarcResult, MessageAuthenticator, SpfOutput, SpfResult,
+    dmarc::verify::DmarcParameters, spf::verify::SpfParameters,
 };
 
 /// Asks the sender's DNS through one resolver, as the edge's DNSBL checks do.
@@ -22,6 +22,9 @@ pub struct Authenticator {
     inner: MessageAuthenticator,
     dnsbl: Dnsbl,
     zones: Vec<String>,
+    /// How long one step (ARC, SPF, DKIM, DMARC) may take: a step that runs out is a
+    /// `temperror` of that step alone, so a sender's slow DNS cannot stall the others.
+    step: Duration,
     /// How long one message's whole authentication may take.
     budget: Duration,
     hostname: String,
@@ -46,7 +49,8 @@ impl Authenticator {
             dnsbl,
             zones,
             // SPF may follow up to ten lookups; DKIM, ARC and DMARC a few more.
-            budget: timeout * 4,
+            step: timeout * 2,
+            budget: timeout * 10,
             hostname: hostname.to_string(),
         }
     }
@@ -76,10 +80,15 @@ impl Authenticator {
                 subject.helo.clone(),
             ),
             Some(parsed) => {
-                let arc_out = self.inner.verify_arc(parsed).await;
-                let newest = arc_out.sets().iter().max_by_key(|s| s.seal.header.i);
+                let arc_out = tokio::time::timeout(self.step, self.inner.verify_arc(parsed)).await.ok();
+                let sets = arc_out.as_ref().map_or(&[][..], |a| a.sets());
+                let newest = sets.iter().max_by_key(|s| s.seal.header.i);
                 let arc = ArcCheck {
-                    result: if arc_out.sets().is_empty() { AuthResult::None } else { dkim_result(arc_out.result()) },
+                    result: match &arc_out {
+                        None => AuthResult::TempError,
+                        Some(_) if sets.is_empty() => AuthResult::None,
+                        Some(a) => dkim_result(a.result()),
+                    },
                     sealer: newest.map(|s| s.seal.header.d.clone()),
                     sealed_dmarc: newest.and_then(|s| sealed_result(s.results.value, "dmarc")),
                 };
@@ -101,14 +110,24 @@ impl Authenticator {
         let helo = helo.unwrap_or_default();
         let ip = judged.ip;
         let spf_helo = if !helo.is_empty() && helo.contains('.') && helo.parse::<IpAddr>().is_err() {
-            let out = self.inner.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &self.hostname)).await;
-            Some(SpfCheck { result: spf(out.result()), identity: helo.clone() })
+            let out = tokio::time::timeout(
+                self.step,
+                self.inner.verify_spf(SpfParameters::verify_ehlo(ip, &helo, &self.hostname)),
+            )
+            .await;
+            Some(SpfCheck { result: out.map_or(AuthResult::TempError, |o| spf(o.result())), identity: helo.clone() })
         } else {
             None
         };
         let sender =
             if envelope.mail_from.is_empty() { format!("postmaster@{helo}") } else { envelope.mail_from.to_string() };
-        let spf_out = self.inner.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &self.hostname, &sender)).await;
+        let spf_domain = sender.rsplit_once('@').map_or(helo.as_str(), |(_, d)| d).to_string();
+        let spf_out = tokio::time::timeout(
+            self.step,
+            self.inner.verify_spf(SpfParameters::verify_mail_from(ip, &helo, &self.hostname, &sender)),
+        )
+        .await
+        .unwrap_or_else(|_| SpfOutput::new(spf_domain).with_result(SpfResult::TempError));
         let spf_mail_from = SpfCheck { result: spf(spf_out.result()), identity: sender.clone() };
 
         let Some(parsed) = parsed else {
@@ -127,15 +146,45 @@ impl Authenticator {
                 dnsbl: Vec::new(),
             };
         };
-        let dkim_out = self.inner.verify_dkim(&parsed).await;
-        let dkim = dkim_out
-            .iter()
-            .map(|d| DkimCheck {
-                result: dkim_result(d.result()),
-                domain: d.signature().map(|s| s.d.clone()),
-                selector: d.signature().map(|s| s.s.clone()),
-            })
-            .collect();
+        let dkim_out = tokio::time::timeout(self.step, self.inner.verify_dkim(&parsed)).await;
+        let dkim = match &dkim_out {
+            Ok(out) => out
+                .iter()
+                .map(|d| DkimCheck {
+                    result: dkim_result(d.result()),
+                    domain: d.signature().map(|s| s.d.clone()),
+                    selector: d.signature().map(|s| s.s.clone()),
+                })
+                .collect(),
+            Err(_) => vec![DkimCheck { result: AuthResult::TempError, domain: None, selector: None }],
+        };
+        // Signatures not checked in time pass nothing: DMARC is judged on the rest.
+        let dkim_out = dkim_out.unwrap_or_default();
+        let from_domains: Vec<String> = {
+            let mut d: Vec<String> =
+                parsed.from.iter().filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())).collect();
+            d.sort();
+            d.dedup();
+            d
+        };
+        if from_domains.len() > 1 {
+            // RFC 7489 §6.6.1: several author domains cannot be judged as one; the strictest
+            // policy applies, so such a message cannot wear a domain's name past its DMARC.
+            return Authentication {
+                subject: subject.clone(),
+                judged,
+                spf_helo,
+                spf_mail_from,
+                dkim,
+                arc,
+                dmarc: DmarcCheck {
+                    result: AuthResult::Fail,
+                    from_domain: from_domains.join(","),
+                    policy: DmarcPolicy::Reject,
+                },
+                dnsbl: Vec::new(),
+            };
+        }
         let mail_from_domain = sender.rsplit_once('@').map_or(helo.as_str(), |(_, d)| d);
         let dmarc_out =
             self.inner.verify_dmarc(DmarcParameters::new(&parsed, &dkim_out, mail_from_domain, &spf_out)).await;
@@ -235,28 +284,70 @@ fn dmarc(spf: &DmarcResult, dkim: &DmarcResult) -> AuthResult {
     }
 }
 
-/// A property a sealer recorded (`smtp.remote-ip=198.51.100.7`, quoted or not).
-pub fn sealed_property(value: &[u8], property: &str) -> Option<String> {
+/// The resinfo parts of an (ARC-)Authentication-Results value, split at `;` outside quoted
+/// strings and comments, each as its words outside comments (quoted strings kept whole): the
+/// text a sender put in a quoted local part or a comment cannot start a part of its own.
+fn parts(value: &[u8]) -> Vec<Vec<String>> {
     let text = String::from_utf8_lossy(value);
-    let at = text.find(&format!("{property}="))? + property.len() + 1;
-    let rest = &text[at..];
-    let v = match rest.strip_prefix('"') {
-        Some(quoted) => quoted.split('"').next()?,
-        None => rest.split(|c: char| c.is_whitespace() || c == ';').next()?,
-    };
-    (!v.is_empty()).then(|| v.to_string())
+    let (mut parts, mut words, mut word) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut depth, mut escaped) = (false, 0usize, false);
+    for c in text.chars() {
+        if escaped {
+            escaped = false;
+            if depth == 0 {
+                word.push(c);
+            }
+            continue;
+        }
+        match c {
+            '\\' if quoted || depth > 0 => escaped = true,
+            '"' if depth == 0 => {
+                quoted = !quoted;
+                word.push(c);
+            }
+            '(' if !quoted => depth += 1,
+            ')' if !quoted && depth > 0 => depth -= 1,
+            _ if quoted => word.push(c),
+            _ if depth > 0 => {}
+            ';' => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                parts.push(std::mem::take(&mut words));
+            }
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    parts.push(words);
+    parts
+}
+
+/// A property a sealer recorded (`smtp.remote-ip=198.51.100.7`, quoted or not), in any of
+/// its results.
+pub fn sealed_property(value: &[u8], property: &str) -> Option<String> {
+    parts(value).into_iter().skip(1).find_map(|words| {
+        words.iter().skip(1).find_map(|w| {
+            let (name, v) = w.split_once('=')?;
+            let v = v.trim_matches('"');
+            (name.eq_ignore_ascii_case(property) && !v.is_empty()).then(|| v.to_string())
+        })
+    })
 }
 
 /// The result a sealer recorded for `method` in its ARC-Authentication-Results value
-/// (`i=1; mx.lists.test; dmarc=pass header.from=…`).
+/// (`i=1; mx.lists.test; dmarc=pass header.from=…`): the first word of a result part.
 pub fn sealed_result(value: &[u8], method: &str) -> Option<AuthResult> {
-    let text = String::from_utf8_lossy(value);
-    text.split(';').find_map(|part| {
-        let (name, rest) = part.trim().split_once('=')?;
-        if !name.trim().eq_ignore_ascii_case(method) {
-            return None;
-        }
-        AuthResult::from_name(rest.split_whitespace().next()?)
+    parts(value).into_iter().find_map(|words| {
+        let (name, result) = words.first()?.split_once('=')?;
+        name.eq_ignore_ascii_case(method).then(|| AuthResult::from_name(result))?
     })
 }
 
@@ -277,6 +368,11 @@ mod tests {
             Some("198.51.100.7")
         );
         assert_eq!(sealed_property(v, "smtp.remote-ip"), None);
+        // What a sender wrote in a quoted local part or a comment is no result of the sealer's.
+        let forged = b" i=1; lists.test; spf=fail smtp.mailfrom=\"x;dmarc=pass\"@evil.test (x; dmarc=pass); dmarc=fail";
+        assert_eq!(sealed_result(forged, "dmarc"), Some(AuthResult::Fail));
+        let forged_ip = b" i=1; lists.test; spf=pass smtp.mailfrom=\"smtp.remote-ip=1.2.3.4\"@evil.test";
+        assert_eq!(sealed_property(forged_ip, "smtp.remote-ip"), None);
     }
 
     #[test]

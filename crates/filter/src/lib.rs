@@ -9,8 +9,6 @@
 pub mod auth;
 pub mod rspamd;
 
-use std::time::Duration;
-
 use doorman_config::Config;
 use doorman_dns::dnsbl::Dnsbl;
 use doorman_policy::filtering::spam::SpamOutcome;
@@ -25,12 +23,9 @@ pub struct Filter {
     rspamd: Option<Rspamd>,
 }
 
-/// One message as the filter sees it.
+/// One message as the filter sees it (its envelope is the plan's).
 pub struct Message<'a> {
     pub session: &'a Session,
-    /// The MAIL FROM address; empty for the null sender.
-    pub mail_from: &'a str,
-    pub recipients: &'a [String],
     /// The id rspamd logs the scan under.
     pub queue_id: &'a str,
     /// The message as received, before doorman adds any header.
@@ -56,7 +51,7 @@ impl Filter {
     /// Finds out what `plan` asks for: each subject authenticated once, and one scan when any
     /// copy needs it (authentication and the scan run at the same time).
     pub async fn gather(&self, plan: &FilterPlan, message: &Message<'_>) -> FilterFacts {
-        let envelope = Envelope { mail_from: message.mail_from };
+        let envelope = Envelope { mail_from: &plan.mail_from };
         let authenticate = async {
             let mut out = Vec::new();
             if let Some(a) = &self.authenticator {
@@ -76,8 +71,8 @@ impl Filter {
                     let e = ScanEnvelope {
                         ip,
                         helo,
-                        mail_from: message.mail_from,
-                        recipients: message.recipients,
+                        mail_from: &plan.mail_from,
+                        recipients: &plan.recipients,
                         queue_id: message.queue_id,
                     };
                     r.scan(&e, message.bytes).await
@@ -88,11 +83,4 @@ impl Filter {
         let (authentication, spam) = tokio::join!(authenticate, scan);
         FilterFacts { authentication, spam }
     }
-}
-
-/// How long `gather` can take at most with `config`: the edge's data deadline must cover it.
-pub fn longest(config: &Config) -> Duration {
-    let s = &config.server;
-    let auth = if s.authentication.enabled { s.dns.timeout.0 * 5 } else { Duration::ZERO };
-    auth.max(s.spam_filter.as_ref().map_or(Duration::ZERO, |f| f.timeout.0 * 2))
 }

@@ -121,16 +121,34 @@ fn request(e: &ScanEnvelope<'_>, message: &[u8]) -> Vec<u8> {
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, request: &[u8]) -> Result<Vec<u8>, String> {
     s.write_all(request).await.map_err(|e| format!("cannot send the message: {e}"))?;
     s.flush().await.map_err(|e| format!("cannot send the message: {e}"))?;
+    // Read to the end of the answer: its Content-Length when it gives one (a connection kept
+    // open must not turn into a timeout), else until rspamd closes.
     let mut response = Vec::new();
-    (&mut s)
-        .take(MAX_RESPONSE as u64 + 1)
-        .read_to_end(&mut response)
-        .await
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
-    if response.len() > MAX_RESPONSE {
-        return Err(format!("the answer is over {MAX_RESPONSE} bytes"));
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if let Some(head_end) = response.windows(4).position(|w| w == b"\r\n\r\n")
+            && let Some(len) = content_length(&response[..head_end])
+            && response.len() >= head_end + 4 + len
+        {
+            response.truncate(head_end + 4 + len);
+            return Ok(response);
+        }
+        let n = s.read(&mut buf).await.map_err(|e| format!("cannot read the answer: {e}"))?;
+        if n == 0 {
+            return Ok(response);
+        }
+        response.extend_from_slice(&buf[..n]);
+        if response.len() > MAX_RESPONSE {
+            return Err(format!("the answer is over {MAX_RESPONSE} bytes"));
+        }
     }
-    Ok(response)
+}
+
+fn content_length(head: &[u8]) -> Option<usize> {
+    String::from_utf8_lossy(head).lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.trim().eq_ignore_ascii_case("content-length").then(|| value.trim().parse().ok())?
+    })
 }
 
 /// The verdict in an HTTP response from `/checkv2`.
@@ -150,7 +168,7 @@ fn verdict(response: &[u8]) -> Result<SpamVerdict, String> {
     });
     let body = if chunked { dechunk(body)? } else { body.to_vec() };
     let a: Answer = serde_json::from_slice(&body).map_err(|e| format!("the answer is not a verdict: {e}"))?;
-    let action = SpamAction::from_rspamd(&a.action).ok_or_else(|| format!("unknown action {:?}", a.action))?;
+    let action = SpamAction::from_rspamd(&a.action);
     // Prefilters such as GTUBE decide with a score of 0, so every symbol is kept.
     let mut symbols: Vec<(String, f64)> = a.symbols.into_iter().map(|(n, s)| (n, s.score)).collect();
     symbols.sort_by(|x, y| y.1.total_cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
@@ -173,7 +191,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if body.len() < size + 2 {
+        if size.checked_add(2).is_none_or(|need| body.len() < need) {
             return Err("a chunk is cut short".into());
         }
         out.extend_from_slice(&body[..size]);
@@ -198,6 +216,24 @@ mod tests {
             format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{json}\r\n0\r\n\r\n", json.len());
         assert_eq!(verdict(chunked.as_bytes()).unwrap(), v);
         assert!(verdict(b"HTTP/1.1 500 Internal\r\n\r\n").unwrap_err().contains("500"));
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nx";
+        assert!(verdict(huge).unwrap_err().contains("cut short"));
+        let custom = json.replace("add header", "discard");
+        let v = verdict(format!("HTTP/1.1 200 OK\r\n\r\n{custom}").as_bytes()).unwrap();
+        assert_eq!(v.action.scl().0, 9, "rspamd's discard keeps the message from the recipient");
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_read_to_its_content_length_on_a_connection_kept_open() {
+        let (client, mut server) = tokio::io::duplex(4096);
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let _ = server.read(&mut buf).await;
+            server.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let answer = tokio::time::timeout(Duration::from_secs(5), exchange(client, b"x")).await;
+        assert!(answer.expect("read to its length, not to a close").unwrap().ends_with(b"\r\n\r\n{}"));
     }
 
     #[test]

@@ -129,14 +129,12 @@ impl Session {
         let bytes: &[u8] = match spill {
             None => head,
             Some(spill) => {
-                whole = [head.as_slice(), &spill.read_all()?].concat();
+                // A read of up to max_message_size from disk: off the async workers' hands.
+                whole = [head.as_slice(), &tokio::task::block_in_place(|| spill.read_all())?].concat();
                 &whole
             }
         };
-        let recipients: Vec<String> = tx.accepted.iter().map(|a| a.mailbox.to_string()).collect();
-        let mail_from = tx.mail_from();
-        let message =
-            Message { session: &self.info, mail_from: &mail_from, recipients: &recipients, queue_id: &self.id, bytes };
+        let message = Message { session: &self.info, queue_id: &self.id, bytes };
         Ok(tx.generation.filter.gather(plan, &message).await)
     }
 

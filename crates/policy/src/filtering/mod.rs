@@ -62,6 +62,10 @@ pub struct CopyPlan {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct FilterPlan {
     pub copies: Vec<CopyPlan>,
+    /// The envelope as the engine parsed it, for SPF and the scan: the MAIL FROM address
+    /// (empty for the null sender) and the accepted recipients.
+    pub mail_from: String,
+    pub recipients: Vec<String>,
 }
 
 impl FilterPlan {
@@ -81,9 +85,12 @@ impl FilterPlan {
         self.copies.iter().any(|c| c.scan)
     }
 
-    /// The client the spam filter is told about: the first scanned copy's subject.
+    /// The client the spam filter is told about: the scanned copies' subject when they all
+    /// have the same one; otherwise (or without authentication) the connecting client.
     pub fn scan_subject(&self) -> Option<&AuthSubject> {
-        self.copies.iter().filter(|c| c.scan).find_map(|c| c.subject.as_ref())
+        let mut subjects = self.copies.iter().filter(|c| c.scan).map(|c| c.subject.as_ref());
+        let first = subjects.next()??;
+        subjects.all(|s| s == Some(first)).then_some(first)
     }
 }
 
@@ -123,7 +130,11 @@ impl Policy {
                 self.copy_plan(session, tenant, mine.first().and_then(|r| r.connector.as_ref()), &outcome, headers)
             })
             .collect();
-        FilterPlan { copies }
+        let mail_from = match mail_from {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(m) => m.to_string(),
+        };
+        FilterPlan { copies, mail_from, recipients: recipients.iter().map(|r| r.mailbox.to_string()).collect() }
     }
 
     /// The plan of one copy whose rules came to `outcome`.
@@ -146,7 +157,10 @@ impl Policy {
         let mut note = None;
         let subject = (server.authentication.enabled && exemption.is_none()).then(|| {
             let connecting = AuthSubject::connecting(session.client_ip, session.helo.as_deref());
+            // Only a connector that knows the gateway by its address or certificate may skip
+            // it: one matched by sender domain alone would skip a stranger's own hop.
             let ef = connector
+                .filter(|c| c.by.is_authenticated())
                 .and_then(|c| self.tenant(tenant).config.inbound_connectors.get(c.index))
                 .and_then(|c| c.enhanced_filtering.as_ref());
             let Some(ef) = ef else { return connecting };

@@ -62,21 +62,27 @@ pub fn first_client(
 }
 
 /// The client a `Received` field names in its `from` clause: the HELO name, and the address
-/// in brackets (`[203.0.113.5]`, `[IPv6:2001:db8::1]`) or bare in parentheses (`(203.0.113.5)`,
-/// as Exchange writes it).
+/// the receiving host saw, in the comment after it: bracketed (`(mail.example [203.0.113.5])`,
+/// `[IPv6:2001:db8::1]`) or bare (`(203.0.113.5)`, as Exchange writes it). The HELO name is the
+/// client's own claim and is never taken for its address.
 pub fn received_from(field: &str) -> Option<(Option<String>, IpAddr)> {
     let unfolded: String = field.split_whitespace().collect::<Vec<_>>().join(" ");
-    let rest = unfolded.trim_start().strip_prefix("from ").or_else(|| unfolded.strip_prefix("FROM "))?;
+    let rest = unfolded.trim_start();
+    let rest = rest.strip_prefix("from ").or_else(|| rest.strip_prefix("FROM "))?;
     let clause = match rest.find(" by ") {
         Some(i) => &rest[..i],
         None => rest,
     };
-    let helo = clause.split([' ', '(']).next().filter(|h| !h.is_empty()).map(str::to_string);
-    let bracketed = clause.split('[').skip(1).filter_map(|s| s.split(']').next());
-    let parenthesised = clause.split('(').skip(1).filter_map(|s| s.split([')', ' ']).next());
-    let ip = bracketed.chain(parenthesised).find_map(|s| {
-        let s = s.strip_prefix("IPv6:").or_else(|| s.strip_prefix("ipv6:")).unwrap_or(s);
-        s.parse::<IpAddr>().ok()
+    let end = clause.find([' ', '(']).unwrap_or(clause.len());
+    let helo = Some(clause[..end].to_string()).filter(|h| !h.is_empty());
+    let comments: Vec<&str> = clause[end..].split('(').skip(1).filter_map(|c| c.split(')').next()).collect();
+    let ip = comments.iter().find_map(|c| {
+        let bracketed = c.split('[').skip(1).filter_map(|s| s.split(']').next());
+        let bare = c.split_whitespace();
+        bracketed.chain(bare).find_map(|s| {
+            let s = s.strip_prefix("IPv6:").or_else(|| s.strip_prefix("ipv6:")).unwrap_or(s);
+            s.parse::<IpAddr>().ok()
+        })
     })?;
     Some((helo, doorman_config::net::canonical_ip(ip)))
 }
@@ -98,6 +104,10 @@ mod tests {
         assert_eq!(received_from(exchange).unwrap().1, "40.107.1.2".parse::<IpAddr>().unwrap());
         let v6 = "from x ([IPv6:2001:db8::5]) by gw.test";
         assert_eq!(received_from(v6).unwrap().1, "2001:db8::5".parse::<IpAddr>().unwrap());
+        // A HELO of an address literal is the client's claim, not what the gateway saw.
+        let forged = "from [127.0.0.10] (unknown [203.0.113.66]) by gw.test";
+        assert_eq!(received_from(forged).unwrap().1, "203.0.113.66".parse::<IpAddr>().unwrap());
+        assert_eq!(received_from("from [127.0.0.10] by gw.test"), None);
         // An address after `by` is the receiver's, not the client's.
         assert_eq!(received_from("from x by gw.test [192.0.2.1]"), None);
         assert_eq!(received_from("by gw.test with LMTP"), None);

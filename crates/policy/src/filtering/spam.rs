@@ -13,20 +13,24 @@ pub enum SpamAction {
     RewriteSubject,
     SoftReject,
     Reject,
+    /// rspamd's `discard` and `quarantine`, and any action a local config adds: the message
+    /// is to be kept from the recipient.
+    Withhold,
 }
 
 impl SpamAction {
     /// rspamd's own name (`"no action"`, `"add header"`, …).
-    pub fn from_rspamd(name: &str) -> Option<SpamAction> {
-        Some(match name {
+    /// An unknown action is taken as `Withhold`: a local action never lets spam through.
+    pub fn from_rspamd(name: &str) -> SpamAction {
+        match name {
             "no action" => SpamAction::NoAction,
             "greylist" => SpamAction::Greylist,
             "add header" => SpamAction::AddHeader,
             "rewrite subject" => SpamAction::RewriteSubject,
             "soft reject" => SpamAction::SoftReject,
             "reject" => SpamAction::Reject,
-            _ => return None,
-        })
+            _ => SpamAction::Withhold,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -37,17 +41,19 @@ impl SpamAction {
             SpamAction::RewriteSubject => "rewrite subject",
             SpamAction::SoftReject => "soft reject",
             SpamAction::Reject => "reject",
+            SpamAction::Withhold => "withhold",
         }
     }
 
     /// The SCL of a message rspamd gave this action. rspamd's thresholds are its own;
-    /// the SCL keeps EOP's bands: 1 not spam, 5–6 spam, 7–9 high confidence spam.
+    /// the SCL keeps EOP's bands: 1 not spam, 5–6 spam, 7–9 high confidence spam. Greylist
+    /// (a score below add_header's) and soft reject (a rate limit) are suspicion, not spam.
     pub fn scl(self) -> Scl {
         Scl(match self {
             SpamAction::NoAction => 1,
-            SpamAction::Greylist | SpamAction::SoftReject => 5,
+            SpamAction::Greylist | SpamAction::SoftReject => 4,
             SpamAction::AddHeader | SpamAction::RewriteSubject => 6,
-            SpamAction::Reject => 9,
+            SpamAction::Reject | SpamAction::Withhold => 9,
         })
     }
 }

@@ -601,6 +601,13 @@ impl Policy {
             }),
         }
 
+        // RFC 8601 §5: a field claiming our authserv-id that we did not write is removed,
+        // also from a copy that was not authenticated (replaced by one that says so).
+        if authentication.is_none() && forged_results(headers, &server.hostname) {
+            set_headers.retain(|h| !h.name.eq_ignore_ascii_case(AUTH_RESULTS_HEADER));
+            set_headers
+                .push(HeaderField { name: AUTH_RESULTS_HEADER.into(), value: format!("{}; none", server.hostname) });
+        }
         let scl_source = scl.map(|(_, src)| src);
         let scl = scl.map(|(s, _)| s);
         let CopyParts { mailboxes, connector } = copy;
@@ -631,6 +638,14 @@ impl Policy {
             trace,
         }
     }
+}
+
+/// Whether the message carries an `Authentication-Results` field in `host`'s name.
+fn forged_results(headers: &MessageHeaders, host: &str) -> bool {
+    headers.values("authentication-results").any(|v| {
+        let id = v.trim_start().split([';', ' ', '\t', '\r', '\n']).next().unwrap_or("");
+        id.eq_ignore_ascii_case(host)
+    })
 }
 
 /// What the rules did to one copy, before authentication and the spam filter.
