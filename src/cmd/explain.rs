@@ -104,7 +104,7 @@ pub fn run(args: Args) -> ExitCode {
     };
     let filter = match (&message, doorman_dns::dnsbl::Dnsbl::new(&loaded.config.server.dns)) {
         (None, _) => Filter::off(),
-        (Some(_), Ok(dnsbl)) => Filter::new(&loaded.config, &dnsbl),
+        (Some(_), Ok(dnsbl)) => Filter::new(&loaded.config, &dnsbl, None),
         (Some(_), Err(e)) => {
             eprintln!("doorman explain: {e}");
             return ExitCode::from(USAGE_ERROR);

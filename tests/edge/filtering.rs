@@ -571,3 +571,27 @@ fn a_trusted_arc_sealer_names_the_original_client_when_the_received_chain_is_mis
     let r = edge.wait_tracking(|l| l["event"] == "receive");
     assert_eq!(r["original_client_ip"], "127.0.0.10", "{r}");
 }
+
+/// Mail through an on-premises connector is the organisation's own: like SCL -1, it is
+/// neither scanned nor authenticated.
+#[test]
+fn mail_through_an_on_premises_connector_is_never_scanned() {
+    let dir = test_dir("filter-onprem-rspamd");
+    let rspamd = Rspamd::start(&dir);
+    let filter = format!("{DELIVER}[server.spam_filter]\naddress = \"unix:{}\"\n", rspamd.socket.display());
+    let onprem = r#"
+[[tenants.inbound_connectors]]
+name = "Our Exchange server"
+type = "on_premises"
+sender_domains = ["contoso.test"]
+sender_ip_addresses = ["127.0.0.50"]
+"#;
+    let edge = Edge::start("filter-onprem", &filter, &format!("{}{onprem}", contoso("", "")));
+    let own = message("it@contoso.test", "onprem-gtube@test", GTUBE);
+    assert_eq!(code(&send(&edge, "127.0.0.50", "exchange.contoso.test", "it@contoso.test", &own)), 250);
+    let inbox = delivered(&edge, "", "onprem-gtube@test");
+    assert_eq!(inbox["spam"], Value::Null, "{inbox}");
+    let r = edge.wait_tracking(|l| l["event"] == "receive");
+    assert_eq!((r["connector"].as_str(), r.get("spam_score")), (Some("Our Exchange server"), None), "{r}");
+    assert!(!rspamd.log().contains("onprem-gtube@test"), "rspamd scanned on-premises mail:\n{}", rspamd.log());
+}

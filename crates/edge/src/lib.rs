@@ -81,7 +81,7 @@ impl Edge {
         if server.tls.certificate.is_none() {
             tracing::info!("no server.tls.certificate: using a self-signed certificate for {}", server.hostname);
         }
-        let generation = Generation::compile(loaded, 1, &self_signed)?;
+        let generation = Generation::compile(loaded, 1, &self_signed, None)?;
         let mut listeners = Vec::new();
         for (i, l) in server.listeners.iter().enumerate() {
             let socket = TcpListener::bind(l.address).await.map_err(|source| BindError::Listener {

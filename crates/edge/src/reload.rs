@@ -123,12 +123,19 @@ impl Generation {
         self.policy.config()
     }
 
-    pub fn compile(loaded: Loaded, number: u64, self_signed: &SelfSigned) -> Result<Generation, GenerationError> {
+    /// Compiles `loaded` as generation `number`; `previous` is the one in force, whose
+    /// spam-filter slots the new one shares.
+    pub fn compile(
+        loaded: Loaded,
+        number: u64,
+        self_signed: &SelfSigned,
+        previous: Option<&Generation>,
+    ) -> Result<Generation, GenerationError> {
         let config = loaded.config;
         let tls = server_config(&config.server.tls, self_signed)?;
         let dnsbl = Dnsbl::new(&config.server.dns)?;
         let zones = config.server.dnsbl_zones.iter().map(|z| z.to_string()).collect();
-        let filter = Filter::new(&config, &dnsbl);
+        let filter = Filter::new(&config, &dnsbl, previous.map(|p| &p.filter));
         Ok(Generation { number, policy: Arc::new(Policy::new(config)), tls, dnsbl, zones, filter })
     }
 }
@@ -357,7 +364,7 @@ fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> Rel
         return refuse(vec![format!("{name}: {why_not}")]);
     }
     let restart_needed = restart_only_changes(old.config(), &loaded.config);
-    match Generation::compile(loaded, old.number + 1, &shared.self_signed) {
+    match Generation::compile(loaded, old.number + 1, &shared.self_signed, Some(&old)) {
         Ok(next) => {
             let number = next.number;
             let tenants = next.config().tenants.len();

@@ -33,14 +33,16 @@ pub struct Message<'a> {
 }
 
 impl Filter {
-    /// The filter `config` sets up, asking DNS through `dnsbl`'s resolver (one cache for all).
-    pub fn new(config: &Config, dnsbl: &Dnsbl) -> Filter {
+    /// The filter `config` sets up, asking DNS through `dnsbl`'s resolver (one cache for all),
+    /// sharing `previous`'s spam-filter slots where it can (see [`Rspamd::new`]).
+    pub fn new(config: &Config, dnsbl: &Dnsbl, previous: Option<&Filter>) -> Filter {
         let server = &config.server;
         let authenticator = server.authentication.enabled.then(|| {
             let zones = server.dnsbl_zones.iter().map(|z| z.to_string()).collect();
             Authenticator::new(dnsbl.resolver().clone(), dnsbl.clone(), zones, server.dns.timeout.0, &server.hostname)
         });
-        Filter { authenticator, rspamd: server.spam_filter.as_ref().map(Rspamd::new) }
+        let last = previous.and_then(|p| p.rspamd.as_ref());
+        Filter { authenticator, rspamd: server.spam_filter.as_ref().map(|f| Rspamd::new(f, last)) }
     }
 
     /// A filter that finds nothing out.

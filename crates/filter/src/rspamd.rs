@@ -19,6 +19,7 @@ pub struct Rspamd {
     address: SpamFilterAddress,
     timeout: Duration,
     slots: Arc<Semaphore>,
+    size: usize,
 }
 
 /// What rspamd is told besides the message.
@@ -47,12 +48,15 @@ struct Symbol {
 }
 
 impl Rspamd {
-    pub fn new(config: &SpamFilter) -> Rspamd {
-        Rspamd {
-            address: config.address.clone(),
-            timeout: config.timeout.0,
-            slots: Arc::new(Semaphore::new(config.max_concurrent_scans.max(1) as usize)),
-        }
+    /// The client `config` sets up. It takes over `previous`'s scan slots when the address and
+    /// the number of slots are the same, so that sessions still on an older config generation
+    /// and new ones share one bound.
+    pub fn new(config: &SpamFilter, previous: Option<&Rspamd>) -> Rspamd {
+        let size = config.max_concurrent_scans.max(1) as usize;
+        let slots = previous
+            .filter(|p| p.address == config.address && p.size == size)
+            .map_or_else(|| Arc::new(Semaphore::new(size)), |p| p.slots.clone());
+        Rspamd { address: config.address.clone(), timeout: config.timeout.0, slots, size }
     }
 
     /// Scans `message`; every failure is a [`SpamOutcome::Failed`] naming what went wrong.
@@ -221,6 +225,22 @@ mod tests {
         let custom = json.replace("add header", "discard");
         let v = verdict(format!("HTTP/1.1 200 OK\r\n\r\n{custom}").as_bytes()).unwrap();
         assert_eq!(v.action.scl().0, 9, "rspamd's discard keeps the message from the recipient");
+    }
+
+    #[test]
+    fn a_new_generation_shares_the_scan_slots_of_the_last() {
+        let config = |n: u32| SpamFilter {
+            address: SpamFilterAddress::Unix("/run/rspamd.sock".into()),
+            timeout: doorman_config::Seconds(Duration::from_secs(1)),
+            max_concurrent_scans: n,
+            on_failure: Default::default(),
+        };
+        let first = Rspamd::new(&config(2), None);
+        let _busy = first.slots.try_acquire().unwrap();
+        let next = Rspamd::new(&config(2), Some(&first));
+        assert_eq!(next.slots.available_permits(), 1, "one slot is in use by the older generation");
+        let resized = Rspamd::new(&config(3), Some(&next));
+        assert_eq!(resized.slots.available_permits(), 3, "a new bound starts afresh");
     }
 
     #[tokio::test]
