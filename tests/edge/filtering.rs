@@ -595,3 +595,41 @@ sender_ip_addresses = ["127.0.0.50"]
     assert_eq!((r["connector"].as_str(), r.get("spam_score")), (Some("Our Exchange server"), None), "{r}");
     assert!(!rspamd.log().contains("onprem-gtube@test"), "rspamd scanned on-premises mail:\n{}", rspamd.log());
 }
+
+/// A sender that stalls its own DNS (a slow SPF record for its MAIL FROM domain) loses its
+/// SPF result, not the DMARC verdict on the `From:` domain it forges: each step has its own
+/// deadline, so sender.test's `p=reject` is still applied.
+#[test]
+fn a_sender_that_stalls_its_own_dns_cannot_escape_dmarc() {
+    let dir = test_dir("filter-slow-dns");
+    let records = json!({
+        "_dmarc.sender.test": ["v=DMARC1; p=reject"],
+        "sender.test": ["v=spf1 ip4:127.0.0.10 -all"],
+        "attacker.slow.test": ["v=spf1 +all"],
+    });
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/slow_dns.py");
+    let mut dns = std::process::Command::new("python3")
+        .arg(script)
+        .args([records.to_string().as_str(), "slow.test", "30"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(dns.stdout.take().unwrap()), &mut line).unwrap();
+    let port: u16 = line.trim().strip_prefix("port ").unwrap().parse().unwrap();
+    let keys = format!(
+        "{DELIVER}[server.authentication]\nenabled = true\n\n[server.dns]\nservers = [\"127.0.0.1:{port}\"]\ntimeout = \"1s\"\n"
+    );
+    let edge = Edge::start("filter-slow", &keys, &contoso("", ""));
+    let spoof = message("ceo@sender.test", "slow@test", "Please pay this invoice.");
+    let started = std::time::Instant::now();
+    let refused = send(&edge, "127.0.0.30", "mx.slow.test", "attacker@attacker.slow.test", &spoof);
+    let took = started.elapsed();
+    let _ = dns.kill();
+    let _ = dns.wait();
+    assert_eq!(code(&refused), 550, "{refused}");
+    assert!(text(&refused).contains("5.7.509"), "{refused}");
+    let r = edge.wait_tracking(|l| l["event"] == "reject" && l["stage"] == "data");
+    assert_eq!(r["dmarc"], "fail p=reject", "{r}");
+    assert!(took < Duration::from_secs(25), "the stalled lookups were cut at their step's deadline: {took:?}");
+}
