@@ -601,7 +601,6 @@ sender_ip_addresses = ["127.0.0.50"]
 /// deadline, so sender.test's `p=reject` is still applied.
 #[test]
 fn a_sender_that_stalls_its_own_dns_cannot_escape_dmarc() {
-    let dir = test_dir("filter-slow-dns");
     let records = json!({
         "_dmarc.sender.test": ["v=DMARC1; p=reject"],
         "sender.test": ["v=spf1 ip4:127.0.0.10 -all"],
