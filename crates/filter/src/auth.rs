@@ -130,23 +130,34 @@ impl Authenticator {
         .unwrap_or_else(|_| SpfOutput::new(spf_domain).with_result(SpfResult::TempError));
         let spf_mail_from = SpfCheck { result: spf(spf_out.result()), identity: sender.clone() };
 
-        let Some(parsed) = parsed else {
-            return Authentication {
-                subject: subject.clone(),
-                judged,
-                spf_helo,
-                spf_mail_from,
-                dkim: Vec::new(),
-                arc,
-                dmarc: DmarcCheck {
-                    result: AuthResult::PermError,
-                    from_domain: String::new(),
-                    policy: DmarcPolicy::Absent,
-                },
-                dnsbl: Vec::new(),
-            };
+        let (dkim, dmarc) = match &parsed {
+            None => (
+                Vec::new(),
+                DmarcCheck { result: AuthResult::PermError, from_domain: String::new(), policy: DmarcPolicy::Absent },
+            ),
+            Some(parsed) => self.dkim_and_dmarc(parsed, &sender, &helo, &spf_out).await,
         };
-        let dkim_out = tokio::time::timeout(self.step, self.inner.verify_dkim(&parsed)).await;
+        Authentication {
+            subject: subject.clone(),
+            judged,
+            spf_helo,
+            spf_mail_from,
+            dkim,
+            arc,
+            dmarc,
+            dnsbl: Vec::new(),
+        }
+    }
+
+    /// Every DKIM signature, then DMARC on the `From:` domain, each within its step's deadline.
+    async fn dkim_and_dmarc(
+        &self,
+        parsed: &AuthenticatedMessage<'_>,
+        sender: &str,
+        helo: &str,
+        spf_out: &SpfOutput,
+    ) -> (Vec<DkimCheck>, DmarcCheck) {
+        let dkim_out = tokio::time::timeout(self.step, self.inner.verify_dkim(parsed)).await;
         let dkim = match &dkim_out {
             Ok(out) => out
                 .iter()
@@ -160,61 +171,41 @@ impl Authenticator {
         };
         // Signatures not checked in time pass nothing: DMARC is judged on the rest.
         let dkim_out = dkim_out.unwrap_or_default();
-        let from_domains: Vec<String> = {
-            let mut d: Vec<String> =
-                parsed.from.iter().filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())).collect();
-            d.sort();
-            d.dedup();
-            d
-        };
+        let mut from_domains: Vec<String> =
+            parsed.from.iter().filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase())).collect();
+        from_domains.sort();
+        from_domains.dedup();
         if from_domains.len() > 1 {
             // RFC 7489 §6.6.1: several author domains cannot be judged as one; the strictest
             // policy applies, so such a message cannot wear a domain's name past its DMARC.
-            return Authentication {
-                subject: subject.clone(),
-                judged,
-                spf_helo,
-                spf_mail_from,
-                dkim,
-                arc,
-                dmarc: DmarcCheck {
-                    result: AuthResult::Fail,
-                    from_domain: from_domains.join(","),
-                    policy: DmarcPolicy::Reject,
-                },
-                dnsbl: Vec::new(),
-            };
+            let from_domain = from_domains.join(",");
+            return (dkim, DmarcCheck { result: AuthResult::Fail, from_domain, policy: DmarcPolicy::Reject });
         }
-        let mail_from_domain = sender.rsplit_once('@').map_or(helo.as_str(), |(_, d)| d);
-        let dmarc_out =
-            self.inner.verify_dmarc(DmarcParameters::new(&parsed, &dkim_out, mail_from_domain, &spf_out)).await;
-        let result = dmarc(dmarc_out.spf_result(), dmarc_out.dkim_result());
-        let policy = if dmarc_out.dmarc_record().is_none() {
+        let from_domain = from_domains.into_iter().next().unwrap_or_default();
+        let mail_from_domain = sender.rsplit_once('@').map_or(helo, |(_, d)| d);
+        let params = DmarcParameters::new(parsed, &dkim_out, mail_from_domain, spf_out);
+        let Ok(out) = tokio::time::timeout(self.step, self.inner.verify_dmarc(params)).await else {
+            return (dkim, DmarcCheck { result: AuthResult::TempError, from_domain, policy: DmarcPolicy::Absent });
+        };
+        let policy = if out.dmarc_record().is_none() {
             DmarcPolicy::Absent
         } else {
-            match dmarc_out.policy() {
+            match out.policy() {
                 Policy::Reject => DmarcPolicy::Reject,
                 Policy::Quarantine => DmarcPolicy::Quarantine,
                 Policy::None | Policy::Unspecified => DmarcPolicy::None,
             }
         };
         // With a record, a message that neither identifier passes has failed, aligned or not.
-        let result =
-            if result == AuthResult::None && policy != DmarcPolicy::Absent { AuthResult::Fail } else { result };
-        let from_domain = match dmarc_out.domain() {
-            "" => parsed.from().rsplit_once('@').map_or(String::new(), |(_, d)| d.to_ascii_lowercase()),
+        let result = match dmarc(out.spf_result(), out.dkim_result()) {
+            AuthResult::None if policy != DmarcPolicy::Absent => AuthResult::Fail,
+            r => r,
+        };
+        let from_domain = match out.domain() {
+            "" => from_domain,
             d => d.to_ascii_lowercase(),
         };
-        Authentication {
-            subject: subject.clone(),
-            judged,
-            spf_helo,
-            spf_mail_from,
-            dkim,
-            arc,
-            dmarc: DmarcCheck { result, from_domain, policy },
-            dnsbl: Vec::new(),
-        }
+        (dkim, DmarcCheck { result, from_domain, policy })
     }
 }
 
