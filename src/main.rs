@@ -25,6 +25,10 @@ enum Command {
     Probe(cmd::probe::Args),
     Trace(cmd::trace::Args),
     #[command(subcommand)]
+    Config(cmd::config::Command),
+    #[command(subcommand)]
+    Cluster(cmd::cluster::Command),
+    #[command(subcommand)]
     Import(cmd::import::Command),
     #[command(subcommand)]
     Queue(cmd::queue::Command),
@@ -50,6 +54,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args),
         Command::CheckConfig(args) => cmd::check_config::run(args),
         Command::Trace(args) => cmd::trace::run(args),
+        Command::Config(c) => cmd::config::run(c),
+        Command::Cluster(c) => cmd::cluster::run(c),
         Command::Import(c) => cmd::import::run(c),
         Command::Queue(c) => cmd::queue::run(c),
         Command::Reload(args) => cmd::reload::run(args),

@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod check_config;
+pub mod cluster;
+pub mod config;
 pub mod diff;
 pub mod explain;
 pub mod import;

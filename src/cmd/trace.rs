@@ -21,8 +21,18 @@ use doorman_tracking::{Filter, Record, render_table};
 pub struct Args {
     /// The tracking log (server.tracking_log), e.g. var/log/tracking.jsonl; with --config,
     /// message traces too. `-` reads standard input.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "cluster")]
     files: Vec<PathBuf>,
+    /// Read the whole cluster's trace instead of files: a NATS URL, or a node's config file
+    /// (its [cluster] section). Each line names the node that logged it.
+    #[arg(long, value_name = "URL|NODE.toml", conflicts_with = "files")]
+    cluster: Option<String>,
+    /// With --cluster: only this node's events.
+    #[arg(long, requires = "cluster")]
+    node: Option<String>,
+    /// With --cluster: the policy bucket, when not the default (doorman) or the node file's.
+    #[arg(long, requires = "cluster")]
+    bucket: Option<String>,
     /// Label every message's door against this config.
     #[arg(long, conflicts_with = "exo", group = "labels")]
     config: Option<PathBuf>,
@@ -87,8 +97,23 @@ pub fn run(args: Args) -> ExitCode {
         }
         (None, None) => None,
     };
+    let cluster = match args.cluster.as_ref().map(|c| read_cluster(c, &args)).transpose() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("doorman trace: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(policy) = policy {
-        return super::trace_doors::run(&args_view(&args), &policy);
+        let inputs = match &cluster {
+            Some((name, records)) => {
+                let lines: String =
+                    records.iter().map(|r| serde_json::to_string(r).unwrap_or_default() + "\n").collect();
+                vec![(name.clone(), Ok(lines))]
+            }
+            None => args.files.iter().map(|p| (p.display().to_string(), super::trace_doors::read_input(p))).collect(),
+        };
+        return super::trace_doors::run(&args_view(&args), inputs, &policy);
     }
     let filter = match build_filter(&args) {
         Ok(f) => f,
@@ -99,6 +124,15 @@ pub fn run(args: Args) -> ExitCode {
     };
     let mut matched: Vec<Record> = Vec::new();
     let mut raw = String::new();
+    for r in cluster.into_iter().flat_map(|(_, records)| records) {
+        if filter.matches(&r) {
+            if args.json {
+                raw.push_str(&serde_json::to_string(&r).unwrap_or_default());
+                raw.push('\n');
+            }
+            matched.push(r);
+        }
+    }
     for path in &args.files {
         let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
             Box::new(BufReader::new(std::io::stdin()))
@@ -143,9 +177,19 @@ pub fn run(args: Args) -> ExitCode {
     if matched.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
+/// The cluster's trace, named for messages.
+fn read_cluster(at: &str, args: &Args) -> Result<(String, Vec<Record>), String> {
+    let settings = super::cluster::ClusterArgs { cluster: at.to_string(), bucket: args.bucket.clone() }.settings()?;
+    let records = super::cluster::block_on(async {
+        let conn = doorman_cluster::connect(&settings, "doorman trace").await?;
+        doorman_cluster::trace::read_all(&conn, &settings, args.node.as_deref()).await
+    })?
+    .map_err(|e| e.to_string())?;
+    Ok((format!("cluster {}", settings.url), records))
+}
+
 /// What the labelled mode needs of the arguments.
 pub struct DoorArgs<'a> {
-    pub files: &'a [PathBuf],
     pub json: bool,
     pub door: Option<&'a str>,
     pub sender: Option<&'a str>,
@@ -160,7 +204,6 @@ pub struct DoorArgs<'a> {
 
 fn args_view(a: &Args) -> DoorArgs<'_> {
     DoorArgs {
-        files: &a.files,
         json: a.json,
         door: a.door.as_deref(),
         sender: a.sender.as_deref(),

@@ -22,7 +22,8 @@ struct Line<'a> {
     label: &'a Labelled,
 }
 
-pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
+/// `inputs`: each message trace's name and text (or why it could not be read).
+pub fn run(args: &DoorArgs<'_>, inputs: Vec<(String, Result<String, String>)>, policy: &Policy) -> ExitCode {
     let door = match args.door.map(parse_door).transpose() {
         Ok(d) => d,
         Err(e) => {
@@ -50,28 +51,21 @@ pub fn run(args: &DoorArgs<'_>, policy: &Policy) -> ExitCode {
     };
     let mut rows: Vec<(String, Message, Labelled)> = Vec::new();
     let mut malformed = 0;
-    for path in args.files {
-        let text = match read_input(path) {
+    for (name, text) in inputs {
+        let trace = match text.and_then(|t| read(&t).map_err(|e| e.to_string())) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("doorman trace: {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        };
-        let trace = match read(&text) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("doorman trace: {}: {e}", path.display());
+                eprintln!("doorman trace: {name}: {e}");
                 return ExitCode::from(2);
             }
         };
         for m in &trace.malformed {
-            eprintln!("doorman trace: {}:{}: skipped: {}", path.display(), m.line, m.why);
+            eprintln!("doorman trace: {name}:{}: skipped: {}", m.line, m.why);
         }
         malformed += trace.malformed.len();
         for m in trace.messages {
             let l = label(policy, &m);
-            rows.push((format!("{}:{}", path.display(), m.line), m, l));
+            rows.push((format!("{name}:{}", m.line), m, l));
         }
     }
     let matches = |m: &Message, l: &Labelled| {
@@ -119,7 +113,7 @@ fn since_time(s: &str) -> Result<String, String> {
     utc(s).ok_or(format!("--since {s:?} is not an age (10m, 2h, 1d) or a UTC time such as 2026-11-28T03:00"))
 }
 
-fn read_input(path: &PathBuf) -> Result<String, String> {
+pub fn read_input(path: &PathBuf) -> Result<String, String> {
     let mut bytes = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin().read_to_end(&mut bytes).map_err(|e| e.to_string())?;

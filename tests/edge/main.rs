@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod certificates;
+mod cluster;
 mod deadlines;
 mod delivery;
 mod exo;

@@ -635,3 +635,69 @@ impl Drop for Rspamd {
         self.stop();
     }
 }
+
+/// A private `nats-server` with JetStream, on a port it picks (read from its log), with its
+/// store in the test's folder. Killed on drop.
+pub struct Nats {
+    child: Option<Child>,
+    pub port: u16,
+    store: PathBuf,
+    log: PathBuf,
+}
+
+impl Nats {
+    pub fn start(dir: &Path) -> Nats {
+        let store = dir.join("nats-store");
+        let mut nats = Nats { child: None, port: 0, store, log: dir.join("nats.log") };
+        nats.spawn("-1");
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again after [`Nats::kill`], on the port the nodes know and with the same store.
+    pub fn restart(&mut self) {
+        let port = self.port.to_string();
+        self.spawn(&port);
+    }
+
+    fn spawn(&mut self, port: &str) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let before = std::fs::read_to_string(&self.log).unwrap_or_default().len();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
+            .arg(&self.store)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server (apt-get install nats-server)");
+        self.child = Some(child);
+        let marker = "Listening for client connections on 127.0.0.1:";
+        let ready = wait_for(Duration::from_secs(20), || {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let new = log.get(before..)?;
+            // JetStream answers once the server says it is ready.
+            let port = new.lines().find_map(|l| l.split(marker).nth(1))?.trim().parse().ok()?;
+            new.contains("Server is ready").then_some(port)
+        });
+        self.port = ready.unwrap_or_else(|| {
+            panic!("nats-server did not start:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default())
+        });
+    }
+
+    /// SIGKILL: NATS gone without a goodbye, as in a crash or a cut cable.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -5,14 +5,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::diag::Finding;
-use crate::model::{Config, ConnectorType, DomainType, Predicates, Routing, Tenant};
+use crate::model::{Config, ConnectorType, DomainType, Predicates, Routing, Tenant, is_name_char};
 use crate::net::IpEntry;
 
 pub fn check(config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     check_server(config, &mut out);
+    check_cluster(config, &mut out);
     check_domain_ownership(config, &mut out);
-    if config.tenants.is_empty() {
+    if config.tenants.is_empty() && config.cluster.is_none() {
         out.push(Finding::warning(
             "tenants".to_string(),
             "the config has no tenants, so every recipient is refused (550 5.7.64); an empty or half-written file looks like this",
@@ -34,6 +35,34 @@ pub fn check(config: &Config) -> Vec<Finding> {
         check_routing(tenant, &at, &mut out);
     }
     out
+}
+
+fn check_cluster(config: &Config, out: &mut Vec<Finding>) {
+    let Some(cluster) = &config.cluster else { return };
+    let names = [("cluster.bucket", Some(&cluster.bucket)), ("cluster.node_name", cluster.node_name.as_ref())];
+    for (key, name) in names {
+        if let Some(name) = name
+            && (name.is_empty() || !name.chars().all(is_name_char))
+        {
+            out.push(Finding::error(
+                key,
+                format!("{name:?}: use letters, digits, - and _ only (it names NATS subjects and keys)"),
+            ));
+        }
+    }
+    if cluster.url.trim().is_empty() {
+        out.push(Finding::error("cluster.url", "names no NATS server"));
+    }
+    if cluster.trace_buffer == 0 {
+        out.push(Finding::error("cluster.trace_buffer", "must be at least 1"));
+    }
+    if cluster.heartbeat.0.is_zero() {
+        out.push(Finding::error("cluster.heartbeat", "must be longer than 0s"));
+    }
+    if cluster.tls.certificate.is_some() != cluster.tls.key.is_some() {
+        let key = if cluster.tls.certificate.is_some() { "cluster.tls.certificate" } else { "cluster.tls.key" };
+        out.push(Finding::error(key, "certificate and key must be given together"));
+    }
 }
 
 fn check_server(config: &Config, out: &mut Vec<Finding>) {

@@ -7,6 +7,7 @@
 pub mod address;
 mod check;
 mod diag;
+mod document;
 mod load;
 pub mod model;
 pub mod names;
@@ -14,5 +15,6 @@ pub mod net;
 mod recover;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use load::{Loaded, load_file, load_str};
+pub use document::{DOCUMENT_FORMAT, DocumentError, PolicyDocument, Published};
+pub use load::{Loaded, load_document, load_file, load_node, load_policy, load_str};
 pub use model::*;

@@ -1,6 +1,7 @@
 //! Reading a config: TOML syntax, then the typed schema, then the directory files, then the
 //! semantic checks. Each stage reports with file, line, column and key path.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use toml::de::DeTable;
@@ -8,6 +9,7 @@ use toml::de::DeTable;
 use crate::address::parse_mailbox;
 use crate::check::check;
 use crate::diag::{Diagnostic, Diagnostics, Finding, Locator, Severity};
+use crate::document::PolicyDocument;
 use crate::model::Config;
 use crate::recover::Removed;
 
@@ -39,6 +41,102 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded, Diagnostics> {
 /// Loads and checks config text. `file` names it in messages. Every error is reported: all
 /// syntax errors; else every schema error (reading past each); else every error of meaning.
 pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagnostics> {
+    let (mut config, locator) = parse(file, text)?;
+    let mut diags = tenants_in_a_node_file(&config, &locator);
+    diags.extend(read_directory_files(&mut config, &Files::Disk(base_dir), &locator));
+    finish(config, diags, &locator, &locator)
+}
+
+/// A node of a cluster takes its tenants from the cluster: any in its own file would be
+/// silently replaced.
+fn tenants_in_a_node_file(config: &Config, locator: &Locator) -> Vec<Diagnostic> {
+    let Some(span) = locator.span_of("tenants").filter(|_| config.cluster.is_some()) else { return Vec::new() };
+    vec![locator.diagnostic(
+        Severity::Error,
+        Some(span),
+        Some("tenants".into()),
+        "with [cluster], the tenants come from the cluster's policy (doorman config publish); a node's file holds [server] and [cluster] only".into(),
+    )]
+}
+
+/// Loads and checks a node's own file (`[server]`, `[cluster]`) with the policy published to
+/// the cluster: the same schema and checks as one file, each message naming the part at fault.
+pub fn load_node(file: &str, text: &str, policy_name: &str, policy: &PolicyDocument) -> Result<Loaded, Diagnostics> {
+    let (mut config, node) = parse(file, text)?;
+    let (published, located) = parse_policy(policy_name, &policy.policy)?;
+    if config.cluster.is_none() {
+        return Err(Diagnostics(vec![node.diagnostic(
+            Severity::Error,
+            None,
+            Some("cluster".into()),
+            "no [cluster] section, so this node takes no policy from the cluster".into(),
+        )]));
+    }
+    let mut diags = tenants_in_a_node_file(&config, &node);
+    config.tenants = published.tenants;
+    diags.extend(read_directory_files(&mut config, &Files::Published(&policy.files), &located));
+    finish(config, diags, &node, &located)
+}
+
+/// Loads and checks a policy to publish: tenants only, checked as `check-config` checks a
+/// file. The files it names are read from disk, relative to it, to go into the document.
+pub fn load_policy(file: &str, text: &str, base_dir: &Path) -> Result<(Loaded, PolicyDocument), Diagnostics> {
+    let (mut config, locator) = parse_policy(file, text)?;
+    let mut files = BTreeMap::new();
+    for t in &config.tenants {
+        if let Some(rel) = &t.recipients_file
+            && let Ok(content) = std::fs::read_to_string(base_dir.join(rel))
+        {
+            files.insert(rel.display().to_string(), content);
+        }
+    }
+    let diags = read_directory_files(&mut config, &Files::Disk(base_dir), &locator);
+    let loaded = finish(config, diags, &locator, &locator)?;
+    Ok((loaded, PolicyDocument::new(file, text, files)))
+}
+
+/// Loads a published policy alone, as the publisher checked it: to compare a change with it.
+pub fn load_document(name: &str, policy: &PolicyDocument) -> Result<Loaded, Diagnostics> {
+    let (mut config, locator) = parse_policy(name, &policy.policy)?;
+    let diags = read_directory_files(&mut config, &Files::Published(&policy.files), &locator);
+    finish(config, diags, &locator, &locator)
+}
+
+/// A policy's text: a config with `[[tenants]]` only.
+fn parse_policy<'a>(file: &'a str, text: &'a str) -> Result<(Config, Locator<'a>), Diagnostics> {
+    let (config, locator) = parse(file, text)?;
+    let node_only: Vec<Diagnostic> = ["server", "cluster"]
+        .into_iter()
+        .filter_map(|key| {
+            let span = locator.span_of(key)?;
+            Some(locator.diagnostic(
+                Severity::Error,
+                Some(span),
+                Some(key.into()),
+                format!("a published policy holds tenants only; [{key}] belongs in each node's own file"),
+            ))
+        })
+        .collect();
+    if !node_only.is_empty() {
+        return Err(Diagnostics(node_only));
+    }
+    Ok((config, locator))
+}
+
+/// The semantic checks, each finding located in the part its key belongs to.
+fn finish(config: Config, mut diags: Vec<Diagnostic>, node: &Locator, policy: &Locator) -> Result<Loaded, Diagnostics> {
+    diags.extend(check(&config).into_iter().map(|f: Finding| {
+        if f.key.starts_with("tenants") { policy.locate_finding(f) } else { node.locate_finding(f) }
+    }));
+    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(Diagnostics(diags));
+    }
+    Ok(Loaded { config, warnings: diags })
+}
+
+/// TOML syntax, then the typed schema, reporting past each error.
+fn parse<'a>(file: &'a str, text: &'a str) -> Result<(Config, Locator<'a>), Diagnostics> {
     let (mut root, syntax) = DeTable::parse_recoverable(text);
     if !syntax.is_empty() {
         let locator = Locator::new(file, text, None);
@@ -52,7 +150,7 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
     let locator = Locator::new(file, text, Some(root.clone()));
     let mut schema = Vec::new();
     let mut removed = Removed::default();
-    let mut config: Config = loop {
+    let config: Config = loop {
         let e = match serde_path_to_error::deserialize(toml::de::Deserializer::from(root.clone())) {
             Ok(c) => break c,
             Err(e) => e,
@@ -81,14 +179,7 @@ pub fn load_str(file: &str, text: &str, base_dir: &Path) -> Result<Loaded, Diagn
     if !schema.is_empty() {
         return Err(Diagnostics(schema));
     }
-
-    let mut diags = read_directory_files(&mut config, base_dir, &locator);
-    diags.extend(check(&config).into_iter().map(|f: Finding| locator.locate_finding(f)));
-    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(Diagnostics(diags));
-    }
-    Ok(Loaded { config, warnings: diags })
+    Ok((config, locator))
 }
 
 /// Whether key path `inner` is `outer` or inside it.
@@ -99,16 +190,34 @@ fn is_within(inner: &str, outer: &str) -> bool {
 /// Enough for any file a person wrote; a file that is not a config at all stops here.
 const MAX_SCHEMA_ERRORS: usize = 50;
 
+/// Where the files a config names are read: beside it, or in the document it was published in.
+enum Files<'a> {
+    Disk(&'a Path),
+    Published(&'a BTreeMap<String, String>),
+}
+
 /// Reads each tenant's `recipients_file`: one address per line, `#` starts a comment.
-fn read_directory_files(config: &mut Config, base_dir: &Path, locator: &Locator) -> Vec<Diagnostic> {
+fn read_directory_files(config: &mut Config, files: &Files, locator: &Locator) -> Vec<Diagnostic> {
     let mut diags = Vec::new();
     for (t, tenant) in config.tenants.iter_mut().enumerate() {
         let Some(rel) = &tenant.recipients_file else {
             continue;
         };
         let key = format!("tenants[{t}].recipients_file");
-        let path: PathBuf = if rel.is_absolute() { rel.clone() } else { base_dir.join(rel) };
-        let text = match std::fs::read_to_string(&path) {
+        let (path, read) = match files {
+            Files::Disk(base_dir) => {
+                let path: PathBuf = if rel.is_absolute() { rel.clone() } else { base_dir.join(rel) };
+                let read = std::fs::read_to_string(&path);
+                (path, read)
+            }
+            Files::Published(map) => (
+                rel.clone(),
+                map.get(&rel.display().to_string()).cloned().ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "the published policy does not hold it")
+                }),
+            ),
+        };
+        let text = match read {
             Ok(text) => text,
             Err(e) => {
                 let span = locator.span_of(&key);

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use doorman_config::{ListenerTls, Loaded};
+use doorman_config::{ListenerTls, Loaded, Published};
 use doorman_policy::Policy;
 use doorman_spool::Spool;
 use doorman_tracking::TrackingLog;
@@ -35,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-pub use reload::ConfigSource;
+pub use reload::{ConfigSource, PolicyUpdater};
 
 use crate::reload::{Generation, GenerationError};
 use crate::shutdown::Phase;
@@ -73,6 +73,7 @@ impl Edge {
     pub async fn bind(
         source: ConfigSource,
         loaded: Loaded,
+        published: Option<Published>,
         spool: Arc<Spool>,
         tracking: Arc<TrackingLog>,
     ) -> Result<Edge, BindError> {
@@ -98,7 +99,7 @@ impl Edge {
             None => None,
         };
         let (trigger, _) = shutdown::channel();
-        let shared = Arc::new(Shared::new(generation, source, self_signed, spool, tracking, trigger));
+        let shared = Arc::new(Shared::new(generation, source, self_signed, spool, tracking, trigger, published));
         Ok(Edge { shared, listeners, metrics })
     }
 
@@ -117,7 +118,7 @@ impl Edge {
     /// Starts accepting, serving metrics and watching the config for changes.
     pub fn start(self) -> Running {
         let Edge { shared, listeners, metrics } = self;
-        let watcher = reload::watch(shared.clone());
+        let (watcher, updater) = reload::watch(shared.clone());
         shared.reported(None, Vec::new());
         for (socket, tls) in listeners {
             let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -129,7 +130,7 @@ impl Edge {
             tracing::info!("metrics on http://{addr}/metrics");
             tokio::spawn(metrics::serve(socket, shared.metrics.clone(), shared.shutdown.subscribe()));
         }
-        Running { shared, watcher }
+        Running { shared, watcher, updater }
     }
 }
 
@@ -137,9 +138,20 @@ impl Edge {
 pub struct Running {
     shared: Arc<Shared>,
     watcher: JoinHandle<()>,
+    updater: PolicyUpdater,
 }
 
 impl Running {
+    /// The endpoint's metrics, for parts beside the edge to add theirs to.
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.shared.metrics.clone()
+    }
+
+    /// Where a cluster node's policy revisions go to be put in force.
+    pub fn policy_updater(&self) -> PolicyUpdater {
+        self.updater.clone()
+    }
+
     /// Stops taking connections and transactions, gives the sessions under way the
     /// configured grace to finish, then closes the rest.
     pub async fn drain(self) {

@@ -25,7 +25,12 @@ pub struct Metrics {
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     pub config_generation: AtomicU64,
+    /// What parts beside the edge add (the cluster's state).
+    more: Mutex<Vec<Renderer>>,
 }
+
+/// Appends Prometheus text for metrics kept elsewhere.
+pub type Renderer = Box<dyn Fn(&mut String) + Send + Sync>;
 
 impl Metrics {
     pub fn reply(&self, code: u16) {
@@ -41,6 +46,11 @@ impl Metrics {
                 m.insert((tenant.to_string(), outcome), 1);
             }
         }
+    }
+
+    /// Adds metrics kept elsewhere to every scrape.
+    pub fn also_render(&self, renderer: Renderer) {
+        self.more.lock().unwrap_or_else(|e| e.into_inner()).push(renderer);
     }
 
     pub fn render(&self) -> String {
@@ -101,6 +111,9 @@ impl Metrics {
             "gauge",
             self.config_generation.load(Relaxed) as i64,
         );
+        for more in self.more.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            more(&mut out);
+        }
         out
     }
 }

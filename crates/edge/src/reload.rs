@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use doorman_config::{Config, Diagnostic, Diagnostics, Loaded, Severity, load_str};
+use doorman_config::{Config, Diagnostic, Diagnostics, Loaded, Published, Severity, load_node, load_str};
 use doorman_policy::Policy;
 use doorman_spool::{ANSWERS_KEPT, Answer, ReloadResult, ServeStatus, process_start};
 use notify::{EventKind, RecursiveMode, Watcher};
@@ -49,7 +49,12 @@ pub enum ConfigSource {
 
 impl ConfigSource {
     pub fn load(&self) -> Result<Loaded, Diagnostics> {
-        self.load_text(&self.read()?)
+        self.load_text(&self.read()?, None)
+    }
+
+    /// Loads the file with the cluster's policy in place of its tenants.
+    pub fn load_with(&self, policy: &Published) -> Result<Loaded, Diagnostics> {
+        self.load_text(&self.read()?, Some(policy))
     }
 
     /// The config text as it is now.
@@ -69,8 +74,11 @@ impl ConfigSource {
         }
     }
 
-    fn load_text(&self, text: &str) -> Result<Loaded, Diagnostics> {
-        load_str(&self.name(), text, &self.base_dir())
+    fn load_text(&self, text: &str, policy: Option<&Published>) -> Result<Loaded, Diagnostics> {
+        match policy {
+            Some(p) => load_node(&self.name(), text, &p.name(), &p.document),
+            None => load_str(&self.name(), text, &self.base_dir()),
+        }
     }
 
     /// Relative paths in a config file are relative to its folder, as `recipients_file` is.
@@ -151,17 +159,36 @@ struct Requests {
     file: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
 enum Trigger {
     Signal,
     File,
+    /// A policy revision from the cluster, and who waits for its result.
+    Policy(Box<Published>, tokio::sync::oneshot::Sender<ReloadResult>),
+}
+
+/// Hands the cluster's policy revisions to the reload path of a running edge.
+#[derive(Clone)]
+pub struct PolicyUpdater {
+    tx: mpsc::UnboundedSender<Trigger>,
+}
+
+impl PolicyUpdater {
+    /// Compiles the node's file with `policy` and puts it in force, as a reload of the file
+    /// would: the same checks, a new generation, no session dropped. `None` when the edge
+    /// has stopped.
+    pub async fn apply(&self, policy: Published) -> Option<ReloadResult> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        self.tx.send(Trigger::Policy(Box::new(policy), answer)).ok()?;
+        result.await.ok()
+    }
 }
 
 impl Requests {
-    fn add(&mut self, t: Trigger) {
+    fn add(&mut self, t: &Trigger) {
         match t {
             Trigger::Signal => self.signal = true,
             Trigger::File => self.file = true,
+            Trigger::Policy(..) => {}
         }
     }
 
@@ -177,9 +204,10 @@ impl Requests {
 /// Starts reloading on SIGHUP and on file events, until the process ends. The signal
 /// handler and the file watch are in place when this returns: a SIGHUP's default action is
 /// to end the process, so none may come before the handler.
-pub fn watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+pub fn watch(shared: Arc<Shared>) -> (tokio::task::JoinHandle<()>, PolicyUpdater) {
     let (tx, rx) = mpsc::unbounded_channel();
     let watcher = watch_file(&shared.source, tx.clone());
+    let updater = PolicyUpdater { tx: tx.clone() };
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
             tokio::spawn(async move {
@@ -193,31 +221,49 @@ pub fn watch(shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
         Err(e) => tracing::warn!("cannot listen for SIGHUP ({e}); reloading on file changes only"),
     }
     let compiler = Compiler::start(shared.clone());
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         // Kept alive for as long as we watch.
         let _watcher = watcher;
         match compiler {
             Ok(compiler) => serve_requests(shared, rx, compiler).await,
             Err(e) => tracing::error!(target: "doorman::reload", "cannot start the reload thread ({e}); no reloads"),
         }
-    })
+    });
+    (task, updater)
 }
 
 /// Gathers reload requests into batches and has each compiled.
 async fn serve_requests(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Trigger>, compiler: Compiler) {
-    while let Some(first) = rx.recv().await {
+    let mut pending: Option<Trigger> = None;
+    loop {
+        let Some(first) = pending.take().or(rx.recv().await) else { return };
+        if let Trigger::Policy(policy, answer) = first {
+            // The cluster has checked nothing a node checks: it is compiled at once, alone.
+            let why = "a cluster policy revision";
+            let asked = shared.spool.take_reload_requests();
+            let Some(result) = compiler.reload(why, Some(*policy)).await else { return stopped() };
+            shared.reported(Some(result.clone()), asked);
+            let _ = answer.send(result);
+            continue;
+        }
         let mut requests = Requests::default();
-        requests.add(first);
+        requests.add(&first);
         // A signal is the administrator saying "now"; file events wait for the burst to end.
-        while !requests.signal {
+        while !requests.signal && pending.is_none() {
             match tokio::time::timeout(SETTLE, rx.recv()).await {
-                Ok(Some(t)) => requests.add(t),
+                Ok(Some(t @ Trigger::Policy(..))) => pending = Some(t),
+                Ok(Some(t)) => requests.add(&t),
                 Ok(None) => return,
                 Err(_) => break,
             }
         }
-        while let Ok(t) = rx.try_recv() {
-            requests.add(t);
+        while pending.is_none()
+            && let Ok(t) = rx.try_recv()
+        {
+            match t {
+                Trigger::Policy(..) => pending = Some(t),
+                t => requests.add(&t),
+            }
         }
         if requests.signal {
             shared.tracking.reopen();
@@ -225,14 +271,15 @@ async fn serve_requests(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Tri
         // Requests left before this point were left after their file was written: the
         // compile about to start reads it, so it answers them.
         let asked = shared.spool.take_reload_requests();
-        match compiler.reload(requests.why()).await {
+        match compiler.reload(requests.why(), None).await {
             Some(result) => shared.reported(Some(result), asked),
-            None => {
-                tracing::error!(target: "doorman::reload", "the reload thread is gone; reloading stops");
-                return;
-            }
+            None => return stopped(),
         }
     }
+}
+
+fn stopped() {
+    tracing::error!(target: "doorman::reload", "the reload thread is gone; reloading stops");
 }
 
 /// The one thread that compiles generations. Its own, not a runtime worker, so that no
@@ -241,22 +288,26 @@ async fn serve_requests(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Tri
 /// frees retired generations once no session holds them, so that freeing 10,000 tenants'
 /// tables never happens on a worker either, and gives the memory back to the system.
 struct Compiler {
-    tx: std::sync::mpsc::Sender<(&'static str, tokio::sync::oneshot::Sender<ReloadResult>)>,
+    tx: std::sync::mpsc::Sender<Compile>,
 }
+
+/// Why to compile, the cluster's revision to compile with (the one in force otherwise),
+/// and who waits for the result.
+type Compile = (&'static str, Option<Published>, tokio::sync::oneshot::Sender<ReloadResult>);
 
 /// How often the compiler looks for retired generations no session holds any more.
 const SWEEP: Duration = Duration::from_secs(1);
 
 impl Compiler {
     fn start(shared: Arc<Shared>) -> std::io::Result<Compiler> {
-        let (tx, rx) = std::sync::mpsc::channel::<(&'static str, tokio::sync::oneshot::Sender<ReloadResult>)>();
+        let (tx, rx) = std::sync::mpsc::channel::<Compile>();
         std::thread::Builder::new().name("config-reload".into()).spawn(move || {
             lower_priority();
             let mut retired = Vec::new();
             loop {
                 match rx.recv_timeout(SWEEP) {
-                    Ok((why, answer)) => {
-                        let _ = answer.send(reload(&shared, why, &mut retired));
+                    Ok((why, policy, answer)) => {
+                        let _ = answer.send(reload(&shared, why, policy, &mut retired));
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
@@ -271,9 +322,9 @@ impl Compiler {
         Ok(Compiler { tx })
     }
 
-    async fn reload(&self, why: &'static str) -> Option<ReloadResult> {
+    async fn reload(&self, why: &'static str, policy: Option<Published>) -> Option<ReloadResult> {
         let (answer, result) = tokio::sync::oneshot::channel();
-        self.tx.send((why, answer)).ok()?;
+        self.tx.send((why, policy, answer)).ok()?;
         result.await.ok()
     }
 }
@@ -332,11 +383,20 @@ fn watch_file(source: &ConfigSource, tx: mpsc::UnboundedSender<Trigger>) -> Opti
 
 /// Compiles the config again and swaps it in, or keeps the old one and says why. Blocking:
 /// it reads files and compiles. The generation it replaces goes to `retired`.
-fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> ReloadResult {
+/// With `candidate`, the node's file is compiled with that cluster revision; without, with
+/// the revision in force, if the node takes its policy from a cluster.
+fn reload(
+    shared: &Shared,
+    why: &str,
+    candidate: Option<Published>,
+    retired: &mut Vec<Arc<Generation>>,
+) -> ReloadResult {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let name = shared.source.name();
     let old = shared.current();
+    let policy = candidate.clone().or_else(|| shared.published());
+    let name =
+        policy.as_ref().map_or_else(|| shared.source.name(), |p| format!("{} with {}", shared.source.name(), p.name()));
     let refuse = |errors: Vec<String>| {
         shared.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
         for e in &errors {
@@ -350,12 +410,13 @@ fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> Rel
         Err(diags) => return refuse(diags.errors().map(|d| d.to_string()).collect()),
     };
     let base = shared.source.base_dir();
-    let before = fingerprint(&text, old.config(), &base);
+    let revision = policy.as_ref().map(|p| p.revision);
+    let before = fingerprint(&text, revision, old.config(), &base);
     if shared.compiled_from() == Some(before) {
         tracing::info!(target: "doorman::reload", "{name}: unchanged ({why}): generation {} stays", old.number);
         return ReloadResult::Unchanged { generation: old.number };
     }
-    let loaded = match shared.source.load_text(&text) {
+    let loaded = match shared.source.load_text(&text, policy.as_ref()) {
         Ok(l) => l,
         Err(diags) => return refuse(diags.errors().map(|d| d.to_string()).collect()),
     };
@@ -370,11 +431,11 @@ fn reload(shared: &Shared, why: &str, retired: &mut Vec<Arc<Generation>>) -> Rel
             let tenants = next.config().tenants.len();
             // The next request with these files has nothing to compile, unless one of them
             // changed while this one read it: then it compiles again.
-            let after = fingerprint(&text, next.config(), &base);
+            let after = fingerprint(&text, revision, next.config(), &base);
             let settled = referenced(next.config(), &base)
                 .iter()
                 .all(|p| std::fs::metadata(p).and_then(|m| m.modified()).map_or(true, |t| t < started_at));
-            shared.install(next, settled.then_some(after));
+            shared.install(next, settled.then_some(after), candidate);
             shared.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
             tracing::info!(
                 target: "doorman::reload",
@@ -411,9 +472,10 @@ pub fn log_warnings(name: &str, warnings: &[Diagnostic]) {
 
 /// What a compile read: the config text and every file it names. Equal fingerprints mean a
 /// compile would give the generation in force again.
-pub fn fingerprint(text: &str, config: &Config, base: &Path) -> u64 {
+pub fn fingerprint(text: &str, revision: Option<u64>, config: &Config, base: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
+    revision.hash(&mut h);
     for path in referenced(config, base) {
         std::fs::read(&path).ok().hash(&mut h);
         path.hash(&mut h);

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use doorman_config::Published;
 use doorman_spool::Spool;
 use doorman_tracking::TrackingLog;
 use tokio::sync::Notify;
@@ -28,6 +29,8 @@ pub struct Shared {
     connections: Mutex<Connections>,
     /// The fingerprint of the files the generation in force was compiled from, when known.
     compiled_from: Mutex<Option<u64>>,
+    /// The cluster's policy revision in force, when the node takes its policy from one.
+    published: Mutex<Option<Published>>,
     /// Reload requests handled, for `serve.json`.
     pub(crate) reloads: AtomicU64,
     /// The latest answers to `doorman reload`, for `serve.json`.
@@ -66,6 +69,7 @@ impl Shared {
         spool: Arc<Spool>,
         tracking: Arc<TrackingLog>,
         shutdown: ShutdownTrigger,
+        published: Option<Published>,
     ) -> Shared {
         let metrics = Arc::new(Metrics::default());
         metrics.config_generation.store(generation.number, Ordering::Relaxed);
@@ -80,6 +84,7 @@ impl Shared {
             shutdown,
             connections: Mutex::new(Connections::default()),
             compiled_from: Mutex::new(None),
+            published: Mutex::new(published),
             reloads: AtomicU64::new(0),
             answers: Mutex::new(Vec::new()),
         }
@@ -90,11 +95,20 @@ impl Shared {
         self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Puts `next` in force; `compiled_from` is the fingerprint of its files, when sure.
-    pub fn install(&self, next: Generation, compiled_from: Option<u64>) {
+    /// Puts `next` in force; `compiled_from` is the fingerprint of its files, when sure;
+    /// `published` is the cluster revision it was compiled with, when it is a new one.
+    pub fn install(&self, next: Generation, compiled_from: Option<u64>, published: Option<Published>) {
         self.metrics.config_generation.store(next.number, Ordering::Relaxed);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         *self.compiled_from.lock().unwrap_or_else(|e| e.into_inner()) = compiled_from;
+        if published.is_some() {
+            *self.published.lock().unwrap_or_else(|e| e.into_inner()) = published;
+        }
+    }
+
+    /// The cluster revision in force, for a node of a cluster.
+    pub fn published(&self) -> Option<Published> {
+        self.published.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn compiled_from(&self) -> Option<u64> {

@@ -5,6 +5,7 @@
 //! them on SIGTERM or SIGINT. [`control`] is the other side: `doorman reload` talking to a
 //! running server.
 
+mod cluster;
 pub mod control;
 
 use std::io;
@@ -31,6 +32,8 @@ pub enum ServeError {
     TrackingLog { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Edge(#[from] BindError),
+    #[error(transparent)]
+    Cluster(#[from] doorman_cluster::ClusterError),
 }
 
 /// Runs until SIGTERM or SIGINT. Errors are for the operator: they name the file, key or
@@ -71,10 +74,21 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
         TrackingLog::open(&log_path).map_err(|source| ServeError::TrackingLog { path: log_path.clone(), source })?,
     );
 
-    let edge = Edge::bind(source, loaded, spool.clone(), tracking.clone()).await?;
-    let queue = QueueManager::new(spool, base, edge.policy_source(), tracking, edge.committed());
+    let (loaded, node) = match loaded.config.cluster.clone() {
+        Some(c) => {
+            let node = cluster::join(&source, c, &server.hostname, &spool).await?;
+            (node.loaded.clone(), Some(node))
+        }
+        None => (loaded, None),
+    };
+    let published = node.as_ref().map(|n| n.published.clone());
+    let edge = Edge::bind(source, loaded, published, spool.clone(), tracking.clone()).await?;
+    let queue = QueueManager::new(spool.clone(), base, edge.policy_source(), tracking.clone(), edge.committed());
     let delivery = tokio::spawn(queue.run());
     let edge = edge.start();
+    if let Some(node) = node {
+        node.run(edge.policy_updater(), spool, &tracking, &edge.metrics());
+    }
     tracing::info!("spool in {}, tracking log in {}", spool_dir.display(), log_path.display());
 
     wait_for_stop().await;

@@ -68,6 +68,14 @@ impl Layout {
     pub fn status_tmp(&self) -> PathBuf {
         self.root.join(".serve.json.tmp")
     }
+
+    pub fn policy_snapshot(&self) -> PathBuf {
+        self.root.join("cluster-policy")
+    }
+
+    pub fn policy_snapshot_tmp(&self) -> PathBuf {
+        self.root.join(".cluster-policy.tmp")
+    }
 }
 
 /// Queue ids are file names: refuse anything that could name another file.

@@ -128,6 +128,9 @@ pub struct Record {
     /// Who ran an administrative action (`admin_*` events): the Unix user id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<u32>,
+    /// The cluster node that logged it, when read from the cluster's trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Record {
@@ -157,6 +160,7 @@ impl Record {
             original_client_ip: None,
             size: None,
             uid: None,
+            node: None,
         }
     }
 }

@@ -2,9 +2,26 @@
 
 use crate::record::Record;
 
+/// Records read from a cluster's trace get a NODE column.
 pub fn render_table(records: &[Record]) -> String {
-    let headers = ["TIME", "EVENT", "CLIENT", "TLS", "SENDER", "RECIPIENT", "TENANT", "CONNECTOR", "QUEUE-ID", "REPLY"];
-    let rows: Vec<[String; 10]> = records
+    let nodes = records.iter().any(|r| r.node.is_some());
+    let mut headers = vec![
+        "TIME",
+        "NODE",
+        "EVENT",
+        "CLIENT",
+        "TLS",
+        "SENDER",
+        "RECIPIENT",
+        "TENANT",
+        "CONNECTOR",
+        "QUEUE-ID",
+        "REPLY",
+    ];
+    if !nodes {
+        headers.remove(1);
+    }
+    let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
             let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
@@ -15,8 +32,9 @@ pub fn render_table(records: &[Record]) -> String {
             if !r.rules.is_empty() {
                 reply.push_str(&format!(" [rules: {}]", r.rules.join(", ")));
             }
-            [
+            let mut row = vec![
                 r.time.clone(),
+                opt(&r.node),
                 r.event.name().to_string(),
                 opt(&r.client_ip),
                 r.tls.as_deref().and_then(|t| t.split(' ').next()).unwrap_or("-").to_string(),
@@ -26,10 +44,14 @@ pub fn render_table(records: &[Record]) -> String {
                 opt(&r.connector),
                 opt(&r.queue_id),
                 reply,
-            ]
+            ];
+            if !nodes {
+                row.remove(1);
+            }
+            row
         })
         .collect();
-    let mut widths = headers.map(str::len);
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());

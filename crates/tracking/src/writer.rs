@@ -20,6 +20,14 @@ use crate::record::Record;
 enum Message {
     Record(Box<Record>),
     Reopen,
+    Forward(Box<dyn Forward>),
+}
+
+/// Somewhere else each line goes as it is written, such as a cluster's trace stream. Called on
+/// the writer thread, never on a session's: it must not block (hand the line to a bounded
+/// queue, and count what does not fit).
+pub trait Forward: Send {
+    fn forward(&mut self, event: crate::Event, line: &[u8]);
 }
 
 /// How long the writer gathers records after a write before it writes again.
@@ -56,6 +64,13 @@ impl TrackingLog {
         }
     }
 
+    /// From now on, every line also goes to `to`.
+    pub fn forward_to(&self, to: Box<dyn Forward>) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Message::Forward(to));
+        }
+    }
+
     /// Opens the path anew, for log rotation. Should that fail, the old file stays in use and
     /// the reason is printed.
     pub fn reopen(&self) {
@@ -83,12 +98,16 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
     let shown = path.display();
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut failed = false;
+    let mut forward: Option<Box<dyn Forward>> = None;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(message) = next {
             match message {
                 Message::Record(record) => {
                     let mut line = serde_json::to_vec(&record).unwrap_or_default();
+                    if let Some(f) = forward.as_mut() {
+                        f.forward(record.event, &line);
+                    }
                     line.push(b'\n');
                     if let Err(e) = out.write_all(&line)
                         && !failed
@@ -97,6 +116,7 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
                         failed = true;
                     }
                 }
+                Message::Forward(to) => forward = Some(to),
                 Message::Reopen => {
                     let _ = out.flush();
                     match open_append(path) {

@@ -13,16 +13,21 @@ use serde::Deserialize;
 pub struct Config {
     #[serde(default)]
     pub server: Server,
+    /// Where the policy comes from when several edge nodes share it; the file's own
+    /// `tenants` otherwise.
+    pub cluster: Option<Cluster>,
     #[serde(default)]
     pub tenants: Vec<Tenant>,
 }
 
+mod cluster;
 mod filtering;
 mod routing;
 mod rules;
 mod server;
 mod tenant;
 
+pub use cluster::*;
 pub use filtering::*;
 pub use routing::*;
 pub use rules::*;

@@ -1,0 +1,154 @@
+//! What a node knows of itself as a member of the cluster: the revision it applies, whether
+//! it reaches NATS, what it refused, and what its trace publishing did. Its heartbeat and
+//! its Prometheus endpoint both read it.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
+
+pub struct NodeState {
+    pub node: String,
+    pub started: Instant,
+    pub started_at: String,
+    /// The revision in force; 0 before any.
+    applied: AtomicU64,
+    /// Whether the revision in force came from the snapshot on disk, not from NATS, since
+    /// the start.
+    from_snapshot: AtomicBool,
+    connected: AtomicBool,
+    refused: Mutex<Option<Refusal>>,
+    pub revisions_refused: AtomicU64,
+    pub events_published: AtomicU64,
+    /// Events that did not fit the buffer.
+    pub events_dropped: AtomicU64,
+    /// Events NATS did not acknowledge.
+    pub events_failed: AtomicU64,
+}
+
+/// The last revision this node refused, and why.
+#[derive(Clone, Debug)]
+pub struct Refusal {
+    pub revision: u64,
+    pub errors: Vec<String>,
+}
+
+impl NodeState {
+    pub fn new(node: &str) -> NodeState {
+        NodeState {
+            node: node.to_string(),
+            started: Instant::now(),
+            started_at: doorman_tracking::time::now_rfc3339(),
+            applied: AtomicU64::new(0),
+            from_snapshot: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
+            refused: Mutex::new(None),
+            revisions_refused: AtomicU64::new(0),
+            events_published: AtomicU64::new(0),
+            events_dropped: AtomicU64::new(0),
+            events_failed: AtomicU64::new(0),
+        }
+    }
+
+    pub fn applied(&self) -> Option<u64> {
+        Some(self.applied.load(Relaxed)).filter(|&r| r > 0)
+    }
+
+    pub fn set_applied(&self, revision: u64, from_snapshot: bool) {
+        self.applied.store(revision, Relaxed);
+        self.from_snapshot.store(from_snapshot, Relaxed);
+    }
+
+    /// NATS holds `revision` as the latest: the one in force, if it came from the snapshot,
+    /// is now confirmed.
+    pub fn confirm(&self, revision: u64) {
+        if self.applied.load(Relaxed) == revision {
+            self.from_snapshot.store(false, Relaxed);
+        }
+    }
+
+    pub fn from_snapshot(&self) -> bool {
+        self.from_snapshot.load(Relaxed)
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected.load(Relaxed)
+    }
+
+    pub fn refused(&self) -> Option<Refusal> {
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn refuse(&self, revision: u64, errors: Vec<String>) {
+        self.revisions_refused.fetch_add(1, Relaxed);
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal { revision, errors });
+    }
+
+    /// Whether `revision` is news: newer than the one in force, and not the one refused.
+    pub fn wants(&self, revision: u64) -> bool {
+        revision > self.applied.load(Relaxed) && self.refused().is_none_or(|r| r.revision != revision)
+    }
+
+    pub(crate) fn connection_event(&self, url: &str, event: &async_nats::Event) {
+        match event {
+            async_nats::Event::Connected => {
+                self.connected.store(true, Relaxed);
+                tracing::info!(target: "doorman::cluster", "connected to NATS at {url}");
+            }
+            async_nats::Event::Disconnected => {
+                self.connected.store(false, Relaxed);
+                match self.applied() {
+                    Some(r) => tracing::warn!(
+                        target: "doorman::cluster",
+                        "lost NATS at {url}; serving policy revision {r} (kept on disk) until it is back"
+                    ),
+                    None => tracing::warn!(target: "doorman::cluster", "lost NATS at {url}"),
+                }
+            }
+            other => tracing::warn!(target: "doorman::cluster", "NATS at {url}: {other}"),
+        }
+    }
+
+    /// The node's cluster metrics, in Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        let mut metric = |name: &str, help: &str, kind: &str, v: u64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        };
+        metric(
+            "doorman_cluster_policy_revision",
+            "The cluster policy revision in force (0 before any).",
+            "gauge",
+            self.applied.load(Relaxed),
+        );
+        metric(
+            "doorman_cluster_connected",
+            "1 while this node reaches NATS, else 0.",
+            "gauge",
+            u64::from(self.connected()),
+        );
+        metric(
+            "doorman_cluster_serving_snapshot",
+            "1 while the policy in force came from the snapshot on disk and not yet from NATS.",
+            "gauge",
+            u64::from(self.from_snapshot()),
+        );
+        metric(
+            "doorman_cluster_revisions_refused_total",
+            "Published revisions this node refused (its checks failed); it kept the one in force.",
+            "counter",
+            self.revisions_refused.load(Relaxed),
+        );
+        metric(
+            "doorman_cluster_trace_events_published_total",
+            "Tracking events the cluster's trace stream acknowledged.",
+            "counter",
+            self.events_published.load(Relaxed),
+        );
+        metric(
+            "doorman_cluster_trace_events_dropped_total",
+            "Tracking events not published: the buffer was full, or NATS did not acknowledge them. The local tracking log has them all.",
+            "counter",
+            self.events_dropped.load(Relaxed) + self.events_failed.load(Relaxed),
+        );
+    }
+}

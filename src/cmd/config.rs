@@ -1,0 +1,158 @@
+//! `doorman config publish`: put a policy in force on every node of a cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use doorman_cluster::store::PolicyStore;
+use doorman_config::{PolicyDocument, load_policy, parse_duration};
+use doorman_policy::Policy;
+
+use super::cluster::{COMMAND_LIMIT, ClusterArgs, block_on_within};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Check a policy (tenants only) exactly as check-config does, and publish it to the
+    /// cluster as the next revision: the whole policy in one document, so a node applies
+    /// all of a change or none of it.
+    ///
+    /// Exit status: 0 when published (and, with --wait, in force on every live node); 1 when
+    /// refused by --fail-on-new-access, raced by another publisher, or --wait ran out; 2 for
+    /// a policy with errors, a usage error or an unreachable cluster.
+    Publish(PublishArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PublishArgs {
+    /// The policy: a config file with [[tenants]] only.
+    policy: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Refuse a change through which any class of sender could deliver that could not with
+    /// the revision in force (the audit's diff, as `doorman diff --fail-on-new-access`).
+    #[arg(long)]
+    fail_on_new_access: bool,
+    /// Wait until every live node reports the new revision.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits (30s, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    wait_timeout: Duration,
+}
+
+pub fn run(command: Command) -> ExitCode {
+    let Command::Publish(args) = command;
+    let limit = COMMAND_LIMIT + if args.wait { args.wait_timeout } else { Duration::ZERO };
+    match block_on_within(limit, publish(&args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("doorman config publish: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn publish(args: &PublishArgs) -> ExitCode {
+    let fail = |code: u8, e: &dyn std::fmt::Display| {
+        eprintln!("doorman config publish: {e}");
+        ExitCode::from(code)
+    };
+    let name = args.policy.display().to_string();
+    let text = match std::fs::read_to_string(&args.policy) {
+        Ok(t) => t,
+        Err(e) => return fail(2, &format!("{name}: cannot read the file: {e}")),
+    };
+    let base = args.policy.parent().map(Path::to_path_buf).unwrap_or_default();
+    let (loaded, mut document) = match load_policy(&name, &text, &base) {
+        Ok(l) => l,
+        Err(diags) => {
+            let errors = diags.errors().count();
+            eprintln!(
+                "{diags}\n{name}: {errors} error(s), {} warning(s); nothing was published",
+                diags.0.len() - errors
+            );
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let cluster = match args.cluster.settings() {
+        Ok(c) => c,
+        Err(e) => return fail(2, &e),
+    };
+    let conn = match doorman_cluster::connect(&cluster, "doorman config publish").await {
+        Ok(c) => c,
+        Err(e) => return fail(2, &e),
+    };
+    let store = match PolicyStore::open(&conn, &cluster).await {
+        Ok(s) => s,
+        Err(e) => return fail(2, &e),
+    };
+    let in_force = match store.latest().await {
+        Ok(r) => r,
+        Err(e) => return fail(2, &e),
+    };
+    if args.fail_on_new_access {
+        let old = match &in_force {
+            Some(r) => match in_force_policy(r) {
+                Ok(p) => p,
+                Err(e) => return fail(2, &e),
+            },
+            None => Policy::new(doorman_config::Config::default()),
+        };
+        let diff = doorman_audit::diff::diff(&old, &Policy::new(loaded.config.clone()));
+        if diff.gains_access() {
+            super::emit(&doorman_audit::diff::render(&diff));
+            let against = in_force
+                .as_ref()
+                .map_or("an empty cluster (nothing published yet)".into(), |r| format!("revision {}", r.number));
+            return fail(1, &format!("{name} opens access against {against}; nothing was published"));
+        }
+    }
+    document.published_by = publisher();
+    document.published_at = doorman_tracking::time::now_rfc3339();
+    let revision = match store.publish(&document, in_force.as_ref().map(|r| r.number)).await {
+        Ok(r) => r,
+        Err(e @ doorman_cluster::store::PublishError::Raced { .. }) => return fail(1, &e),
+        Err(e) => return fail(2, &e),
+    };
+    let c = &loaded.config;
+    super::emit(&format!(
+        "{name}: published as revision {revision} to {} ({} tenant(s), {} warning(s))\n",
+        cluster.url,
+        c.tenants.len(),
+        loaded.warnings.len()
+    ));
+    if !args.wait {
+        return ExitCode::SUCCESS;
+    }
+    match doorman_cluster::nodes::wait_for(&conn, &cluster, revision, args.wait_timeout).await {
+        Ok((true, report)) => {
+            let live = report.nodes.iter().filter(|n| n.state != doorman_cluster::nodes::NodeCondition::Silent).count();
+            super::emit(&format!("revision {revision} is in force on all {live} live node(s)\n"));
+            ExitCode::SUCCESS
+        }
+        Ok((false, report)) => {
+            super::emit(&doorman_cluster::nodes::render(&report));
+            fail(1, &format!("not every live node applied revision {revision} within {:?}", args.wait_timeout))
+        }
+        Err(e) => fail(2, &e),
+    }
+}
+
+/// The revision in force, read as a policy, for the diff.
+fn in_force_policy(revision: &doorman_cluster::store::Revision) -> Result<Policy, String> {
+    let document =
+        PolicyDocument::from_json(&revision.value).map_err(|e| format!("revision {}: {e}", revision.number))?;
+    let name = format!("cluster policy revision {}", revision.number);
+    doorman_config::load_document(&name, &document)
+        .map(|l| Policy::new(l.config))
+        .map_err(|d| format!("the revision in force does not load, so nothing can be compared with it:\n{d}"))
+}
+
+fn publisher() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{user}@{}", host.trim())
+}
