@@ -15,6 +15,10 @@ pub struct ClusterArgs {
     /// The policy bucket, when not the default (doorman) or the node file's.
     #[arg(long)]
     pub bucket: Option<String>,
+    /// Copies JetStream keeps of what this command creates (the first publish creates the
+    /// buckets): 3 in a NATS cluster of three; the node file's `replicas`, else 1.
+    #[arg(long)]
+    pub replicas: Option<usize>,
 }
 
 impl ClusterArgs {
@@ -28,6 +32,9 @@ impl ClusterArgs {
         };
         if let Some(b) = &self.bucket {
             cluster.bucket = b.clone();
+        }
+        if let Some(r) = self.replicas {
+            cluster.replicas = r;
         }
         Ok(cluster)
     }

@@ -94,20 +94,17 @@ async fn publish(args: &PublishArgs) -> ExitCode {
         Err(e) => return fail(2, &e),
     };
     if args.fail_on_new_access {
-        let old = match &in_force {
-            Some(r) => match in_force_policy(r) {
-                Ok(p) => p,
-                Err(e) => return fail(2, &e),
-            },
-            None => Policy::new(doorman_config::Config::default()),
+        let against = match in_force_policies(&conn, &cluster, &store, in_force.as_ref()).await {
+            Ok(a) => a,
+            Err(e) => return fail(2, &e),
         };
-        let diff = doorman_audit::diff::diff(&old, &Policy::new(loaded.config.clone()));
-        if diff.gains_access() {
-            super::emit(&doorman_audit::diff::render(&diff));
-            let against = in_force
-                .as_ref()
-                .map_or("an empty cluster (nothing published yet)".into(), |r| format!("revision {}", r.number));
-            return fail(1, &format!("{name} opens access against {against}; nothing was published"));
+        let new = Policy::new(loaded.config.clone());
+        for (what, old) in &against {
+            let diff = doorman_audit::diff::diff(old, &new);
+            if diff.gains_access() {
+                super::emit(&doorman_audit::diff::render(&diff));
+                return fail(1, &format!("{name} opens access against {what}; nothing was published"));
+            }
         }
     }
     document.published_by = publisher();
@@ -141,14 +138,64 @@ async fn publish(args: &PublishArgs) -> ExitCode {
     }
 }
 
-/// The revision in force, read as a policy, for the diff.
-fn in_force_policy(revision: &doorman_cluster::store::Revision) -> Result<Policy, String> {
+/// What a change is compared with: each revision a live node applies, and the latest
+/// published when it loads (nodes refuse one that does not, so it is in force nowhere).
+/// Nothing published: the empty policy, so that every access is new.
+async fn in_force_policies(
+    conn: &doorman_cluster::Connection,
+    cluster: &doorman_config::Cluster,
+    store: &PolicyStore,
+    latest: Option<&doorman_cluster::store::Revision>,
+) -> Result<Vec<(String, Policy)>, String> {
+    let Some(latest) = latest else {
+        return Ok(vec![(
+            "an empty cluster (nothing published yet)".into(),
+            Policy::new(doorman_config::Config::default()),
+        )]);
+    };
+    let mut numbers: Vec<u64> = match doorman_cluster::nodes::report(conn, cluster).await {
+        Ok(report) => report
+            .nodes
+            .iter()
+            .filter(|n| n.state != doorman_cluster::nodes::NodeCondition::Silent)
+            .filter_map(|n| n.heartbeat.revision)
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    numbers.sort_unstable();
+    numbers.dedup();
+    let mut against = Vec::new();
+    for number in numbers {
+        let revision = if number == latest.number {
+            Some(latest.clone())
+        } else {
+            store.revision(number).await.map_err(|e| e.to_string())?
+        };
+        let revision = revision.ok_or(format!(
+            "revision {number}, which a node applies, is no longer in the bucket's history; compare with doorman diff"
+        ))?;
+        against.push((format!("revision {number} (in force on a node)"), policy_of(&revision)?));
+    }
+    if !against.iter().any(|(w, _)| w.starts_with(&format!("revision {} ", latest.number))) {
+        match policy_of(latest) {
+            Ok(p) => against.push((format!("revision {} (the latest)", latest.number), p)),
+            Err(e) if !against.is_empty() => {
+                eprintln!("doorman config publish: {e}; comparing with the revisions the nodes apply")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(against)
+}
+
+/// A revision read as a policy, for the diff.
+fn policy_of(revision: &doorman_cluster::store::Revision) -> Result<Policy, String> {
     let document =
         PolicyDocument::from_json(&revision.value).map_err(|e| format!("revision {}: {e}", revision.number))?;
     let name = format!("cluster policy revision {}", revision.number);
     doorman_config::load_document(&name, &document)
         .map(|l| Policy::new(l.config))
-        .map_err(|d| format!("the revision in force does not load, so nothing can be compared with it:\n{d}"))
+        .map_err(|d| format!("revision {} does not load, so nothing can be compared with it:\n{d}", revision.number))
 }
 
 fn publisher() -> String {

@@ -179,8 +179,10 @@ pub fn run(args: Args) -> ExitCode {
 
 /// The cluster's trace, named for messages.
 fn read_cluster(at: &str, args: &Args) -> Result<(String, Vec<Record>), String> {
-    let settings = super::cluster::ClusterArgs { cluster: at.to_string(), bucket: args.bucket.clone() }.settings()?;
-    let records = super::cluster::block_on(async {
+    let settings = super::cluster::ClusterArgs { cluster: at.to_string(), bucket: args.bucket.clone(), replicas: None }
+        .settings()?;
+    // A week of a busy cluster's trace takes a while to read; each message has its own limit.
+    let records = super::cluster::block_on_within(std::time::Duration::from_secs(3600), async {
         let conn = doorman_cluster::connect(&settings, "doorman trace").await?;
         doorman_cluster::trace::read_all(&conn, &settings, args.node.as_deref()).await
     })?

@@ -230,23 +230,34 @@ fn a_bad_policy_cannot_be_published_and_one_written_around_doorman_is_refused_by
     assert!(out.contains("published as revision 2"), "{out}");
 
     // Written with the NATS client alone: not a document, then a document whose policy
-    // claims t.test twice.
+    // claims t.test twice. Each is refused by every node, which keeps revision 2.
     let document =
         |policy: &str| serde_json::json!({"format": 1, "policy": policy, "source": "by-hand.toml"}).to_string();
-    let revisions = put_around_doorman(&nats, vec![b"not a document".to_vec(), document(&twice).into_bytes()]);
-    assert_eq!(revisions, [3, 4]);
-    for node in &nodes {
-        wait_for(Duration::from_secs(10), || {
-            (metric(node, "doorman_cluster_revisions_refused_total") == Some(2.0)).then_some(())
-        })
-        .unwrap_or_else(|| panic!("revisions 3 and 4 were not both refused:\n{}", node.log()));
-        let log = node.log();
-        assert!(log.contains("cluster policy revision 3: not a doorman policy document"), "{log}");
-        assert!(log.contains("cluster policy revision 4 (by-hand.toml):17:10: tenants[1].accepted_domains[0].domain: t.test is already an accepted domain of tenant \"t\""), "{log}");
-        assert!(log.contains("policy revision 4 refused by this node; still serving revision 2"), "{log}");
-        assert_eq!(metric(node, "doorman_cluster_policy_revision"), Some(2.0));
-        assert!(rcpt(node, ALICE).starts_with("550 5.4.1"), "revision 2 (nobody) still serves");
-    }
+    let refused = |count: f64, revision: u64| {
+        for node in &nodes {
+            wait_for(Duration::from_secs(10), || {
+                (metric(node, "doorman_cluster_revisions_refused_total") == Some(count)).then_some(())
+            })
+            .unwrap_or_else(|| panic!("revision {revision} was not refused:\n{}", node.log()));
+            let log = node.log();
+            assert!(
+                log.contains(&format!("policy revision {revision} refused by this node; still serving revision 2")),
+                "{log}"
+            );
+            assert_eq!(metric(node, "doorman_cluster_policy_revision"), Some(2.0));
+            assert!(rcpt(node, ALICE).starts_with("550 5.4.1"), "revision 2 (nobody) still serves");
+        }
+    };
+    assert_eq!(put_around_doorman(&nats, b"not a document".to_vec()), 3);
+    refused(1.0, 3);
+    assert!(nodes[0].log().contains("cluster policy revision 3: not a doorman policy document"), "{}", nodes[0].log());
+    assert_eq!(put_around_doorman(&nats, document(&twice).into_bytes()), 4);
+    refused(2.0, 4);
+    let log = nodes[1].log();
+    assert!(
+        log.contains("cluster policy revision 4 (by-hand.toml):17:10: tenants[1].accepted_domains[0].domain: t.test is already an accepted domain of tenant \"t\""),
+        "{log}"
+    );
     let (code, report) = wait_for(Duration::from_secs(10), || {
         let (code, r) = status(&nats);
         r["nodes"].as_array().unwrap().iter().all(|n| n["refused_revision"] == 4).then_some((code, r))
@@ -255,20 +266,76 @@ fn a_bad_policy_cannot_be_published_and_one_written_around_doorman_is_refused_by
     assert_eq!(code, 1, "the nodes lag the revision in force: {report:#}");
     assert_eq!(report["revision"], 4);
     assert!(report["nodes"].as_array().unwrap().iter().all(|n| n["state"] == "lagging" && n["revision"] == 2));
+
+    // A gate against the revision the nodes apply (2), not the latest, which none applies.
+    let (code, out, err) = publish(&dir, &nats, "wider.toml", &policy(&[ALICE], &mail), &["--fail-on-new-access"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("opens access against revision 2 (in force on a node)"), "{err}");
+    assert!(err.contains("revision 4 does not load"), "{err}");
+    // The way out is a good policy: the next revision, which every node takes.
+    let (code, out, err) = publish(&dir, &nats, "fixed.toml", &policy(&[BOB], &mail), &["--wait"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("published as revision 5") && out.contains("in force on all 3 live node(s)"), "{out}");
+    for node in &nodes {
+        assert!(rcpt(node, BOB).starts_with("250 2.1.5"));
+    }
+    let (_, report) = wait_for(Duration::from_secs(5), || Some(status(&nats)).filter(|(c, _)| *c == 0))
+        .unwrap_or_else(|| panic!("the nodes never agreed on revision 5"));
+    assert_eq!(report["revision"], 5, "{report:#}");
 }
 
-/// Puts values under the policy key with the NATS client only, as someone working around
-/// doorman would; gives their revisions.
-fn put_around_doorman(nats: &Nats, values: Vec<Vec<u8>>) -> Vec<u64> {
+/// A revision a node refused because of its own file (here: one with no tenants, which a
+/// node takes only with `server.allow_empty`) is tried again once that file changes. And a
+/// NATS that lost its store, whose revisions start again at 1, is followed all the same.
+#[test]
+fn a_revision_refused_for_the_nodes_own_file_is_taken_once_the_file_allows_it() {
+    let dir = test_dir("cluster-retry");
+    let mut nats = Nats::start(&dir);
+    let (code, out, err) = publish(&dir, &nats, "policy.toml", &policy(&[ALICE], &dir.join("mail")), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let nodes = start_nodes("cluster-retry", &nats, &["n1"], "");
+    let node = &nodes[0];
+    let (code, out, err) = publish(&dir, &nats, "empty.toml", "# every tenant gone\n", &[]);
+    assert_eq!(code, 0, "an empty policy is a warning for the publisher: {out}{err}");
+    assert!(err.contains("warning") && err.contains("no tenants"), "{err}");
+    wait_for(Duration::from_secs(10), || {
+        (metric(node, "doorman_cluster_revisions_refused_total") == Some(1.0)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("revision 2 was not refused:\n{}", node.log()));
+    assert!(node.log().contains("it has no tenants, where generation 1 has 1"), "{}", node.log());
+    assert!(rcpt(node, ALICE).starts_with("250"), "revision 1 serves on");
+
+    let section = cluster_section(&nats, "n1", "");
+    node.rewrite_config("allow_empty = true", &section);
+    wait_for(Duration::from_secs(15), || (metric(node, "doorman_cluster_policy_revision") == Some(2.0)).then_some(()))
+        .unwrap_or_else(|| panic!("revision 2 was not taken after the file changed:\n{}", node.log()));
+    assert!(rcpt(node, ALICE).starts_with("550 5.7.64"), "no tenant takes t.test any more: {}", rcpt(node, ALICE));
+
+    // NATS loses its store: the numbers start again at 1, below the node's 2, and the node
+    // takes the new revision all the same.
+    nats.wipe();
+    nats.restart();
+    let (code, out, err) = publish(&dir, &nats, "policy.toml", &policy(&[BOB], &dir.join("mail")), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("published as revision 1"), "{out}");
+    wait_for(Duration::from_secs(15), || (metric(node, "doorman_cluster_policy_revision") == Some(1.0)).then_some(()))
+        .unwrap_or_else(|| panic!("revision 1 of the new bucket was not taken:\n{}", node.log()));
+    assert!(
+        node.log().contains("the cluster's latest policy revision 1 is older than revision 2 in force"),
+        "{}",
+        node.log()
+    );
+    assert!(rcpt(node, BOB).starts_with("250 2.1.5"));
+}
+
+/// Puts a value under the policy key with the NATS client only, as someone working around
+/// doorman would; gives its revision.
+fn put_around_doorman(nats: &Nats, value: Vec<u8>) -> u64 {
     let url = nats.url();
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async move {
         let client = async_nats::connect(url).await.unwrap();
         let kv = async_nats::jetstream::new(client).get_key_value("doorman").await.unwrap();
-        let mut revisions = Vec::new();
-        for v in values {
-            revisions.push(kv.put("policy", v.into()).await.unwrap());
-        }
-        revisions
+        kv.put("policy", value.into()).await.unwrap()
     })
 }
 
@@ -319,10 +386,12 @@ fn trace_events_that_overflow_the_buffer_are_counted_and_kept_in_the_local_log()
     eprintln!("20 sessions with NATS down took {:?}", started.elapsed());
     let connects = node.wait_tracking_n(20, |l| l["event"] == "connect");
     assert_eq!(connects.len(), 20, "every session is in the local log");
+    // 20 connect events; 2 fit the buffer and the publisher holds at most 1: at least 17
+    // are dropped at once, and none is counted twice.
     let dropped = wait_for(Duration::from_secs(10), || {
-        metric(node, "doorman_cluster_trace_events_dropped_total").filter(|&d| d >= 15.0)
+        metric(node, "doorman_cluster_trace_events_dropped_total").filter(|&d| d >= 17.0)
     })
     .unwrap_or_else(|| panic!("too few drops counted:\n{}", node.metrics()));
-    assert!(dropped <= 41.0, "{dropped}");
+    assert!(dropped <= 20.0, "{dropped}");
     assert!(node.log().contains("the trace buffer is full"), "{}", node.log());
 }

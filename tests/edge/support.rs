@@ -687,6 +687,12 @@ impl Nats {
         });
     }
 
+    /// Kills it and throws its store away: a NATS whose disk was lost.
+    pub fn wipe(&mut self) {
+        self.kill();
+        std::fs::remove_dir_all(&self.store).unwrap();
+    }
+
     /// SIGKILL: NATS gone without a goodbye, as in a crash or a cut cable.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

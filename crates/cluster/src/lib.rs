@@ -30,6 +30,8 @@ pub enum ClusterError {
     Connect { url: String, message: String },
     #[error("NATS at {url}: {message}")]
     JetStream { url: String, message: String },
+    #[error("NATS at {url} has no bucket {bucket:?}: nothing was published to this cluster yet (or another --bucket)")]
+    Missing { url: String, bucket: String },
 }
 
 /// A connection to the cluster's NATS servers.

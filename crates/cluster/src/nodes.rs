@@ -42,7 +42,7 @@ pub const SILENT_AFTER_BEATS: u32 = 3;
 /// leaves the status after a day.
 const FORGET_AFTER: Duration = Duration::from_secs(86_400);
 
-pub async fn open(conn: &Connection, cluster: &Cluster) -> Result<Store, ClusterError> {
+pub async fn open(conn: &Connection, cluster: &Cluster, create: bool) -> Result<Store, ClusterError> {
     open_bucket(
         conn,
         Bucket {
@@ -52,6 +52,7 @@ pub async fn open(conn: &Connection, cluster: &Cluster) -> Result<Store, Cluster
             max_age: FORGET_AFTER,
             replicas: cluster.replicas,
         },
+        create,
     )
     .await
 }
@@ -71,7 +72,7 @@ pub fn beat(
         loop {
             tick.tick().await;
             if bucket.is_none() {
-                bucket = open(&conn, &cluster).await.ok();
+                bucket = open(&conn, &cluster, true).await.ok();
             }
             let Some(kv) = &bucket else { continue };
             let refused = state.refused();
@@ -124,15 +125,30 @@ pub struct ClusterReport {
     /// The revision in force in the cluster.
     pub revision: Option<u64>,
     pub nodes: Vec<NodeReport>,
-    /// Whether every node beats and applies `revision`.
+    /// Whether some node reports, and every one beats and applies `revision`.
     pub agreed: bool,
 }
 
+const SCHEMA: &str = "doorman.cluster-status/1";
+
 /// Reads every node's last heartbeat and the revision in force.
 pub async fn report(conn: &Connection, cluster: &Cluster) -> Result<ClusterReport, ClusterError> {
-    let policy = PolicyStore::open(conn, cluster).await?;
+    let policy = PolicyStore::existing(conn, cluster).await?;
     let revision = policy.latest().await?.map(|r| r.number);
-    let kv = open(conn, cluster).await?;
+    let kv = match open(conn, cluster, false).await {
+        Ok(kv) => kv,
+        // Published, and no node has beaten yet.
+        Err(ClusterError::Missing { .. }) => {
+            return Ok(ClusterReport {
+                schema: SCHEMA,
+                url: conn.url.clone(),
+                revision,
+                nodes: Vec::new(),
+                agreed: false,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     // The keys from the stream's subjects, in one request: a consumer over the bucket (the
     // client's `keys()`) can wait for ever when a heartbeat lands while it reads.
     let mut subjects = kv.stream.info_with_subjects(format!("{}>", kv.prefix)).await.map_err(|e| conn.error(e))?;
@@ -152,7 +168,7 @@ pub async fn report(conn: &Connection, cluster: &Cluster) -> Result<ClusterRepor
         let ago = (now - entry.created).as_seconds_f64().max(0.0);
         let state = if ago > (heartbeat.heartbeat_secs * u64::from(SILENT_AFTER_BEATS)) as f64 {
             NodeCondition::Silent
-        } else if heartbeat.revision.is_some() && heartbeat.revision >= revision {
+        } else if heartbeat.revision.is_some() && heartbeat.revision == revision {
             NodeCondition::Current
         } else {
             NodeCondition::Lagging
@@ -161,8 +177,8 @@ pub async fn report(conn: &Connection, cluster: &Cluster) -> Result<ClusterRepor
         nodes.push(NodeReport { heartbeat, last_heartbeat, seconds_since_heartbeat: ago, state });
     }
     nodes.sort_by(|a, b| a.heartbeat.node.cmp(&b.heartbeat.node));
-    let agreed = nodes.iter().all(|n| n.state == NodeCondition::Current);
-    Ok(ClusterReport { schema: "doorman.cluster-status/1", url: conn.url.clone(), revision, nodes, agreed })
+    let agreed = !nodes.is_empty() && nodes.iter().all(|n| n.state == NodeCondition::Current);
+    Ok(ClusterReport { schema: SCHEMA, url: conn.url.clone(), revision, nodes, agreed })
 }
 
 /// Waits until every node that beats applies `revision`, or `limit` passes; the last

@@ -26,11 +26,13 @@ pub struct NodeState {
     pub events_failed: AtomicU64,
 }
 
-/// The last revision this node refused, and why.
+/// The last revision this node refused, why, and the node's config generation then: once
+/// the node's own file changed, the same revision may pass.
 #[derive(Clone, Debug)]
 pub struct Refusal {
     pub revision: u64,
     pub errors: Vec<String>,
+    pub generation: u64,
 }
 
 impl NodeState {
@@ -79,14 +81,21 @@ impl NodeState {
         self.refused.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    pub fn refuse(&self, revision: u64, errors: Vec<String>) {
+    pub fn refuse(&self, revision: u64, errors: Vec<String>, generation: u64) {
         self.revisions_refused.fetch_add(1, Relaxed);
-        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal { revision, errors });
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(Refusal { revision, errors, generation });
     }
 
-    /// Whether `revision` is news: newer than the one in force, and not the one refused.
-    pub fn wants(&self, revision: u64) -> bool {
-        revision > self.applied.load(Relaxed) && self.refused().is_none_or(|r| r.revision != revision)
+    /// Whether `revision` is news: newer than the one in force, and not older than one
+    /// refused (a newer revision has been seen; the older one is no longer the policy).
+    pub fn news(&self, revision: u64) -> bool {
+        revision > self.applied.load(Relaxed) && self.refused().is_none_or(|r| revision >= r.revision)
+    }
+
+    /// Whether `revision` was refused under config generation `generation`: trying it again
+    /// would give the same answer.
+    pub fn refused_under(&self, revision: u64, generation: u64) -> bool {
+        self.refused().is_some_and(|r| r.revision == revision && r.generation == generation)
     }
 
     pub(crate) fn connection_event(&self, url: &str, event: &async_nats::Event) {

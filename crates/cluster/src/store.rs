@@ -26,6 +26,9 @@ const HISTORY: i64 = 64;
 pub struct Revision {
     pub number: u64,
     pub value: Bytes,
+    /// The bucket's latest revision is older than the one in force: the bucket was made
+    /// anew (its store wiped), and its numbers start again.
+    pub reset: bool,
 }
 
 pub struct PolicyStore {
@@ -43,26 +46,47 @@ pub enum PublishError {
 }
 
 impl PolicyStore {
-    /// Opens the cluster's policy bucket, creating it the first time.
+    /// Opens the cluster's policy bucket, creating it the first time (with
+    /// `cluster.replicas` copies).
     pub async fn open(conn: &Connection, cluster: &Cluster) -> Result<PolicyStore, ClusterError> {
-        let kv = open_bucket(
-            conn,
-            Bucket {
-                name: cluster.bucket.clone(),
-                description: "doorman: the policy every edge node applies",
-                history: HISTORY,
-                max_age: Duration::ZERO,
-                replicas: cluster.replicas,
-            },
-        )
-        .await?;
+        Self::open_with(conn, cluster, true).await
+    }
+
+    /// Opens the bucket only if it exists: for the commands that read.
+    pub async fn existing(conn: &Connection, cluster: &Cluster) -> Result<PolicyStore, ClusterError> {
+        Self::open_with(conn, cluster, false).await
+    }
+
+    async fn open_with(conn: &Connection, cluster: &Cluster, create: bool) -> Result<PolicyStore, ClusterError> {
+        let bucket = Bucket {
+            name: cluster.bucket.clone(),
+            description: "doorman: the policy every edge node applies",
+            history: HISTORY,
+            max_age: Duration::ZERO,
+            replicas: cluster.replicas,
+        };
+        let kv = open_bucket(conn, bucket, create).await?;
         Ok(PolicyStore { conn: conn.clone(), kv })
+    }
+
+    /// Revision `number` of the policy, while the bucket still keeps it.
+    pub async fn revision(&self, number: u64) -> Result<Option<Revision>, ClusterError> {
+        let entry = self.kv.entry_for_revision(POLICY_KEY, number).await.map_err(|e| self.conn.error(e))?;
+        Ok(entry.filter(|e| e.operation == Operation::Put).map(|e| Revision {
+            number: e.revision,
+            value: e.value,
+            reset: false,
+        }))
     }
 
     /// The revision in force in the cluster, if any was published.
     pub async fn latest(&self) -> Result<Option<Revision>, ClusterError> {
         let entry = self.kv.entry(POLICY_KEY).await.map_err(|e| self.conn.error(e))?;
-        Ok(entry.filter(|e| e.operation == Operation::Put).map(|e| Revision { number: e.revision, value: e.value }))
+        Ok(entry.filter(|e| e.operation == Operation::Put).map(|e| Revision {
+            number: e.revision,
+            value: e.value,
+            reset: false,
+        }))
     }
 
     /// Publishes `document` as the next revision, provided the one in force is still
@@ -94,9 +118,18 @@ impl PolicyStore {
 /// the same bucket. The bucket's stream is created here, as the key-value convention lays it
 /// out, and not by the client's `create_key_value`: that one first reads the account's
 /// limits in a form NATS 2.9 (Debian's) does not send.
-pub(crate) async fn open_bucket(conn: &Connection, config: Bucket) -> Result<Store, ClusterError> {
-    if let Ok(kv) = conn.jetstream.get_key_value(config.name.clone()).await {
-        return Ok(kv);
+pub(crate) async fn open_bucket(conn: &Connection, config: Bucket, create: bool) -> Result<Store, ClusterError> {
+    match conn.jetstream.get_key_value(config.name.clone()).await {
+        Ok(kv) => return Ok(kv),
+        Err(e) if !create => {
+            return Err(match e.kind() {
+                async_nats::jetstream::context::KeyValueErrorKind::GetBucket => {
+                    ClusterError::Missing { url: conn.url.clone(), bucket: config.name }
+                }
+                _ => conn.error(e),
+            });
+        }
+        Err(_) => {}
     }
     conn.jetstream
         .get_or_create_stream(stream::Config {
@@ -142,11 +175,17 @@ const RETRY: Duration = Duration::from_millis(500);
 pub fn follow(conn: Connection, cluster: Cluster, state: Arc<NodeState>) -> mpsc::Receiver<Revision> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let mut failures = 0u32;
         let store = loop {
             match PolicyStore::open(&conn, &cluster).await {
                 Ok(s) => break Arc::new(s),
                 Err(e) => {
-                    tracing::debug!(target: "doorman::cluster", "policy bucket: {e}");
+                    // Said at once and then every minute: a node whose NATS has no JetStream,
+                    // or that may not use the bucket, must say why it waits.
+                    if state.connected() && failures.is_multiple_of(120) {
+                        tracing::warn!(target: "doorman::cluster", "cannot open the policy bucket {:?}: {e}", cluster.bucket);
+                    }
+                    failures = failures.wrapping_add(1);
                     tokio::time::sleep(RETRY).await;
                 }
             }
@@ -165,8 +204,8 @@ async fn watch(store: Arc<PolicyStore>, state: Arc<NodeState>, tx: mpsc::Sender<
                 while let Some(entry) = entries.next().await {
                     let Ok(entry) = entry else { break };
                     if entry.operation == Operation::Put
-                        && state.wants(entry.revision)
-                        && tx.send(Revision { number: entry.revision, value: entry.value }).await.is_err()
+                        && state.news(entry.revision)
+                        && tx.send(Revision { number: entry.revision, value: entry.value, reset: false }).await.is_err()
                     {
                         return;
                     }
@@ -186,9 +225,10 @@ async fn poll(store: Arc<PolicyStore>, every: Duration, state: Arc<NodeState>, t
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Ok(Some(latest)) = store.latest().await else { continue };
+        let Ok(Some(mut latest)) = store.latest().await else { continue };
         state.confirm(latest.number);
-        if state.wants(latest.number) && tx.send(latest).await.is_err() {
+        latest.reset = state.applied().is_some_and(|a| latest.number < a);
+        if (latest.reset || state.news(latest.number)) && tx.send(latest).await.is_err() {
             return;
         }
     }

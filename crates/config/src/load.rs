@@ -82,15 +82,20 @@ pub fn load_node(file: &str, text: &str, policy_name: &str, policy: &PolicyDocum
 /// file. The files it names are read from disk, relative to it, to go into the document.
 pub fn load_policy(file: &str, text: &str, base_dir: &Path) -> Result<(Loaded, PolicyDocument), Diagnostics> {
     let (mut config, locator) = parse_policy(file, text)?;
+    // Each file is read once, and what is checked is what goes into the document.
     let mut files = BTreeMap::new();
+    let mut unreadable = false;
     for t in &config.tenants {
-        if let Some(rel) = &t.recipients_file
-            && let Ok(content) = std::fs::read_to_string(base_dir.join(rel))
-        {
-            files.insert(rel.display().to_string(), content);
+        if let Some(rel) = &t.recipients_file {
+            match std::fs::read_to_string(base_dir.join(rel)) {
+                Ok(content) => drop(files.insert(rel.display().to_string(), content)),
+                Err(_) => unreadable = true,
+            }
         }
     }
-    let diags = read_directory_files(&mut config, &Files::Disk(base_dir), &locator);
+    // A file that cannot be read is reported as a file on disk, with the system's reason.
+    let source = if unreadable { Files::Disk(base_dir) } else { Files::Published(&files) };
+    let diags = read_directory_files(&mut config, &source, &locator);
     let loaded = finish(config, diags, &locator, &locator)?;
     Ok((loaded, PolicyDocument::new(file, text, files)))
 }

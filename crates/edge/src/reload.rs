@@ -236,13 +236,20 @@ pub fn watch(shared: Arc<Shared>) -> (tokio::task::JoinHandle<()>, PolicyUpdater
 async fn serve_requests(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Trigger>, compiler: Compiler) {
     let mut pending: Option<Trigger> = None;
     loop {
-        let Some(first) = pending.take().or(rx.recv().await) else { return };
+        let first = match pending.take() {
+            Some(t) => t,
+            None => match rx.recv().await {
+                Some(t) => t,
+                None => return,
+            },
+        };
         if let Trigger::Policy(policy, answer) = first {
-            // The cluster has checked nothing a node checks: it is compiled at once, alone.
-            let why = "a cluster policy revision";
-            let asked = shared.spool.take_reload_requests();
-            let Some(result) = compiler.reload(why, Some(*policy)).await else { return stopped() };
-            shared.reported(Some(result.clone()), asked);
+            // A revision is whole when it comes: it is compiled at once, alone. It answers no
+            // `doorman reload` request: those ask about the file.
+            let Some(result) = compiler.reload("a cluster policy revision", Some(*policy)).await else {
+                return stopped();
+            };
+            shared.reported(Some(result.clone()), Vec::new());
             let _ = answer.send(result);
             continue;
         }
@@ -556,6 +563,9 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     }
     if o.metrics_listener != n.metrics_listener {
         keys.push("server.metrics_listener");
+    }
+    if old.cluster != new.cluster {
+        keys.push("cluster");
     }
     keys
 }

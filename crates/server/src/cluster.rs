@@ -8,6 +8,9 @@ use std::sync::Arc;
 use doorman_cluster::store::Revision;
 use doorman_cluster::{Connection, NodeState, nodes, store, trace};
 use doorman_config::{Cluster, Loaded, PolicyDocument, Published};
+use std::sync::atomic::Ordering;
+
+use doorman_edge::metrics::Metrics;
 use doorman_edge::{ConfigSource, PolicyUpdater};
 use doorman_spool::{PolicySnapshot, ReloadResult, Spool};
 use doorman_tracking::TrackingLog;
@@ -28,7 +31,12 @@ pub struct Node {
 /// Connects (in the background) and finds the policy to start with: the snapshot, when it
 /// still passes this node's checks; else the first revision the cluster gives that does. A
 /// node with neither waits, without listening: it has nothing it could answer.
-pub async fn join(source: &ConfigSource, cluster: Cluster, hostname: &str, spool: &Spool) -> Result<Node, ServeError> {
+pub async fn join(
+    source: &ConfigSource,
+    cluster: Cluster,
+    hostname: &str,
+    spool: &Arc<Spool>,
+) -> Result<Node, ServeError> {
     let state = Arc::new(NodeState::new(&cluster.node(hostname)));
     let conn = doorman_cluster::connect_node(&cluster, &state.node, state.clone()).await?;
     let mut feed = store::follow(conn.clone(), cluster.clone(), state.clone());
@@ -42,26 +50,30 @@ pub async fn join(source: &ConfigSource, cluster: Cluster, hostname: &str, spool
     };
 
     match spool.load_policy() {
-        Ok(Some(snapshot)) => match read(&Revision { number: snapshot.revision, value: snapshot.document.into() }) {
-            Ok(published) => match source.load_with(&published) {
-                Ok(loaded) => {
-                    state.set_applied(published.revision, true);
-                    tracing::info!(
+        Ok(Some(snapshot)) => {
+            match read(&Revision { number: snapshot.revision, value: snapshot.document.into(), reset: false }) {
+                Ok(published) => match source.load_with(&published) {
+                    Ok(loaded) => {
+                        state.set_applied(published.revision, true);
+                        tracing::info!(
+                            target: "doorman::cluster",
+                            "serving policy revision {} from the snapshot in the spool, until the cluster at {} says more",
+                            published.revision,
+                            cluster.url
+                        );
+                        return Ok(node(loaded, published, feed));
+                    }
+                    Err(diags) => tracing::error!(
                         target: "doorman::cluster",
-                        "serving policy revision {} from the snapshot in the spool, until the cluster at {} says more",
-                        published.revision,
-                        cluster.url
-                    );
-                    return Ok(node(loaded, published, feed));
+                        "the snapshot of revision {} fails this node's checks; waiting for the cluster:\n{diags}",
+                        published.revision
+                    ),
+                },
+                Err(e) => {
+                    tracing::error!(target: "doorman::cluster", "the policy snapshot: {e}; waiting for the cluster")
                 }
-                Err(diags) => tracing::error!(
-                    target: "doorman::cluster",
-                    "the snapshot of revision {} fails this node's checks; waiting for the cluster:\n{diags}",
-                    published.revision
-                ),
-            },
-            Err(e) => tracing::error!(target: "doorman::cluster", "the policy snapshot: {e}; waiting for the cluster"),
-        },
+            }
+        }
         Ok(None) => {}
         Err(e) => tracing::error!(target: "doorman::cluster", "{e}; waiting for the cluster"),
     }
@@ -72,18 +84,19 @@ pub async fn join(source: &ConfigSource, cluster: Cluster, hostname: &str, spool
         cluster.url
     );
     while let Some(revision) = feed.recv().await {
-        if !state.wants(revision.number) {
+        if !state.news(revision.number) || state.refused_under(revision.number, 0) {
             continue;
         }
         let loaded = read(&revision).and_then(|p| source.load_with(&p).map(|l| (l, p)).map_err(|d| d.to_string()));
         match loaded {
             Ok((loaded, published)) => {
-                keep(spool, &revision);
+                keep(spool, &revision).await;
                 state.set_applied(revision.number, false);
                 tracing::info!(target: "doorman::cluster", "policy revision {} from the cluster", revision.number);
                 return Ok(node(loaded, published, feed));
             }
-            Err(errors) => refuse(&state, revision.number, vec![errors], None),
+            // Generation 0: the node serves none yet.
+            Err(errors) => refuse(&state, revision.number, vec![errors], None, 0),
         }
     }
     Err(ServeError::Cluster(doorman_cluster::ClusterError::Connect {
@@ -94,13 +107,7 @@ pub async fn join(source: &ConfigSource, cluster: Cluster, hostname: &str, spool
 
 impl Node {
     /// Follows the cluster for as long as the process runs.
-    pub fn run(
-        self,
-        updater: PolicyUpdater,
-        spool: Arc<Spool>,
-        tracking: &TrackingLog,
-        metrics: &doorman_edge::metrics::Metrics,
-    ) {
+    pub fn run(self, updater: PolicyUpdater, spool: Arc<Spool>, tracking: &TrackingLog, metrics: Arc<Metrics>) {
         let Node { conn, cluster, state, mut feed, .. } = self;
         let shown = state.clone();
         metrics.also_render(Box::new(move |out| shown.render(out)));
@@ -111,22 +118,35 @@ impl Node {
         nodes::beat(conn, cluster, state.clone(), Arc::new(move || queued.queued().map_or(0, |q| q.len() as u64)));
         tokio::spawn(async move {
             while let Some(revision) = feed.recv().await {
-                if state.wants(revision.number) {
-                    apply(&revision, &updater, &spool, &state).await;
+                // A refused revision is tried again once the node's own file has changed (a
+                // new generation): it may pass now.
+                let generation = metrics.config_generation.load(Ordering::Relaxed);
+                if state.refused_under(revision.number, generation) || !(revision.reset || state.news(revision.number))
+                {
+                    continue;
                 }
+                if revision.reset {
+                    tracing::warn!(
+                        target: "doorman::cluster",
+                        "the cluster's latest policy revision {} is older than revision {} in force: its bucket was made anew; taking it",
+                        revision.number,
+                        state.applied().unwrap_or_default()
+                    );
+                }
+                apply(&revision, &updater, &spool, &state, generation).await;
             }
         });
     }
 }
 
-async fn apply(revision: &Revision, updater: &PolicyUpdater, spool: &Spool, state: &NodeState) {
+async fn apply(revision: &Revision, updater: &PolicyUpdater, spool: &Arc<Spool>, state: &NodeState, generation: u64) {
     let published = match read(revision) {
         Ok(p) => p,
-        Err(e) => return refuse(state, revision.number, vec![e], state.applied()),
+        Err(e) => return refuse(state, revision.number, vec![e], state.applied(), generation),
     };
     match updater.apply(published).await {
         Some(ReloadResult::Installed { generation } | ReloadResult::Unchanged { generation }) => {
-            keep(spool, revision);
+            keep(spool, revision).await;
             state.set_applied(revision.number, false);
             tracing::info!(
                 target: "doorman::cluster",
@@ -134,7 +154,9 @@ async fn apply(revision: &Revision, updater: &PolicyUpdater, spool: &Spool, stat
                 revision.number
             );
         }
-        Some(ReloadResult::Refused { errors, .. }) => refuse(state, revision.number, errors, state.applied()),
+        Some(ReloadResult::Refused { errors, .. }) => {
+            refuse(state, revision.number, errors, state.applied(), generation)
+        }
         None => {}
     }
 }
@@ -146,7 +168,8 @@ fn read(revision: &Revision) -> Result<Published, String> {
         .map_err(|e| format!("cluster policy revision {}: {e}", revision.number))
 }
 
-fn refuse(state: &NodeState, revision: u64, errors: Vec<String>, in_force: Option<u64>) {
+/// Logs why, and remembers the refusal with the node's config generation.
+fn refuse(state: &NodeState, revision: u64, errors: Vec<String>, in_force: Option<u64>, generation: u64) {
     for e in &errors {
         tracing::error!(target: "doorman::cluster", "{e}");
     }
@@ -157,14 +180,16 @@ fn refuse(state: &NodeState, revision: u64, errors: Vec<String>, in_force: Optio
         ),
         None => tracing::error!(target: "doorman::cluster", "policy revision {revision} refused by this node"),
     }
-    state.refuse(revision, errors);
+    state.refuse(revision, errors, generation);
 }
 
-/// Keeps the revision in force on disk, for a start while NATS is down. A snapshot that
-/// cannot be written is reported; the node serves on.
-fn keep(spool: &Spool, revision: &Revision) {
+/// Keeps the revision in force on disk, for a start while NATS is down, off the runtime's
+/// workers (it fsyncs). A snapshot that cannot be written is reported; the node serves on.
+async fn keep(spool: &Arc<Spool>, revision: &Revision) {
     let snapshot = PolicySnapshot { revision: revision.number, document: revision.value.to_vec() };
-    if let Err(e) = spool.save_policy(&snapshot) {
+    let spool = spool.clone();
+    let saved = tokio::task::spawn_blocking(move || spool.save_policy(&snapshot)).await;
+    if let Ok(Err(e)) = saved {
         tracing::error!(target: "doorman::cluster", "cannot keep policy revision {} on disk: {e}", revision.number);
     }
 }

@@ -76,6 +76,9 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
 
     let (loaded, node) = match loaded.config.cluster.clone() {
         Some(c) => {
+            // A node may wait here for its first policy; SIGHUP's default would end it.
+            // tokio keeps its handler for the life of the process once one is made.
+            let _hangup = signal(SignalKind::hangup());
             let node = cluster::join(&source, c, &server.hostname, &spool).await?;
             (node.loaded.clone(), Some(node))
         }
@@ -87,7 +90,7 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     let delivery = tokio::spawn(queue.run());
     let edge = edge.start();
     if let Some(node) = node {
-        node.run(edge.policy_updater(), spool, &tracking, &edge.metrics());
+        node.run(edge.policy_updater(), spool, &tracking, edge.metrics());
     }
     tracing::info!("spool in {}, tracking log in {}", spool_dir.display(), log_path.display());
 
