@@ -126,13 +126,13 @@ node trace-on true
 node trace-off false
 listening trace-on
 listening trace-off
-for m in on off; do python3 bench/cluster_propagation.py load "${SMTP[trace-$m]}" 4 1 alice@t.test >/dev/null; done
+for m in on off; do python3 bench/filter_load.py "${SMTP[trace-$m]}" 4 1 alice@t.test >/dev/null; done
 declare -A RATES=([on]="" [off]="")
 for r in 1 2 3; do
   # The order alternates, so a drift in the machine's speed does not favour one side.
   order=(on off); [ $((r % 2)) -eq 0 ] && order=(off on)
   for m in "${order[@]}"; do
-    line=$(python3 bench/cluster_propagation.py load "${SMTP[trace-$m]}" "$CLIENTS" "$SECS" alice@t.test)
+    line=$(python3 bench/filter_load.py "${SMTP[trace-$m]}" "$CLIENTS" "$SECS" alice@t.test)
     printf 'trace %-3s round %d: %s\n' "$m" "$r" "$line"
     RATES[$m]+=" ${line%% *}"
   done

@@ -1,4 +1,4 @@
-"""The two halves of bench/cluster-propagation.sh.
+"""The propagation half of bench/cluster-propagation.sh (the load half is filter_load.py).
 
 propagate DOORMAN NATS_URL POLICY CHANGES NAME=PORT...
     CHANGES policy changes, each flipping one recipient in POLICY's `recipients = [...]`
@@ -7,13 +7,7 @@ propagate DOORMAN NATS_URL POLICY CHANGES NAME=PORT...
     before the publish starts until that node's RCPT answer for the flipped recipient
     changes: one thread per node opens fresh sessions (EHLO, MAIL, RCPT, QUIT) back to back.
     Prints a line per change and a summary.
-
-load PORT CLIENTS SECONDS RCPT
-    CLIENTS processes each sending 1 KiB messages to RCPT, a connection per message, for
-    SECONDS. Prints one line: msg/s accepted (DATA answered 250), replies by code, and
-    p50/p99/max per message in ms.
 """
-import multiprocessing
 import re
 import smtplib
 import statistics
@@ -119,60 +113,11 @@ def propagate(doorman, url, policy_path, changes, nodes):
     print("target: max < 1 s (EOP: up to 60 min): %s" % ("PASS" if worst is not None and worst < TARGET else "FAIL"))
 
 
-BODY = ("From: <news@example.net>\r\nTo: <alice@t.test>\r\nSubject: load\r\n\r\n" + "x" * 950 + "\r\n").encode()
-
-
-def load_worker(port, seconds, rcpt, out):
-    codes, times = {}, []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        t0 = time.perf_counter()
-        try:
-            s = smtplib.SMTP("127.0.0.1", port, timeout=60)
-            s.ehlo("mail.example.net")
-            s.mail("news@example.net")
-            s.rcpt(rcpt)
-            code, _ = s.data(BODY)
-            s.quit()
-        except smtplib.SMTPResponseException as e:
-            code = e.smtp_code
-        except (OSError, smtplib.SMTPException):
-            code = "error"
-        times.append(time.perf_counter() - t0)
-        codes[code] = codes.get(code, 0) + 1
-    out.put((codes, times))
-
-
-def load(port, clients, seconds, rcpt):
-    # Processes, not threads: on a small machine the clients' Python must not be the bottleneck.
-    q = multiprocessing.Queue()
-    ps = [multiprocessing.Process(target=load_worker, args=(port, seconds, rcpt, q)) for _ in range(clients)]
-    t0 = time.monotonic()
-    for p in ps:
-        p.start()
-    codes, times = {}, []
-    for _ in ps:
-        c, t = q.get()
-        times += t
-        for k, v in c.items():
-            codes[k] = codes.get(k, 0) + v
-    for p in ps:
-        p.join()
-    wall = time.monotonic() - t0
-    times.sort()
-    pick = lambda f: times[min(len(times) - 1, int(f * len(times)))] * 1000 if times else 0
-    replies = " ".join("%s:%d" % (k, v) for k, v in sorted(codes.items(), key=str))
-    print("%.0f msg/s accepted; replies %s; per message p50 %.1f ms, p99 %.1f ms, max %.1f ms"
-          % (codes.get(250, 0) / wall, replies, pick(0.5), pick(0.99), times[-1] * 1000 if times else 0))
-
-
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "propagate":
         nodes = [(n, int(p)) for n, p in (a.split("=") for a in args[4:])]
         propagate(args[0], args[1], args[2], int(args[3]), nodes)
-    elif cmd == "load":
-        load(int(args[0]), int(args[1]), float(args[2]), args[3])
     else:
         sys.exit(__doc__)
 

@@ -1,7 +1,7 @@
 """A receipt load from several processes: each sends 1 KiB messages, a connection per
 message, for SECONDS, and every reply code and per-message time is counted.
 
-Usage: filter_load.py PORT PROCESSES SECONDS
+Usage: filter_load.py PORT PROCESSES SECONDS [RCPT]   (RCPT: user@bench.test)
 Prints one line: msg/s accepted, replies by code, and p50/p99/max per message in ms.
 """
 import multiprocessing
@@ -9,10 +9,12 @@ import smtplib
 import sys
 import time
 
-BODY = ("From: <news@example.net>\r\nTo: <user@bench.test>\r\nSubject: load\r\n\r\n" + "x" * 900 + "\r\n").encode()
+def body(rcpt):
+    return ("From: <news@example.net>\r\nTo: <%s>\r\nSubject: load\r\n\r\n" % rcpt + "x" * 900 + "\r\n").encode()
 
 
-def worker(port, seconds, out):
+def worker(port, seconds, rcpt, out):
+    message = body(rcpt)
     codes, times = {}, []
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -21,8 +23,8 @@ def worker(port, seconds, out):
             s = smtplib.SMTP("127.0.0.1", port, timeout=60)
             s.ehlo("mail.example.net")
             s.mail("news@example.net")
-            s.rcpt("user@bench.test")
-            code, _ = s.data(BODY)
+            s.rcpt(rcpt)
+            code, _ = s.data(message)
             s.quit()
         except smtplib.SMTPResponseException as e:
             code = e.smtp_code
@@ -35,8 +37,9 @@ def worker(port, seconds, out):
 
 def main():
     port, procs, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    rcpt = sys.argv[4] if len(sys.argv) > 4 else "user@bench.test"
     q = multiprocessing.Queue()
-    ps = [multiprocessing.Process(target=worker, args=(port, seconds, q)) for _ in range(procs)]
+    ps = [multiprocessing.Process(target=worker, args=(port, seconds, rcpt, q)) for _ in range(procs)]
     t0 = time.monotonic()
     for p in ps:
         p.start()
