@@ -140,6 +140,15 @@ fn three_nodes_follow_one_policy_through_a_nats_outage() {
         .map(|n| (n["node"].as_str().unwrap(), n["state"].as_str().unwrap(), n["revision"].as_i64().unwrap()))
         .collect();
     assert_eq!(states, [("n1", "current", 2), ("n2", "current", 2), ("n3", "current", 2)]);
+    for n in report["nodes"].as_array().unwrap() {
+        // Delivery is held in these tests: each node's one message waits in its queue.
+        assert_eq!(n["queue_length"], 1, "{n:#}");
+        assert!(
+            n["uptime_secs"].as_u64().is_some() && n["last_heartbeat"].as_str().unwrap().starts_with("20"),
+            "{n:#}"
+        );
+        assert!(n["seconds_since_heartbeat"].as_f64().unwrap() < 3.0, "{n:#}");
+    }
 
     nats.kill();
     for node in &nodes {
@@ -394,4 +403,30 @@ fn trace_events_that_overflow_the_buffer_are_counted_and_kept_in_the_local_log()
     .unwrap_or_else(|| panic!("too few drops counted:\n{}", node.metrics()));
     assert!(dropped <= 20.0, "{dropped}");
     assert!(node.log().contains("the trace buffer is full"), "{}", node.log());
+}
+
+/// Two publishers that checked their change against the same revision: the second is told
+/// so, instead of overwriting the first unseen.
+#[test]
+fn two_publishers_at_once_cannot_overwrite_each_other() {
+    let dir = test_dir("cluster-race");
+    let nats = Nats::start(&dir);
+    let (code, out, err) = publish(&dir, &nats, "policy.toml", &policy(&[ALICE], &dir.join("mail")), &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cluster = doorman_config::Cluster::at(&nats.url());
+    let (first, second) = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        let conn = doorman_cluster::connect(&cluster, "test").await.unwrap();
+        let store = doorman_cluster::store::PolicyStore::open(&conn, &cluster).await.unwrap();
+        let checked_against = store.latest().await.unwrap().unwrap().number;
+        let document = |text: &str| doorman_config::PolicyDocument::new("p.toml", text, Default::default());
+        let first = store.publish(&document(&policy(&[BOB], &dir)), Some(checked_against)).await;
+        let second = store.publish(&document(&policy(&[CAROL], &dir)), Some(checked_against)).await;
+        (first.map_err(|e| e.to_string()), second.map_err(|e| e.to_string()))
+    });
+    assert_eq!(first, Ok(2));
+    assert_eq!(
+        second,
+        Err("revision 2 was published meanwhile (this change was checked against 1); run again".to_string())
+    );
+    assert_eq!(status(&nats).1["revision"], 2);
 }
