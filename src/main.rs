@@ -34,6 +34,8 @@ enum Command {
     Queue(cmd::queue::Command),
     #[command(subcommand)]
     Quarantine(cmd::quarantine::Command),
+    Completions(cmd::completions::CompletionsArgs),
+    Man(cmd::completions::ManArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,5 +63,7 @@ fn main() -> ExitCode {
         Command::Reload(args) => cmd::reload::run(args),
         Command::Probe(args) => cmd::probe::run(args),
         Command::Quarantine(c) => cmd::quarantine::run(c),
+        Command::Completions(args) => cmd::completions::completions(args),
+        Command::Man(args) => cmd::completions::man(args),
     }
 }

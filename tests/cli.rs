@@ -267,7 +267,7 @@ fn check_config_reports_and_exits() {
 fn serve_refuses_to_start_on_a_broken_config_and_names_file_line_and_key() {
     let path = temp_file("serve-broken.toml", "[server]\nhostname = \"x\"\n\n[server.limits]\nmax_errors = \"ten\"\n");
     let o = doorman(&["serve", "--config", path.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a config error is 2, as for every command");
     let err = stderr(&o);
     assert!(
         err.contains(&format!(
@@ -277,7 +277,7 @@ fn serve_refuses_to_start_on_a_broken_config_and_names_file_line_and_key() {
         "{err}"
     );
     let o = doorman(&["serve", "--config", "/nonexistent/doorman.toml"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/doorman.toml: cannot read the file"), "{}", stderr(&o));
 }
 
@@ -298,6 +298,27 @@ sender_domains = ["*"]
 sender_ip_addresses = ["80.66.20.0/28"]
 restrict_domains_to_ip_addresses = true
 "#;
+
+/// The quick start's comment says "exit 0 = locked": the built-in example is locked, and
+/// clean, so its audit exits 0.
+#[test]
+fn the_quick_start_audit_is_locked_and_exits_0() {
+    let o = doorman(&["audit"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  LOCKED"), "{out}");
+    assert!(out.contains("tenant fabrikam  (MX self)  LOCKED"), "{out}");
+    assert!(!out.contains("WARNING") && !out.contains("CRITICAL"), "{out}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(readme.contains("proven (exit 0 = locked):\ncargo run -- audit\n"), "the README's quick start says so");
+}
+
+#[test]
+fn audit_refuses_json_with_another_format() {
+    let o = doorman(&["audit", "--json", "--format", "dot"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("'--json' cannot be used with '--format <FORMAT>'"), "{}", stderr(&o));
+}
 
 #[test]
 fn audit_exit_codes_and_formats() {
@@ -771,4 +792,70 @@ fn probe_shows_progress_on_a_terminal_only() {
     assert_eq!(piped.status.code(), Some(2), "DNS that does not answer is inconclusive");
     assert!(!stderr(&piped).contains("/2"), "{}", stderr(&piped));
     assert!(stdout(&piped).starts_with("a.invalid: INCONCLUSIVE\n"), "{}", stdout(&piped));
+}
+
+/// Completions and manual pages come from the same argument definitions the binary parses.
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    let o = doorman(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0));
+    let bash = stdout(&o);
+    for command in ["serve", "audit", "explain", "trace", "config", "cluster", "queue", "completions", "man"] {
+        assert!(
+            bash.contains(&format!("doorman__{command}")) || bash.contains(&format!("doorman,{command}")),
+            "{command}"
+        );
+    }
+    let o = doorman(&["completions", "zsh"]);
+    assert!(stdout(&o).starts_with("#compdef doorman"), "{}", stdout(&o));
+
+    let o = doorman(&["man"]);
+    let page = stdout(&o);
+    assert!(page.contains(".TH doorman 1") && page.contains("doorman\\-audit(1)"), "{page}");
+    let o = doorman(&["man", "audit"]);
+    let page = stdout(&o);
+    assert!(page.contains(concat!(".TH doorman-audit 1  \"doorman-audit ", env!("CARGO_PKG_VERSION"), "\"")), "{page}");
+    assert!(page.contains("\\-\\-json") && page.contains("Exit status"), "{page}");
+    let o = doorman(&["man", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("doorman man: no command \"nope\""), "{}", stderr(&o));
+    // Rendered by man(1) itself when it is installed.
+    if std::process::Command::new("man").arg("--version").output().is_ok() {
+        let dir = temp_file("doorman.1", &stdout(&doorman(&["man"])));
+        let out = std::process::Command::new("man").arg("-l").arg(&dir).env("MANPAGER", "cat").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("Multi-tenant inbound SMTP edge"), "{text}");
+    }
+}
+
+/// contrib/doorman.service is a unit systemd accepts, when systemd-analyze is installed.
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/doorman.service")).unwrap();
+    for line in
+        ["User=doorman", "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict", "NoNewPrivileges=yes"]
+    {
+        assert!(unit.lines().any(|l| l == line), "{line}");
+    }
+    if std::process::Command::new("systemd-analyze").arg("--version").output().is_err() {
+        return;
+    }
+    let local = unit.replace("/usr/local/bin/doorman", env!("CARGO_BIN_EXE_doorman"));
+    let path = temp_file("doorman.service", &local);
+    let out = std::process::Command::new("systemd-analyze").arg("verify").arg(&path).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}
+
+/// Every argument of every command says what it is for: `doorman CMD --help` leaves none bare.
+#[test]
+fn every_argument_has_help_text() {
+    let o = doorman(&["completions", "fish"]);
+    let fish = stdout(&o);
+    // fish completions carry each option's help as `-d '…'`: one without is bare.
+    let options: Vec<&str> =
+        fish.lines().filter(|l| l.starts_with("complete -c doorman") && l.contains(" -l ")).collect();
+    assert!(options.len() > 100, "{fish}");
+    let bare: Vec<&&str> = options.iter().filter(|l| !l.contains(" -d ")).collect();
+    assert!(bare.is_empty(), "options without help:\n{bare:#?}");
 }

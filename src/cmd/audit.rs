@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, requires = "exo")]
     dns_server: Option<std::net::SocketAddr>,
     /// Print the JSON report (schema doorman.audit/4, docs/audit-json.md); the same as --format json.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     json: bool,
     /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).
     #[arg(long, default_value = "text")]

@@ -15,7 +15,7 @@ use doorman_policy::Policy;
 /// it holds, so a gate must not pass on them).
 #[derive(clap::Args)]
 pub struct Args {
-    /// The config (TOML) or export before the change.
+    /// The config (TOML) or export before the change: the file in force now.
     old: PathBuf,
     /// The config (TOML) or export after it.
     new: PathBuf,

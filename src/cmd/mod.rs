@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod check_config;
 pub mod cluster;
+pub mod completions;
 pub mod config;
 pub mod diff;
 pub mod explain;

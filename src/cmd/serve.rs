@@ -9,6 +9,9 @@ use tracing::Level;
 /// renamed into place, reloads it.
 ///
 /// Without --config it runs the built-in example on 127.0.0.1:2525, spooling under ./var.
+///
+/// Exit status: 0 after a clean stop, 1 when it cannot start (a socket, the spool, the
+/// cluster), 2 for a usage or config error.
 #[derive(clap::Args)]
 pub struct Args {
     /// The config file; the built-in example (examples/contoso.toml) when omitted.
@@ -23,6 +26,11 @@ pub fn run(args: Args) -> ExitCode {
     tracing_subscriber::fmt().with_max_level(args.log_level).with_writer(std::io::stderr).with_ansi(false).init();
     match doorman_server::run(super::source(args.config)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A config error is 2, as for every other command; a start that fails is 1.
+        Err(e @ doorman_server::ServeError::Config(_)) => {
+            eprintln!("doorman serve: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("doorman serve: {e}");
             ExitCode::from(1)

@@ -60,8 +60,10 @@ pub struct Args {
     /// Only lines this recent (10m, 2h, 1d) or since this UTC time (2026-11-28T03:00).
     #[arg(long)]
     since: Option<String>,
+    /// Only lines of this client (the address after PROXY), e.g. 203.0.113.9.
     #[arg(long)]
     client_ip: Option<IpAddr>,
+    /// Only lines of this tenant (its name in the config).
     #[arg(long)]
     tenant: Option<String>,
     /// connect, reject, receive, deliver, defer, fail, drop, quarantine, dsn, or an
