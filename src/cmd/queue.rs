@@ -1,93 +1,270 @@
-//! `doorman queue`: look at and act on the delivery queue, also while `doorman serve` runs.
+//! `doorman queue`: look at and act on the delivery queue, also while `doorman serve` runs,
+//! with Postfix's verbs: `mailq`, `postcat -q`, `postsuper -d|-h|-H`, `postqueue -f`.
 
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use doorman_queue::admin;
+use doorman_queue::admin::{self, Queued, Which};
 use doorman_queue::state::{Status, unix};
-
 use doorman_tracking::Event;
+use serde::Serialize;
 
 use super::{IdArgs, SpoolArgs, on_spool, on_spool_logged};
 
-/// Look at and act on the delivery queue (the spool's copies not yet delivered).
+/// Look at and act on the delivery queue (the spool's copies not yet delivered, and those on
+/// hold).
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// One line per queued copy: id, tenant, sender, recipients, attempts, next attempt, last reply.
-    List(SpoolArgs),
-    /// A copy's envelope, each recipient's state, and its header.
-    Show(IdArgs),
-    /// Make every copy due now.
+    /// One line per copy: id, arrival, size, tenant, sender, recipients, status (queued,
+    /// deferred, held), attempts, next attempt, last reply.
+    List(ListArgs),
+    /// A copy's envelope, each recipient's state, and its header (with --full, the whole
+    /// message, as postcat shows it).
+    Show(ShowArgs),
+    /// Make every queued copy due now.
     Flush(SpoolArgs),
     /// Make one copy due now.
     Retry(IdArgs),
-    /// Delete a copy without delivering it (no DSN).
-    Remove(IdArgs),
+    /// Delete a copy, or ALL, without delivering it (no DSN), held ones included.
+    Remove(WhichArgs),
+    /// Take a copy, or ALL, out of delivery until released (postsuper -h).
+    Hold(WhichArgs),
+    /// Put a held copy, or ALL, back in the queue (postsuper -H).
+    Release(WhichArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    spool: SpoolArgs,
+    /// One JSON object per copy, in an array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    id: IdArgs,
+    /// The whole message, body included.
+    #[arg(long)]
+    full: bool,
+    /// The envelope and the delivery state as JSON.
+    #[arg(long, conflicts_with = "full")]
+    json: bool,
+}
+
+/// A queue id, or ALL.
+#[derive(clap::Args)]
+pub struct WhichArgs {
+    /// The queue id, as in the 250 reply and the tracking log; ALL for every copy.
+    id: String,
+    #[command(flatten)]
+    spool: SpoolArgs,
+}
+
+impl WhichArgs {
+    fn which(&self) -> Which<'_> {
+        if self.id == "ALL" { Which::All } else { Which::One(&self.id) }
+    }
 }
 
 pub fn run(c: Command) -> ExitCode {
     match c {
-        Command::List(a) => on_spool("queue", &a, |s| admin::list(s).map(|q| render_list(&q))),
-        Command::Show(a) => on_spool("queue", &a.spool, |s| admin::show(s, &a.id).map(|q| render_show(&q))),
-        Command::Flush(a) => on_spool_logged("queue", &a, Event::AdminRetry, |s| {
+        Command::List(a) => on_spool("queue list", &a.spool, |s| {
+            admin::list(s).map(|q| if a.json { list_json(&q) } else { render_list(&q) })
+        }),
+        Command::Show(a) => on_spool("queue show", &a.id.spool, |s| {
+            admin::show(s, &a.id.id).map(|q| if a.json { show_json(&q) } else { render_show(&q, a.full) })
+        }),
+        Command::Flush(a) => on_spool_logged("queue flush", &a, Event::AdminRetry, |s| {
             admin::retry(s, None).map(|due| {
                 let text = format!("{} copies due now\n", due.len());
                 (due, text)
             })
         }),
-        Command::Retry(a) => on_spool_logged("queue", &a.spool, Event::AdminRetry, |s| {
+        Command::Retry(a) => on_spool_logged("queue retry", &a.spool, Event::AdminRetry, |s| {
             admin::retry(s, Some(&a.id)).map(|due| (due, format!("{} due now\n", a.id)))
         }),
-        Command::Remove(a) => on_spool_logged("queue", &a.spool, Event::AdminRemove, |s| {
-            admin::remove(s, &a.id).map(|e| (vec![e], format!("{} removed\n", a.id)))
+        Command::Remove(a) => on_spool_logged("queue remove", &a.spool, Event::AdminRemove, |s| {
+            admin::remove(s, a.which()).map(|done| said(done, "removed"))
+        }),
+        Command::Hold(a) => on_spool_logged("queue hold", &a.spool, Event::AdminHold, |s| {
+            admin::hold(s, a.which()).map(|done| said(done, "put on hold"))
+        }),
+        Command::Release(a) => on_spool_logged("queue release", &a.spool, Event::AdminHoldRelease, |s| {
+            admin::release_held(s, a.which()).map(|done| said(done, "released from hold"))
         }),
     }
 }
-fn render_list(queue: &[admin::Queued]) -> String {
+
+/// What an action did: a line per copy, and how many.
+fn said(done: Vec<doorman_spool::Envelope>, what: &str) -> (Vec<doorman_spool::Envelope>, String) {
+    let mut text: String = done.iter().map(|e| format!("{} {what}\n", e.queue_id)).collect();
+    text.push_str(&format!("{} copies {what}\n", done.len()));
+    (done, text)
+}
+
+/// A copy as `queue list` shows it.
+#[derive(Serialize)]
+struct Entry<'a> {
+    queue_id: &'a str,
+    /// When it was received (UTC).
+    arrival: &'a str,
+    /// The message's size in bytes.
+    size: usize,
+    tenant: &'a str,
+    /// Empty for the null sender.
+    sender: &'a str,
+    /// The recipients still to deliver.
+    recipients: Vec<&'a str>,
+    status: QueueStatus,
+    attempts: u32,
+    /// Seconds until the next attempt; 0 when due.
+    next_attempt_in: u64,
+    last_reply: Option<&'a str>,
+}
+
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum QueueStatus {
+    /// Due: the queue delivers it at its next look.
+    Queued,
+    /// Waiting for its next attempt after a 4xx.
+    Deferred,
+    /// Held by an administrator until released.
+    Held,
+}
+
+impl QueueStatus {
+    fn name(self) -> &'static str {
+        match self {
+            QueueStatus::Queued => "queued",
+            QueueStatus::Deferred => "deferred",
+            QueueStatus::Held => "held",
+        }
+    }
+}
+
+fn entry(q: &Queued, now: u64) -> Entry<'_> {
+    let e = &q.file.envelope;
+    let (recipients, attempts, next, last_reply) = match &q.state {
+        Some(st) => (
+            st.pending().map(|r| r.address.as_str()).collect(),
+            st.attempts,
+            st.next_attempt.saturating_sub(now),
+            st.pending().find_map(|r| r.reply.as_deref()),
+        ),
+        None => (e.recipients.iter().map(|r| r.address.as_str()).collect(), 0, 0, None),
+    };
+    let status = if q.held {
+        QueueStatus::Held
+    } else if next > 0 {
+        QueueStatus::Deferred
+    } else {
+        QueueStatus::Queued
+    };
+    Entry {
+        queue_id: &e.queue_id,
+        arrival: &e.received_at,
+        size: q.file.message.len(),
+        tenant: &e.tenant,
+        sender: &e.mail_from,
+        recipients,
+        status,
+        attempts,
+        next_attempt_in: next,
+        last_reply,
+    }
+}
+
+fn list_json(queue: &[Queued]) -> String {
+    let now = unix(SystemTime::now());
+    let entries: Vec<Entry> = queue.iter().map(|q| entry(q, now)).collect();
+    format!("{}\n", serde_json::to_string_pretty(&entries).unwrap_or_default())
+}
+
+fn render_list(queue: &[Queued]) -> String {
     let now = unix(SystemTime::now());
     let mut out = format!(
-        "{:<16}  {:<10}  {:<28}  {:>5}  {:>8}  {:>10}  LAST REPLY\n",
-        "QUEUE-ID", "TENANT", "SENDER", "RCPTS", "ATTEMPTS", "NEXT"
+        "{:<16}  {:<24}  {:>8}  {:<10}  {:<28}  {:<8}  {:>8}  {:>8}  RECIPIENTS; LAST REPLY\n",
+        "QUEUE-ID", "ARRIVAL", "SIZE", "TENANT", "SENDER", "STATUS", "ATTEMPTS", "NEXT"
     );
     for q in queue {
-        let e = &q.file.envelope;
-        let (pending, attempts, next, last) = match &q.state {
-            Some(st) => (
-                st.pending().count(),
-                st.attempts,
-                if st.next_attempt <= now { "now".to_string() } else { format!("in {}s", st.next_attempt - now) },
-                st.pending().filter_map(|r| r.reply.clone()).next().unwrap_or_default(),
-            ),
-            None => (e.recipients.len(), 0, "now".to_string(), String::new()),
-        };
-        let sender = if e.mail_from.is_empty() { "<>" } else { &e.mail_from };
+        let e = entry(q, now);
+        let sender = if e.sender.is_empty() { "<>" } else { e.sender };
+        let next = if e.next_attempt_in == 0 { "now".to_string() } else { format!("in {}s", e.next_attempt_in) };
+        let last = e.last_reply.map(|r| format!("; {r}")).unwrap_or_default();
         out.push_str(&format!(
-            "{:<16}  {:<10}  {:<28}  {:>5}  {:>8}  {:>10}  {last}\n",
-            e.queue_id, e.tenant, sender, pending, attempts, next
+            "{:<16}  {:<24}  {:>8}  {:<10}  {:<28}  {:<8}  {:>8}  {:>8}  {}{last}\n",
+            e.queue_id,
+            e.arrival,
+            e.size,
+            e.tenant,
+            sender,
+            e.status.name(),
+            e.attempts,
+            next,
+            e.recipients.join(", ")
         ));
     }
     out.push_str(&format!("{} copies\n", queue.len()));
     out
 }
 
-fn render_show(q: &admin::Queued) -> String {
-    let mut out = serde_json::to_string_pretty(&q.file.envelope).unwrap_or_default();
-    out.push('\n');
-    if let Some(st) = &q.state {
-        out.push_str(&format!("attempts: {}\n", st.attempts));
-        for r in &st.recipients {
-            let status = match r.status {
-                Status::Pending => "pending",
-                Status::Delivered => "delivered",
-                Status::Failed => "failed",
-            };
-            out.push_str(&format!("  {}  {status}  {}\n", r.address, r.reply.as_deref().unwrap_or("")));
-        }
-    } else {
-        out.push_str("not tried yet\n");
+fn show_json(q: &Queued) -> String {
+    #[derive(Serialize)]
+    struct Shown<'a> {
+        envelope: &'a doorman_spool::Envelope,
+        state: &'a Option<doorman_queue::state::DeliveryState>,
+        held: bool,
+        size: usize,
     }
-    let header_end = q.file.message.windows(4).position(|w| w == b"\r\n\r\n").map_or(q.file.message.len(), |p| p + 2);
+    let shown = Shown { envelope: &q.file.envelope, state: &q.state, held: q.held, size: q.file.message.len() };
+    format!("{}\n", serde_json::to_string_pretty(&shown).unwrap_or_default())
+}
+
+fn render_show(q: &Queued, full: bool) -> String {
+    let e = &q.file.envelope;
+    let now = unix(SystemTime::now());
+    let shown = entry(q, now);
+    let mut out = String::new();
+    let mut field = |name: &str, value: &str| out.push_str(&format!("{name:<11} {value}\n"));
+    field("queue id:", &e.queue_id);
+    field("arrival:", &e.received_at);
+    field("size:", &format!("{} bytes", q.file.message.len()));
+    field("status:", shown.status.name());
+    field("tenant:", &e.tenant);
+    field("connector:", e.connector.as_deref().unwrap_or("none"));
+    let helo = e.helo.as_deref().map(|h| format!(" (HELO {h})")).unwrap_or_default();
+    field("client:", &format!("{}{helo}, {}", e.client_ip, e.tls.as_deref().unwrap_or("no TLS")));
+    field("sender:", if e.mail_from.is_empty() { "<>" } else { &e.mail_from });
+    field("attempts:", &shown.attempts.to_string());
+    out.push_str("recipients:\n");
+    match &q.state {
+        Some(st) => {
+            for r in &st.recipients {
+                let status = match r.status {
+                    Status::Pending => "pending",
+                    Status::Delivered => "delivered",
+                    Status::Failed => "failed",
+                };
+                out.push_str(&format!("  {}  {status}  {}\n", r.address, r.reply.as_deref().unwrap_or("")));
+            }
+        }
+        None => {
+            for r in &e.recipients {
+                out.push_str(&format!("  {}  pending  not tried yet\n", r.address));
+            }
+        }
+    }
+    let message = &q.file.message;
+    let end = if full {
+        message.len()
+    } else {
+        message.windows(4).position(|w| w == b"\r\n\r\n").map_or(message.len(), |p| p + 2)
+    };
     out.push('\n');
-    out.push_str(&String::from_utf8_lossy(&q.file.message[..header_end]).replace("\r\n", "\n"));
+    out.push_str(&String::from_utf8_lossy(&message[..end]).replace("\r\n", "\n"));
     out
 }

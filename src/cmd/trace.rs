@@ -67,7 +67,8 @@ pub struct Args {
     #[arg(long)]
     tenant: Option<String>,
     /// connect, reject, receive, deliver, defer, fail, drop, quarantine, dsn, or an
-    /// administrator's admin_remove, admin_release, admin_delete or admin_retry.
+    /// administrator's admin_remove, admin_release, admin_delete, admin_retry, admin_hold or
+    /// admin_hold_release.
     #[arg(long, conflicts_with = "labels")]
     event: Option<String>,
     /// A recipient address, or @domain for all of a domain's.

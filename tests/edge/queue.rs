@@ -288,12 +288,30 @@ actions = {{ quarantine = true, set_scl = 5 }}
     assert!(list.contains(&first) && list.contains(&second) && !list.contains(&held), "{list}");
     assert!(list.contains("451 4.4.1 No next hop took the message"), "{list}");
     assert!(list.ends_with("2 copies\n"), "{list}");
+    assert!(list.starts_with("QUEUE-ID          ARRIVAL"), "{list}");
+    let (status, json, _) = doorman(&["queue", "list", "--json"]);
+    assert_eq!(status, Some(0));
+    let entries: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let one = entries.as_array().unwrap().iter().find(|e| e["queue_id"] == first.as_str()).unwrap();
+    assert_eq!(
+        (one["status"].as_str(), one["tenant"].as_str(), one["attempts"].as_u64()),
+        (Some("deferred"), Some("contoso"), Some(1)),
+        "{one:#}"
+    );
+    assert_eq!(one["recipients"], json!(["alice@contoso.com"]));
+    assert!(one["size"].as_u64().unwrap() > 20 && one["arrival"].as_str().unwrap().starts_with("20"), "{one:#}");
+    assert!(one["last_reply"].as_str().unwrap().starts_with("451 4.4.1"), "{one:#}");
     let (_, show, _) = doorman(&["queue", "show", &first]);
+    assert!(show.contains("tenant:     contoso") && show.contains("alice@contoso.com  pending  451 4.4.1"), "{show}");
     assert!(
-        show.contains("\"tenant\": \"contoso\"") && show.contains("alice@contoso.com  pending  451 4.4.1"),
+        show.contains("status:     deferred") && show.contains("Subject: hello\n") && !show.contains("body"),
         "{show}"
     );
-    assert!(show.contains("Subject: hello\n"), "{show}");
+    let (_, full, _) = doorman(&["queue", "show", &first, "--full"]);
+    assert!(full.contains("Subject: hello\n") && full.ends_with("\nbody\n"), "postcat-like, body included: {full}");
+    let (_, shown, _) = doorman(&["queue", "show", &first, "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!((shown["envelope"]["tenant"].as_str(), shown["held"].as_bool()), (Some("contoso"), Some(false)));
 
     let (_, quarantine, _) = doorman(&["quarantine", "list"]);
     assert!(quarantine.contains(&held) && quarantine.contains("Hold invoices"), "{quarantine}");
@@ -309,8 +327,22 @@ actions = {{ quarantine = true, set_scl = 5 }}
             "{l}"
         );
     };
-    assert_eq!(doorman(&["queue", "remove", &second]).0, Some(0));
+    assert_eq!(
+        doorman(&["queue", "remove", &second]),
+        (Some(0), format!("{second} removed\n1 copies removed\n"), String::new())
+    );
     admin_line("admin_remove", &second, "bob@contoso.com");
+    // Held, the copy leaves delivery, and says so, until released.
+    assert_eq!(
+        doorman(&["queue", "hold", "ALL"]),
+        (Some(0), format!("{first} put on hold\n1 copies put on hold\n"), String::new())
+    );
+    admin_line("admin_hold", &first, "alice@contoso.com");
+    let (_, list, _) = doorman(&["queue", "list"]);
+    assert!(list.lines().any(|l| l.starts_with(first.as_str()) && l.contains(" held ")), "{list}");
+    let (status, _, err) = doorman(&["queue", "retry", &first]);
+    assert_eq!(status, Some(1), "a held copy is not retried");
+    assert!(err.contains(&format!("no queued copy {first}")), "{err}");
     let deleted = queued("bob@contoso.com", "another invoice");
     assert_eq!(doorman(&["quarantine", "delete", &deleted]), (Some(0), format!("{deleted} deleted\n"), String::new()));
     admin_line("admin_delete", &deleted, "bob@contoso.com");
@@ -324,6 +356,11 @@ actions = {{ quarantine = true, set_scl = 5 }}
     let sink = Sink::start(&dir, &[]);
     edge.rewrite_config(HOURLY, &tenants(sink.port));
     edge.wait_generation(2);
+    assert_eq!(
+        doorman(&["queue", "release", &first]),
+        (Some(0), format!("{first} released from hold\n1 copies released from hold\n"), String::new())
+    );
+    admin_line("admin_hold_release", &first, "alice@contoso.com");
     assert_eq!(doorman(&["queue", "retry", &first]).0, Some(0));
     admin_line("admin_retry", &first, "alice@contoso.com");
     edge.wait_tracking(|l| l["event"] == "deliver" && l["queue_id"] == first.as_str());
@@ -333,6 +370,19 @@ actions = {{ quarantine = true, set_scl = 5 }}
     let delivered = wait_for(Duration::from_secs(5), || Some(sink.messages()).filter(|m| m.len() == 2)).unwrap();
     assert!(delivered.iter().any(|m| m.contains("Subject: your invoice")));
     assert!(!delivered.iter().any(|m| m.contains("Subject: hello again")), "the removed copy was not sent");
+    let (_, list, _) = doorman(&["queue", "list"]);
+    assert!(list.ends_with("0 copies\n"), "{list}");
+
+    // The next hop goes away again: `remove ALL` empties the queue, held copies too.
+    edge.rewrite_config(HOURLY, &tenants(refusing.port));
+    edge.wait_generation(3);
+    let stuck = [queued("alice@contoso.com", "one"), queued("bob@contoso.com", "two")];
+    edge.wait_tracking(|l| l["event"] == "defer" && l["queue_id"] == stuck[1].as_str());
+    assert_eq!(doorman(&["queue", "hold", &stuck[0]]).0, Some(0));
+    let (status, out, _) = doorman(&["queue", "remove", "ALL"]);
+    assert_eq!(status, Some(0));
+    assert!(out.contains(&stuck[0]) && out.contains(&stuck[1]) && out.ends_with("2 copies removed\n"), "{out}");
+    admin_line("admin_remove", &stuck[0], "alice@contoso.com");
     let (_, list, _) = doorman(&["queue", "list"]);
     assert!(list.ends_with("0 copies\n"), "{list}");
 }

@@ -123,8 +123,55 @@ impl Spool {
         self.request_flush()
     }
 
+    /// Takes a queued copy out of the queue, with its delivery state kept, until it is
+    /// released (Postfix's `postsuper -h`). An attempt under way finishes; the next one
+    /// waits for the release.
+    pub fn hold(&self, id: &str) -> io::Result<()> {
+        check_id(id)?;
+        fs::create_dir_all(&self.layout.hold).map_err(|e| with_path(e, &self.layout.hold))?;
+        move_durably(&self.layout.copy(id), &self.layout.hold.join(id))
+    }
+
+    /// The copies on hold, oldest queue id first.
+    pub fn held(&self) -> io::Result<Vec<String>> {
+        let mut ids = names_in(&self.layout.hold, false)?;
+        ids.retain(|id| check_id(id).is_ok());
+        Ok(ids)
+    }
+
+    pub fn read_held(&self, id: &str) -> io::Result<SpoolFile> {
+        check_id(id)?;
+        read_file(&self.layout.hold.join(id))
+    }
+
+    /// Puts a held copy back in the queue (`postsuper -H`) and asks the running queue to
+    /// look at once.
+    pub fn release_held(&self, id: &str) -> io::Result<()> {
+        check_id(id)?;
+        move_durably(&self.layout.hold.join(id), &self.layout.copy(id))?;
+        self.request_flush()
+    }
+
+    /// Deletes a held copy and its delivery state.
+    pub fn remove_held(&self, id: &str) -> io::Result<()> {
+        check_id(id)?;
+        let path = self.layout.hold.join(id);
+        fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
+        self.remove_state(id)
+    }
+
     pub fn delete_quarantined(&self, id: &str) -> io::Result<()> {
         let (tenant, _) = self.find_quarantined(id)?;
         fs::remove_file(self.layout.quarantine_of(&tenant).join(id))
     }
+}
+
+/// Renames `from` to `to` and syncs both folders: after a crash the copy is in one of them,
+/// never in neither.
+fn move_durably(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+    fs::rename(from, to).map_err(|e| with_path(e, from))?;
+    for dir in [to.parent(), from.parent()].into_iter().flatten() {
+        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| with_path(e, dir))?;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 //! ROOT/incoming/ID            a copy: envelope line, then the message
 //! ROOT/state/ID.json          its delivery state, once an attempt was made
 //! ROOT/quarantine/TENANT/ID   a copy a rule held
+//! ROOT/hold/ID                a queued copy an administrator put on hold (`doorman queue hold`)
 //! ROOT/flush                  asks the running queue to treat every copy as due now
 //! ROOT/serve.json             the running server: its pid and the config generation in force
 //! ROOT/reload/REQUEST         a `doorman reload` waiting for its answer in serve.json
@@ -22,6 +23,7 @@ pub(crate) struct Layout {
     pub tmp: PathBuf,
     pub state: PathBuf,
     pub quarantine: PathBuf,
+    pub hold: PathBuf,
     pub reload_requests: PathBuf,
 }
 
@@ -33,6 +35,7 @@ impl Layout {
             tmp: root.join("tmp"),
             state: root.join("state"),
             quarantine: root.join("quarantine"),
+            hold: root.join("hold"),
             reload_requests: root.join("reload"),
         }
     }

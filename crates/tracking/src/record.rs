@@ -27,10 +27,14 @@ pub enum Event {
     AdminDelete,
     /// An administrator made a queued copy due now (`queue retry`, `queue flush`).
     AdminRetry,
+    /// An administrator put a queued copy on hold (`queue hold`).
+    AdminHold,
+    /// An administrator put a held copy back in the queue (`queue release`).
+    AdminHoldRelease,
 }
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 15] = [
         Event::Connect,
         Event::Reject,
         Event::Receive,
@@ -44,6 +48,8 @@ impl Event {
         Event::AdminRelease,
         Event::AdminDelete,
         Event::AdminRetry,
+        Event::AdminHold,
+        Event::AdminHoldRelease,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +67,8 @@ impl Event {
             Event::AdminRelease => "admin_release",
             Event::AdminDelete => "admin_delete",
             Event::AdminRetry => "admin_retry",
+            Event::AdminHold => "admin_hold",
+            Event::AdminHoldRelease => "admin_hold_release",
         }
     }
 
