@@ -2,7 +2,7 @@
 # `doorman probe` against a loopback stand-in for Exchange Online. dnsmasq answers for two
 # domains whose MX names their gateway (mx.gateway.example), while their tenant hosts
 # (…mail.protection.outlook.com) point at a `doorman serve` on 127.0.0.1 playing Exchange
-# Online: open.example has no connector (the seed's side door), closed.example a Partner
+# Online: open.example has no connector (the field report's side door), closed.example a Partner
 # connector restricted to its gateway (5.7.51 for everyone else).
 #
 # Usage: examples/probe-loopback.sh   (needs dnsmasq: apt-get install -y dnsmasq; builds doorman)

@@ -859,3 +859,24 @@ fn every_argument_has_help_text() {
     let bare: Vec<&&str> = options.iter().filter(|l| !l.contains(" -d ")).collect();
     assert!(bare.is_empty(), "options without help:\n{bare:#?}");
 }
+
+/// The documentation stands alone: no file refers outside the repository.
+#[test]
+fn no_document_refers_outside_the_repository() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    for dir in ["docs", "examples", "contrib", "bench", "scripts"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            files.push(entry.path());
+        }
+    }
+    for path in files.iter().filter(|p| p.is_file()) {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        for bad in ["../shared", "SPEC.md", "SPEC section", "ARCHITECTURE.md"] {
+            assert!(!text.contains(bad), "{} refers to {bad}", path.display());
+        }
+    }
+    for doc in ["docs/design.md", "docs/field-report.md"] {
+        assert!(root.join(doc).is_file(), "{doc}");
+    }
+}

@@ -1,5 +1,5 @@
 //! `doorman trace --config` on message traces in each shape Exchange Online exports, made for
-//! the seed's tenant (examples/contoso.toml: contoso behind its gateway, 80.66.20.0/28): what
+//! the field report's tenant (examples/contoso.toml: contoso behind its gateway, 80.66.20.0/28): what
 //! came from the gateway is the front door, what came from anywhere else a side door.
 
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ mod queue;
 mod reload;
 mod replies;
 
-/// The seed's set-up on loopback addresses.
+/// The field report's set-up on loopback addresses.
 pub const TENANTS: &str = r#"
 [[tenants]]
 name = "contoso"

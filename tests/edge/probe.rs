@@ -1,4 +1,4 @@
-//! `doorman probe`'s DNS side against a real DNS server (dnsmasq) on loopback: the seed's
+//! `doorman probe`'s DNS side against a real DNS server (dnsmasq) on loopback: the field report's
 //! domain, whose MX names its gateway while its Exchange Online host answers too, beside a
 //! domain with no cloud tenant.
 
@@ -192,7 +192,8 @@ restrict_domains_to_ip_addresses = true
 
     // What each sender class and recipient got, per tenant.
     let list = edge.dir.join("domains.txt");
-    std::fs::write(&list, "# the seed's set-up\nopen.test\n\ndirect.test  # reject_direct_send\ndir.test\n").unwrap();
+    std::fs::write(&list, "# the field report's set-up\nopen.test\n\ndirect.test  # reject_direct_send\ndir.test\n")
+        .unwrap();
     let (code, out, _) = probe(&["--json", "--file", &list.display().to_string()]);
     assert_eq!(code, Some(1));
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -60,7 +60,7 @@ fn a_folder_without_export_files_is_a_clear_error() {
     assert!(err.to_string().contains("no export files (expected InboundConnector.json"), "{err}");
 }
 
-/// The seed tenant with every finding PowerShell fixes: a gateway that also delivers over
+/// The field report's tenant with every finding PowerShell fixes: a gateway that also delivers over
 /// IPv6, Direct Send open, and an SCL -1 rule keyed on a sender domain.
 #[test]
 fn the_powershell_fix_is_exactly_the_golden_script() {

@@ -1,4 +1,4 @@
-//! RCPT TO, table-driven: every RCPT check and the seed's scenarios, with the exact
+//! RCPT TO, table-driven: every RCPT check and the field report's scenarios, with the exact
 //! reply a client would read.
 
 mod common;
@@ -37,7 +37,7 @@ fn run(policy: &Policy, rows: &[Row]) {
     assert!(failures.is_empty(), "{} of {} rows failed:\n{}", failures.len(), rows.len(), failures.join("\n"));
 }
 
-/// The seed's fix: a Partner connector for `*`, restricted to the gateway's range.
+/// The field report's fix: a Partner connector for `*`, restricted to the gateway's range.
 #[test]
 fn ip_restriction_closes_the_side_door() {
     run(

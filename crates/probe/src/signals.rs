@@ -1,4 +1,4 @@
-//! The DNS signs of a cloud tenant, and the tenant hosts a stranger can reach. The seed's
+//! The DNS signs of a cloud tenant, and the tenant hosts a stranger can reach. The field report's
 //! case: the MX names a spam-filter gateway, yet the domain's Exchange Online host
 //! (`contoso-com.mail.protection.outlook.com`) answers too, and anyone can work it out.
 

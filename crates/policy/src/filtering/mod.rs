@@ -4,7 +4,7 @@
 //! decides on the answers ([`FilterFacts`]) in `Policy::data`.
 //!
 //! A copy whose rules set SCL -1, or that came through an on-premises connector, needs
-//! neither: that is what the seed's transport rule is for.
+//! neither: that is what the field report's transport rule is for.
 
 pub mod auth;
 pub mod received;

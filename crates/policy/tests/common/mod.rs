@@ -23,7 +23,7 @@ pub fn dnsbl(ip: &str, zone: &str) -> String {
     format!("550 5.7.1 Service unavailable, Client host [{ip}] blocked using {zone}")
 }
 
-/// The shipped example, the seed's set-up.
+/// The shipped example, the field report's set-up (docs/field-report.md).
 pub fn example() -> Policy {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/contoso.toml");
     Policy::new(load_file(path).expect("the example loads").config)
