@@ -308,7 +308,7 @@ fn the_quick_start_audit_is_locked_and_exits_0() {
     let out = stdout(&o);
     assert!(out.contains("tenant contoso  (MX mx.contoso-gateway.net)  LOCKED"), "{out}");
     assert!(out.contains("tenant fabrikam  (MX self)  LOCKED"), "{out}");
-    assert!(!out.contains("WARNING") && !out.contains("CRITICAL"), "{out}");
+    assert!(!out.contains("  WARNING: ") && !out.contains("  CRITICAL: "), "{out}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     assert!(readme.contains("proven (exit 0 = locked):\ncargo run -- audit\n"), "the README's quick start says so");
 }
@@ -879,4 +879,36 @@ fn no_document_refers_outside_the_repository() {
     for doc in ["docs/design.md", "docs/field-report.md"] {
         assert!(root.join(doc).is_file(), "{doc}");
     }
+}
+
+/// A report that reads well: a summary line per tenant first, one tenant on request, the
+/// refused classes only when asked for, findings from a severity up.
+#[test]
+fn audit_opens_with_a_summary_and_filters_by_tenant_severity_and_refused() {
+    let o = doorman(&["audit"]);
+    let out = stdout(&o);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("TENANT    VERDICT  CRITICAL  WARNING  INFO  TOP FINDING"), "{out}");
+    assert!(lines.next().unwrap().starts_with("contoso   LOCKED   0         0        "), "{out}");
+    assert!(lines.next().unwrap().starts_with("fabrikam  LOCKED   0         0        "), "{out}");
+    assert!(
+        !out.contains("  refused: ") && out.contains("refused class(es) not shown (--show refused lists them)"),
+        "{out}"
+    );
+    assert!(out.contains("  info: no open relay"), "{out}");
+
+    let o = doorman(&["audit", "--tenant", "FABRIKAM", "--show", "refused", "--severity", "warning"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("tenant fabrikam") && !out.contains("tenant contoso"), "{out}");
+    assert!(out.contains("  refused: fabrikam.com (not in the directory)"), "{out}");
+    assert!(!out.contains("  info: "), "info findings are left out: {out}");
+    let o = doorman(&["audit", "--tenant", "fabrikam", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["tenants"].as_array().unwrap().len(), 1);
+    assert!(!v["tenants"][0]["refused"].as_array().unwrap().is_empty(), "the JSON has them all");
+
+    let o = doorman(&["audit", "--tenant", "nobody"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o), "doorman audit: no tenant \"nobody\"; the tenants are contoso, fabrikam\n");
 }

@@ -35,6 +35,28 @@ pub struct Args {
     /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).
     #[arg(long, default_value = "text")]
     format: Format,
+    /// Only this tenant (repeatable); the exit status is then that of these tenants.
+    #[arg(long = "tenant", value_name = "NAME")]
+    tenants: Vec<String>,
+    /// In the text report, only findings of this severity or above: info, warning, critical.
+    #[arg(long, default_value = "info")]
+    severity: SeverityArg,
+    /// In the text report, also list what is hidden by default: refused (the refused classes).
+    /// The JSON always has them.
+    #[arg(long, value_name = "WHAT")]
+    show: Vec<Shown>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SeverityArg {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Shown {
+    Refused,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -66,13 +88,25 @@ pub fn run(args: Args) -> ExitCode {
             }
         },
     };
-    let audit = match doorman_audit::audit(&Policy::new(loaded.config)) {
+    let config = loaded.config;
+    if let Some(missing) = args.tenants.iter().find(|n| !config.tenants.iter().any(|t| t.name.eq_ignore_ascii_case(n)))
+    {
+        let names: Vec<&str> = config.tenants.iter().map(|t| t.name.as_str()).collect();
+        eprintln!("doorman audit: no tenant {missing:?}; the tenants are {}", names.join(", "));
+        return ExitCode::from(2);
+    }
+    let mut audit = match doorman_audit::audit(&Policy::new(config)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("doorman audit: {e}");
             return ExitCode::from(2);
         }
     };
+    // The whole config is audited (a tenant's doors can depend on the others' domains); the
+    // report keeps the tenants asked for.
+    if !args.tenants.is_empty() {
+        audit.tenants.retain(|t| args.tenants.iter().any(|n| t.tenant.eq_ignore_ascii_case(n)));
+    }
     let format = if args.json { Format::Json } else { args.format };
     let (exo, plain) = match &imported {
         Some(i) => (Some(doorman_exo::report::judge(i, audit)), None),
@@ -81,7 +115,16 @@ pub fn run(args: Args) -> ExitCode {
     let Some(audit) = exo.as_ref().map(|e| &e.audit).or(plain.as_ref()) else { return ExitCode::from(2) };
     match (format, &exo) {
         (Format::Text, Some(e)) => super::emit(&e.text()),
-        (Format::Text, None) => super::emit(&doorman_audit::render::text(audit)),
+        (Format::Text, None) => {
+            let min_severity = match args.severity {
+                SeverityArg::Info => doorman_audit::Severity::Info,
+                SeverityArg::Warning => doorman_audit::Severity::Warning,
+                SeverityArg::Critical => doorman_audit::Severity::Critical,
+            };
+            let options =
+                doorman_audit::render::TextOptions { show_refused: args.show.contains(&Shown::Refused), min_severity };
+            super::emit(&doorman_audit::render::text_with(audit, options))
+        }
         (Format::Json, Some(e)) => {
             super::emit(&format!("{}\n", serde_json::to_string_pretty(&e.json()).unwrap_or_default()))
         }

@@ -17,8 +17,28 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
+/// What the text report leaves out. The JSON always holds everything.
+#[derive(Clone, Copy, Debug)]
+pub struct TextOptions {
+    /// List the refused classes; without, each tenant says how many it leaves out.
+    pub show_refused: bool,
+    /// Findings below this severity are left out.
+    pub min_severity: Severity,
+}
+
+impl Default for TextOptions {
+    fn default() -> TextOptions {
+        TextOptions { show_refused: false, min_severity: Severity::Info }
+    }
+}
+
 pub fn text(audit: &Audit) -> String {
-    let mut out = String::new();
+    text_with(audit, TextOptions::default())
+}
+
+/// The report: a summary line per tenant, then each tenant's doors, findings and fixes.
+pub fn text_with(audit: &Audit, options: TextOptions) -> String {
+    let mut out = summary(audit);
     for t in &audit.tenants {
         let on_the_data =
             t.verdict_on_the_data.map_or(String::new(), |v| format!(" (on the data given: {})", v.label()));
@@ -54,7 +74,10 @@ pub fn text(audit: &Audit) -> String {
         for d in &t.front_doors {
             door(&mut out, "front door", d, false);
         }
-        for r in &t.refused {
+        if !options.show_refused && !t.refused.is_empty() {
+            out.push_str(&format!("  {} refused class(es) not shown (--show refused lists them)\n", t.refused.len()));
+        }
+        for r in t.refused.iter().filter(|_| options.show_refused) {
             let when = r.dnsbl.as_ref().map_or(String::new(), |l| format!("; when {l}"));
             let stage = if r.stage == crate::report::RefusedAt::Data { " after DATA" } else { "" };
             out.push_str(&format!(
@@ -79,7 +102,9 @@ pub fn text(audit: &Audit) -> String {
             ));
         }
         // Incomplete input is listed above, with how to complete it.
-        for f in t.findings.iter().filter(|f| f.code != crate::FindingCode::InputIncomplete) {
+        let shown =
+            |f: &&crate::Finding| f.code != crate::FindingCode::InputIncomplete && f.severity >= options.min_severity;
+        for f in t.findings.iter().filter(shown) {
             let sev = match f.severity {
                 Severity::Info => "info",
                 Severity::Warning => "WARNING",
@@ -96,6 +121,59 @@ pub fn text(audit: &Audit) -> String {
         out.push('\n');
     }
     out
+}
+
+/// One line per tenant: its verdict, its findings counted by severity, and the most severe.
+fn summary(audit: &Audit) -> String {
+    let headers = ["TENANT", "VERDICT", "CRITICAL", "WARNING", "INFO", "TOP FINDING"];
+    let rows: Vec<[String; 6]> = audit
+        .tenants
+        .iter()
+        .map(|t| {
+            let count = |s: Severity| t.findings.iter().filter(|f| f.severity == s).count().to_string();
+            let top = t
+                .findings
+                .iter()
+                .filter(|f| f.severity > Severity::Info)
+                .max_by_key(|f| f.severity)
+                .map_or("-".to_string(), |f| format!("{}: {}", f.code, shorten(&one_line(&f.message), 70)));
+            [
+                one_line(&t.tenant),
+                t.verdict.label().to_string(),
+                count(Severity::Critical),
+                count(Severity::Warning),
+                count(Severity::Info),
+                top,
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out.push('\n');
+    out
+}
+
+/// At most `max` characters, an ellipsis marking the cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max - 1).collect();
+    format!("{cut}…")
 }
 
 /// `; From: header in x; with a recipient in y; depends on message content (rules "z")`.
