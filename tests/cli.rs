@@ -213,7 +213,7 @@ fn explain_usage_and_config_errors_exit_2() {
     assert_eq!(
         stderr(&o).trim(),
         format!(
-            "{}:6:24: tenants[0].inbound_connectors[0].sender_ip_addresses[0]: \"10.0.0.0/33\" is not an IP network",
+            "doorman explain: {}:6:24: tenants[0].inbound_connectors[0].sender_ip_addresses[0]: \"10.0.0.0/33\" is not an IP network",
             bad.display()
         )
     );
@@ -911,4 +911,49 @@ fn audit_opens_with_a_summary_and_filters_by_tenant_severity_and_refused() {
     let o = doorman(&["audit", "--tenant", "nobody"]);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "doorman audit: no tenant \"nobody\"; the tenants are contoso, fabrikam\n");
+}
+
+/// A broken config is a config error for every command that only reads one: exit 2, and the
+/// command named before each of its lines. (check-config and reload report it as their result.)
+#[test]
+fn a_broken_config_is_exit_2_with_the_command_named_everywhere() {
+    let broken = temp_file("everywhere-broken.toml", "[[tenants]]\nname = 3\n");
+    let b = broken.to_str().unwrap();
+    let commands: [(&str, Vec<&str>); 10] = [
+        ("audit", vec!["audit", "--config", b]),
+        (
+            "explain",
+            vec![
+                "explain",
+                "--config",
+                b,
+                "--client-ip",
+                "192.0.2.1",
+                "--mail-from",
+                "a@example.net",
+                "--rcpt",
+                "x@example.org",
+            ],
+        ),
+        ("diff", vec!["diff", b, b]),
+        ("trace", vec!["trace", "--config", b, "/dev/null"]),
+        ("queue list", vec!["queue", "list", "--config", b]),
+        ("quarantine", vec!["quarantine", "list", "--config", b]),
+        ("serve", vec!["serve", "--config", b]),
+        ("config publish", vec!["config", "publish", b, "--cluster", "nats://127.0.0.1:1"]),
+        ("cluster status", vec!["cluster", "status", "--cluster", b]),
+        ("trace", vec!["trace", "--cluster", b]),
+    ];
+    for (name, args) in commands {
+        let o = doorman(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("doorman {name}: {b}:2:8: tenants[0].name: invalid type")),
+            "{args:?}: {err}"
+        );
+    }
+    let o = doorman(&["check-config", b]);
+    assert_eq!(o.status.code(), Some(1), "check-config reports it as its result");
 }

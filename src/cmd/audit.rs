@@ -83,7 +83,7 @@ pub fn run(args: Args) -> ExitCode {
         None => match super::load(args.config.as_ref()) {
             Ok(l) => (l, None),
             Err(diags) => {
-                eprintln!("{diags}");
+                super::print_diagnostics("audit", &diags);
                 return ExitCode::from(2);
             }
         },

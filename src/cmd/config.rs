@@ -67,15 +67,16 @@ async fn publish(args: &PublishArgs) -> ExitCode {
         Ok(l) => l,
         Err(diags) => {
             let errors = diags.errors().count();
+            super::print_diagnostics("config publish", &diags);
             eprintln!(
-                "{diags}\n{name}: {errors} error(s), {} warning(s); nothing was published",
+                "doorman config publish: {name}: {errors} error(s), {} warning(s); nothing was published",
                 diags.0.len() - errors
             );
             return ExitCode::from(2);
         }
     };
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        super::print_diagnostics("config publish", w);
     }
     let cluster = match args.cluster.settings() {
         Ok(c) => c,

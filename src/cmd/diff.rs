@@ -40,7 +40,7 @@ pub fn run(args: Args) -> ExitCode {
             return match super::load(Some(p)) {
                 Ok(l) => Ok(Policy::new(l.config)),
                 Err(d) => {
-                    eprintln!("{d}");
+                    super::print_diagnostics("diff", &d);
                     Err(ExitCode::from(2))
                 }
             };

@@ -74,12 +74,12 @@ pub fn run(args: Args) -> ExitCode {
     let loaded = match super::load(args.config.as_ref()) {
         Ok(l) => l,
         Err(diags) => {
-            eprintln!("{diags}");
+            super::print_diagnostics("explain", &diags);
             return ExitCode::from(USAGE_ERROR);
         }
     };
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        super::print_diagnostics("explain", w);
     }
     let mut pairs = Vec::new();
     for h in &args.headers {

@@ -144,6 +144,16 @@ pub fn spool_paths_of(config: Option<&PathBuf>, server: &doorman_config::Server)
     SpoolPaths { spool: base.join(&server.spool_dir), tracking_log: base.join(&server.tracking_log) }
 }
 
+/// Prints a config's errors or warnings to stderr, each line as `doorman CMD: file:line:…`,
+/// as every other error a command prints.
+pub fn print_diagnostics(command: &str, diagnostics: impl std::fmt::Display) {
+    let text = diagnostics.to_string();
+    let mut err = std::io::stderr().lock();
+    for line in text.lines() {
+        let _ = writeln!(err, "doorman {command}: {line}");
+    }
+}
+
 /// Writes to stdout. A closed pipe (`doorman explain … | head`) is not an error worth a panic:
 /// the reader has what it wanted.
 pub fn emit(text: &str) {

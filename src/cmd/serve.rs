@@ -27,8 +27,8 @@ pub fn run(args: Args) -> ExitCode {
     match doorman_server::run(super::source(args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         // A config error is 2, as for every other command; a start that fails is 1.
-        Err(e @ doorman_server::ServeError::Config(_)) => {
-            eprintln!("doorman serve: {e}");
+        Err(doorman_server::ServeError::Config(diags)) => {
+            super::print_diagnostics("serve", &diags);
             ExitCode::from(2)
         }
         Err(e) => {

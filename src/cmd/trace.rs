@@ -84,7 +84,7 @@ pub fn run(args: Args) -> ExitCode {
         (Some(config), _) => match doorman_config::load_file(config) {
             Ok(l) => Some(doorman_policy::Policy::new(l.config)),
             Err(d) => {
-                eprintln!("{d}");
+                super::print_diagnostics("trace", &d);
                 return ExitCode::from(2);
             }
         },
