@@ -23,9 +23,21 @@ pub struct IpInterval {
 }
 
 impl IpInterval {
-    /// The interval's first address; canonical, so the engine decides it as it stands.
+    /// The address a class's sessions use; canonical, so the engine decides it as it stands.
+    /// Every address of the interval gets the same decisions, so it is chosen to read well
+    /// in an example: a documentation address (RFC 5737, RFC 3849) when the interval holds
+    /// one, else its first address, moved out of `0.0.0.0/8`, which no client has.
     pub fn representative(&self) -> IpAddr {
-        to_ip(self.v6, self.first)
+        let candidates: &[u128] = if self.v6 {
+            &[0x2001_0db8_0000_0000_0000_0000_0000_0010]
+        } else {
+            &[0xcb00_710a, 0xc633_640a, 0xc000_020a] // 203.0.113.10, 198.51.100.10, 192.0.2.10
+        };
+        let pick = candidates.iter().copied().find(|&c| self.first <= c && c <= self.last).unwrap_or({
+            const FIRST_CLIENT: u128 = 0x0100_000a; // 1.0.0.10
+            if !self.v6 && self.first < FIRST_CLIENT && FIRST_CLIENT <= self.last { FIRST_CLIENT } else { self.first }
+        });
+        to_ip(self.v6, pick)
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
@@ -205,6 +217,27 @@ mod tests {
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
+    }
+
+    /// Examples read as real clients: a documentation address when the class holds one,
+    /// never an address of `0.0.0.0/8`.
+    #[test]
+    fn a_representative_is_a_documentation_address_when_it_can_be() {
+        let v4 = |a: &str, b: &str| IpInterval {
+            v6: false,
+            first: u32::from(a.parse::<Ipv4Addr>().unwrap()) as u128,
+            last: u32::from(b.parse::<Ipv4Addr>().unwrap()) as u128,
+        };
+        let rep = |iv: IpInterval| iv.representative().to_string();
+        assert_eq!(rep(v4("0.0.0.0", "80.66.19.255")), "1.0.0.10");
+        assert_eq!(rep(v4("80.66.20.16", "255.255.255.255")), "203.0.113.10");
+        assert_eq!(rep(v4("80.66.20.0", "80.66.20.15")), "80.66.20.0");
+        assert_eq!(rep(v4("0.0.0.0", "0.0.0.255")), "0.0.0.0", "nothing better inside");
+        let all_v6 = IpInterval { v6: true, first: MAPPED.1 + 1, last: u128::MAX };
+        assert_eq!(rep(all_v6), "2001:db8::10");
+        for iv in [v4("0.0.0.0", "80.66.19.255"), v4("80.66.20.16", "255.255.255.255"), all_v6] {
+            assert!(iv.contains(iv.representative()));
+        }
     }
 
     #[test]
