@@ -957,3 +957,24 @@ fn a_broken_config_is_exit_2_with_the_command_named_everywhere() {
     let o = doorman(&["check-config", b]);
     assert_eq!(o.status.code(), Some(1), "check-config reports it as its result");
 }
+
+/// `doorman audit` on a large config shows its progress on a terminal (a pseudo-terminal
+/// from `script`), and nowhere else.
+#[test]
+fn audit_shows_progress_on_a_terminal_only() {
+    let tenants: String = (0..100)
+        .map(|i| {
+            format!(
+                "[[tenants]]\nname = \"t{i}\"\nmx = [\"self\"]\nrecipients = [\"a@d{i}.test\"]\naccepted_domains = [{{ domain = \"d{i}.test\" }}]\nrouting = {{ type = \"maildir\", path = \"m\" }}\n"
+            )
+        })
+        .collect();
+    let config = temp_file("hundred.toml", &tenants);
+    let cmd = format!("{} audit --config {}", env!("CARGO_BIN_EXE_doorman"), config.display());
+    let tty = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().expect("script (bsdutils)");
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("/100"), "no progress on a terminal: {shown:?}");
+    let piped = doorman(&["audit", "--config", config.to_str().unwrap()]);
+    assert!(stderr(&piped).is_empty(), "{}", stderr(&piped));
+    assert!(stdout(&piped).starts_with("TENANT  VERDICT"), "{}", stdout(&piped));
+}

@@ -1,5 +1,6 @@
 //! `doorman audit`: every class of sender, every path to a mailbox, every side door and its fix.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -95,7 +96,18 @@ pub fn run(args: Args) -> ExitCode {
         eprintln!("doorman audit: no tenant {missing:?}; the tenants are {}", names.join(", "));
         return ExitCode::from(2);
     }
-    let mut audit = match doorman_audit::audit(&Policy::new(config)) {
+    // A bar on a terminal only: a pipe or a file gets the report alone.
+    let progress = (config.tenants.len() > 1 && std::io::stderr().is_terminal())
+        .then(|| indicatif::ProgressBar::new(config.tenants.len() as u64).with_message("tenants audited"));
+    let audited = doorman_audit::audit_with_progress(&Policy::new(config), &|| {
+        if let Some(p) = &progress {
+            p.inc(1);
+        }
+    });
+    if let Some(p) = &progress {
+        p.finish_and_clear();
+    }
+    let mut audit = match audited {
         Ok(a) => a,
         Err(e) => {
             eprintln!("doorman audit: {e}");

@@ -88,8 +88,18 @@ pub struct AuditError {
 /// Audits every tenant of `policy`, on every core (tenants are independent). One tenant that
 /// fails fails the whole audit: a report that leaves a tenant out would be read as clean.
 pub fn audit(policy: &Policy) -> Result<Audit, AuditError> {
+    audit_with_progress(policy, &|| {})
+}
+
+/// [`audit`], calling `done` as each tenant's audit ends (from the threads that audit), for
+/// a progress bar on a large config.
+pub fn audit_with_progress(policy: &Policy, done: &(dyn Fn() + Sync)) -> Result<Audit, AuditError> {
     let index = AcceptedIndex::new(policy);
-    audit_each(policy, |t| report::audit_tenant(policy, t, &index))
+    audit_each(policy, |t| {
+        let audited = report::audit_tenant(policy, t, &index);
+        done();
+        audited
+    })
 }
 
 /// [`audit`] with the per-tenant step given, so that a failing step can be tested.
