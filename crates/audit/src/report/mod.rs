@@ -174,6 +174,8 @@ pub struct DoorFiltering {
 #[derive(Debug, Serialize)]
 pub struct Refused {
     pub domain: String,
+    /// The client networks, exactly, as the fewest CIDRs.
+    pub networks: Vec<String>,
     pub summary: String,
     pub tls: String,
     pub sender: String,
@@ -206,6 +208,8 @@ pub enum RefusedAt {
 #[derive(Debug, Serialize)]
 pub struct Deleted {
     pub domain: String,
+    /// The client networks, exactly, as the fewest CIDRs.
+    pub networks: Vec<String>,
     pub summary: String,
     pub tls: String,
     pub sender: String,

@@ -170,6 +170,7 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
         let ((shared, stage, dnsbl, code), reply) = (g.key, g.first);
         audit.refused.push(Refused {
             domain: shared.domain,
+            networks: networks(&g.intervals),
             summary: summarize(&g.intervals),
             tls: tls_label(space, &g.tls),
             sender: sender_label(space, &g.senders),
@@ -186,6 +187,7 @@ pub(super) fn fill(policy: &Policy, cfg: &Tenant, table: &Table<'_>, audit: &mut
         let (shared, rules) = g.key;
         audit.deleted.push(Deleted {
             domain: shared.domain,
+            networks: networks(&g.intervals),
             summary: summarize(&g.intervals),
             tls: tls_label(space, &g.tls),
             sender: sender_label(space, &g.senders),

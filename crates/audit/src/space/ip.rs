@@ -133,13 +133,24 @@ pub fn networks(ivs: &[IpInterval]) -> Vec<String> {
     merge(ivs).iter().flat_map(|iv| iv.nets()).map(|n| n.to_string()).collect()
 }
 
+/// Networks a label lists by name; beyond, it counts them, and [`networks`] (the JSON's
+/// `networks`) has them all: a block list of 500 entries is not a label.
+pub const LISTED: usize = 3;
+
 /// The intervals for people: each family as its CIDRs, or as `all IPv4 except …` when that
-/// is shorter. In the exceptions the mapped block may be left in or out, whichever reads
-/// shorter: no IPv6 client is ever in it.
+/// is shorter, up to [`LISTED`] networks by name (`all IPv4 except 12 networks`). In the
+/// exceptions the mapped block may be left in or out, whichever reads shorter: no IPv6
+/// client is ever in it.
 pub fn summarize(ivs: &[IpInterval]) -> String {
     let merged = merge(ivs);
     let mut parts = Vec::new();
-    let join = |nets: &[IpNet]| nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ");
+    let join = |nets: &[IpNet]| {
+        if nets.len() > LISTED {
+            format!("{} networks", nets.len())
+        } else {
+            nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+        }
+    };
     for (v6, name) in [(false, "IPv4"), (true, "IPv6")] {
         let mine: Vec<IpInterval> = merged.iter().filter(|i| i.v6 == v6).copied().collect();
         if mine.is_empty() {
@@ -160,6 +171,8 @@ pub fn summarize(ivs: &[IpInterval]) -> String {
             format!("all {name}")
         } else if excluded.len() < direct.len() {
             format!("all {name} except {}", join(&excluded))
+        } else if direct.len() > LISTED {
+            format!("{} {name} networks", direct.len())
         } else {
             join(&direct)
         });
@@ -290,5 +303,13 @@ mod tests {
         let inside: Vec<IpInterval> =
             space.intervals.iter().filter(|i| i.contains("80.66.20.1".parse().unwrap())).copied().collect();
         assert_eq!(summarize(&inside), "80.66.20.0/28");
+        let listed = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"].map(net);
+        let space = IpSpace::new(&listed);
+        let inside = |iv: &IpInterval| listed.iter().any(|n| n.contains(&iv.representative()));
+        let private: Vec<IpInterval> = space.intervals.iter().copied().filter(inside).collect();
+        assert_eq!(summarize(&private), "4 IPv4 networks", "more than three are counted");
+        assert_eq!(networks(&private).len(), 4, "and listed in full");
+        let rest: Vec<IpInterval> = space.intervals.iter().copied().filter(|iv| !iv.v6 && !inside(iv)).collect();
+        assert_eq!(summarize(&rest), "all IPv4 except 4 networks");
     }
 }
