@@ -127,7 +127,7 @@ async fn publish(args: &PublishArgs) -> ExitCode {
     }
     match doorman_cluster::nodes::wait_for(&conn, &cluster, revision, args.wait_timeout).await {
         Ok((true, report)) => {
-            let live = report.nodes.iter().filter(|n| n.state != doorman_cluster::nodes::NodeCondition::Silent).count();
+            let live = report.live().count();
             super::emit(&format!("revision {revision} is in force on all {live} live node(s)\n"));
             ExitCode::SUCCESS
         }
@@ -155,12 +155,7 @@ async fn in_force_policies(
         )]);
     };
     let mut numbers: Vec<u64> = match doorman_cluster::nodes::report(conn, cluster).await {
-        Ok(report) => report
-            .nodes
-            .iter()
-            .filter(|n| n.state != doorman_cluster::nodes::NodeCondition::Silent)
-            .filter_map(|n| n.heartbeat.revision)
-            .collect(),
+        Ok(report) => report.live().filter_map(|n| n.heartbeat.revision).collect(),
         Err(_) => Vec::new(),
     };
     numbers.sort_unstable();

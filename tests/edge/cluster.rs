@@ -87,6 +87,13 @@ fn status(nats: &Nats) -> (i32, Value) {
     (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}")))
 }
 
+/// Waits (up to `secs`) until the node's metric `name` is `value`; else panics with `why`
+/// and the node's log.
+fn wait_metric(node: &Edge, name: &str, value: f64, secs: u64, why: &str) {
+    wait_for(Duration::from_secs(secs), || (metric(node, name) == Some(value)).then_some(()))
+        .unwrap_or_else(|| panic!("{why} ({name} is {:?}):\n{}", metric(node, name), node.log()));
+}
+
 fn metric(node: &Edge, name: &str) -> Option<f64> {
     let text = node.metrics();
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
@@ -121,10 +128,7 @@ fn three_nodes_follow_one_policy_through_a_nats_outage() {
     for (node, name) in nodes.iter().zip(["n1", "n2", "n3"]) {
         let took = until_answer(node, BOB, "250", published);
         eprintln!("{name}: publish to new RCPT answer in {took:?}");
-        wait_for(Duration::from_secs(5), || {
-            (metric(node, "doorman_cluster_policy_revision") == Some(2.0)).then_some(())
-        })
-        .unwrap_or_else(|| panic!("revision 2 never counted as in force:\n{}", node.log()));
+        wait_metric(node, "doorman_cluster_policy_revision", 2.0, 5, "revision 2 never counted as in force");
         assert!(node.log().contains("policy revision 2 in force"), "{}", node.log());
         assert_eq!(metric(node, "doorman_cluster_connected"), Some(1.0));
     }
@@ -152,8 +156,7 @@ fn three_nodes_follow_one_policy_through_a_nats_outage() {
 
     nats.kill();
     for node in &nodes {
-        wait_for(Duration::from_secs(10), || (metric(node, "doorman_cluster_connected") == Some(0.0)).then_some(()))
-            .unwrap_or_else(|| panic!("the node never saw NATS go:\n{}", node.log()));
+        wait_metric(node, "doorman_cluster_connected", 0.0, 10, "the node never saw NATS go");
         assert!(rcpt(node, BOB).starts_with("250 2.1.5"), "the last policy serves on");
     }
     let (code, _, err) = publish(&dir, &nats, "policy.toml", &policy(&[ALICE, BOB, CAROL], &mail), &[]);
@@ -177,10 +180,7 @@ fn three_nodes_follow_one_policy_through_a_nats_outage() {
     for node in &nodes {
         let took = until_answer(node, CAROL, "250", published);
         eprintln!("after the NATS restart: publish to new RCPT answer in {took:?}");
-        wait_for(Duration::from_secs(10), || {
-            (metric(node, "doorman_cluster_serving_snapshot") == Some(0.0)).then_some(())
-        })
-        .unwrap_or_else(|| panic!("still serving the snapshot:\n{}", node.log()));
+        wait_metric(node, "doorman_cluster_serving_snapshot", 0.0, 10, "still serving the snapshot");
     }
 
     // Each node refused bob under revision 1: the cluster's trace has it, with the node that
@@ -244,10 +244,13 @@ fn a_bad_policy_cannot_be_published_and_one_written_around_doorman_is_refused_by
         |policy: &str| serde_json::json!({"format": 1, "policy": policy, "source": "by-hand.toml"}).to_string();
     let refused = |count: f64, revision: u64| {
         for node in &nodes {
-            wait_for(Duration::from_secs(10), || {
-                (metric(node, "doorman_cluster_revisions_refused_total") == Some(count)).then_some(())
-            })
-            .unwrap_or_else(|| panic!("revision {revision} was not refused:\n{}", node.log()));
+            wait_metric(
+                node,
+                "doorman_cluster_revisions_refused_total",
+                count,
+                10,
+                &format!("revision {revision} was not refused"),
+            );
             let log = node.log();
             assert!(
                 log.contains(&format!("policy revision {revision} refused by this node; still serving revision 2")),
@@ -307,17 +310,13 @@ fn a_revision_refused_for_the_nodes_own_file_is_taken_once_the_file_allows_it() 
     let (code, out, err) = publish(&dir, &nats, "empty.toml", "# every tenant gone\n", &[]);
     assert_eq!(code, 0, "an empty policy is a warning for the publisher: {out}{err}");
     assert!(err.contains("warning") && err.contains("no tenants"), "{err}");
-    wait_for(Duration::from_secs(10), || {
-        (metric(node, "doorman_cluster_revisions_refused_total") == Some(1.0)).then_some(())
-    })
-    .unwrap_or_else(|| panic!("revision 2 was not refused:\n{}", node.log()));
+    wait_metric(node, "doorman_cluster_revisions_refused_total", 1.0, 10, "revision 2 was not refused");
     assert!(node.log().contains("it has no tenants, where generation 1 has 1"), "{}", node.log());
     assert!(rcpt(node, ALICE).starts_with("250"), "revision 1 serves on");
 
     let section = cluster_section(&nats, "n1", "");
     node.rewrite_config("allow_empty = true", &section);
-    wait_for(Duration::from_secs(15), || (metric(node, "doorman_cluster_policy_revision") == Some(2.0)).then_some(()))
-        .unwrap_or_else(|| panic!("revision 2 was not taken after the file changed:\n{}", node.log()));
+    wait_metric(node, "doorman_cluster_policy_revision", 2.0, 15, "revision 2 was not taken after the file changed");
     assert!(rcpt(node, ALICE).starts_with("550 5.7.64"), "no tenant takes t.test any more: {}", rcpt(node, ALICE));
 
     // NATS loses its store: the numbers start again at 1, below the node's 2, and the node
@@ -327,8 +326,7 @@ fn a_revision_refused_for_the_nodes_own_file_is_taken_once_the_file_allows_it() 
     let (code, out, err) = publish(&dir, &nats, "policy.toml", &policy(&[BOB], &dir.join("mail")), &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("published as revision 1"), "{out}");
-    wait_for(Duration::from_secs(15), || (metric(node, "doorman_cluster_policy_revision") == Some(1.0)).then_some(()))
-        .unwrap_or_else(|| panic!("revision 1 of the new bucket was not taken:\n{}", node.log()));
+    wait_metric(node, "doorman_cluster_policy_revision", 1.0, 15, "revision 1 of the new bucket was not taken");
     assert!(
         node.log().contains("the cluster's latest policy revision 1 is older than revision 2 in force"),
         "{}",
@@ -386,8 +384,7 @@ fn trace_events_that_overflow_the_buffer_are_counted_and_kept_in_the_local_log()
     let nodes = start_nodes("cluster-overflow", &nats, &["n1"], "trace_buffer = 2");
     let node = &nodes[0];
     nats.kill();
-    wait_for(Duration::from_secs(10), || (metric(node, "doorman_cluster_connected") == Some(0.0)).then_some(()))
-        .expect("the node never saw NATS go");
+    wait_metric(node, "doorman_cluster_connected", 0.0, 10, "the node never saw NATS go");
     let started = Instant::now();
     for _ in 0..20 {
         assert!(rcpt(node, ALICE).starts_with("250"));

@@ -131,6 +131,13 @@ pub struct ClusterReport {
 
 const SCHEMA: &str = "doorman.cluster-status/1";
 
+impl ClusterReport {
+    /// The nodes that beat: a silent one is down, and is waited for by nobody.
+    pub fn live(&self) -> impl Iterator<Item = &NodeReport> {
+        self.nodes.iter().filter(|n| n.state != NodeCondition::Silent)
+    }
+}
+
 /// Reads every node's last heartbeat and the revision in force.
 pub async fn report(conn: &Connection, cluster: &Cluster) -> Result<ClusterReport, ClusterError> {
     let policy = PolicyStore::existing(conn, cluster).await?;
@@ -192,8 +199,7 @@ pub async fn wait_for(
     let until = tokio::time::Instant::now() + limit;
     loop {
         let report = report(conn, cluster).await?;
-        let live = report.nodes.iter().filter(|n| n.state != NodeCondition::Silent);
-        let done = live.clone().count() > 0 && live.clone().all(|n| n.heartbeat.revision >= Some(revision));
+        let done = report.live().count() > 0 && report.live().all(|n| n.heartbeat.revision >= Some(revision));
         if done || tokio::time::Instant::now() >= until {
             return Ok((done, report));
         }
