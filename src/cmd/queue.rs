@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use doorman_queue::admin::{self, Queued, Which};
-use doorman_queue::state::{Status, unix};
+use doorman_queue::state::{QueueStatus, Status, unix};
 use doorman_tracking::Event;
 use serde::Serialize;
 
@@ -125,27 +125,6 @@ struct Entry<'a> {
     last_reply: Option<&'a str>,
 }
 
-#[derive(Clone, Copy, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum QueueStatus {
-    /// Due: the queue delivers it at its next look.
-    Queued,
-    /// Waiting for its next attempt after a 4xx.
-    Deferred,
-    /// Held by an administrator until released.
-    Held,
-}
-
-impl QueueStatus {
-    fn name(self) -> &'static str {
-        match self {
-            QueueStatus::Queued => "queued",
-            QueueStatus::Deferred => "deferred",
-            QueueStatus::Held => "held",
-        }
-    }
-}
-
 fn entry(q: &Queued, now: u64) -> Entry<'_> {
     let e = &q.file.envelope;
     let (recipients, attempts, next, last_reply) = match &q.state {
@@ -157,13 +136,7 @@ fn entry(q: &Queued, now: u64) -> Entry<'_> {
         ),
         None => (e.recipients.iter().map(|r| r.address.as_str()).collect(), 0, 0, None),
     };
-    let status = if q.held {
-        QueueStatus::Held
-    } else if next > 0 {
-        QueueStatus::Deferred
-    } else {
-        QueueStatus::Queued
-    };
+    let status = QueueStatus::of(q.state.as_ref(), q.held, now);
     Entry {
         queue_id: &e.queue_id,
         arrival: &e.received_at,

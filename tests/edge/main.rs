@@ -13,6 +13,7 @@ mod exo;
 mod filtering;
 mod framing;
 mod lifecycle;
+mod metrics;
 mod probe;
 mod proxy;
 mod queue;

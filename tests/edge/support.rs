@@ -541,6 +541,33 @@ impl Drop for Sink {
     }
 }
 
+/// `tests/clients/picky_hop.py` on 127.0.0.1 as a next hop: it refuses the given recipients
+/// with a 550 at RCPT and takes everyone else. Killed on drop.
+pub struct PickyHop {
+    child: Child,
+    pub port: u16,
+}
+
+impl PickyHop {
+    pub fn start(refused: &[&str]) -> PickyHop {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/picky_hop.py");
+        let mut child =
+            Command::new("python3").arg(script).arg("127.0.0.1").args(refused).stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("port ").and_then(|p| p.parse().ok());
+        let port = port.unwrap_or_else(|| panic!("picky_hop.py did not start: {line:?}"));
+        PickyHop { child, port }
+    }
+}
+
+impl Drop for PickyHop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A private rspamd (Debian's package) on a Unix socket in `dir/rspamd`, with no modules
 /// and DNS pointed at a dead loopback port: only its core checks run (GTUBE among them).
 /// Every file it writes stays in that folder; each scan is logged with the Message-ID.

@@ -6,10 +6,11 @@
 //! - [`nodes`]: each node's heartbeat (revision, uptime, queue) and `doorman cluster status`.
 //! - [`trace`]: tracking events to a stream without holding up a session, and reading the
 //!   whole cluster's trace back.
-//! - [`state`]: what a node knows of itself, for its heartbeat and its metrics.
+//! - [`state`]: what a node knows of itself, for its heartbeat and its metrics ([`metrics`]).
 //!
 //! The spool stays local to each node: a node's queue must survive the network.
 
+pub mod metrics;
 pub mod nodes;
 pub mod state;
 pub mod store;

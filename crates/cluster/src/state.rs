@@ -2,7 +2,6 @@
 //! it reaches NATS, what it refused, and what its trace publishing did. Its heartbeat and
 //! its Prometheus endpoint both read it.
 
-use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
@@ -116,48 +115,5 @@ impl NodeState {
             }
             other => tracing::warn!(target: "doorman::cluster", "NATS at {url}: {other}"),
         }
-    }
-
-    /// The node's cluster metrics, in Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        let mut metric = |name: &str, help: &str, kind: &str, v: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        };
-        metric(
-            "doorman_cluster_policy_revision",
-            "The cluster policy revision in force (0 before any).",
-            "gauge",
-            self.applied.load(Relaxed),
-        );
-        metric(
-            "doorman_cluster_connected",
-            "1 while this node reaches NATS, else 0.",
-            "gauge",
-            u64::from(self.connected()),
-        );
-        metric(
-            "doorman_cluster_serving_snapshot",
-            "1 while the policy in force came from the snapshot on disk and not yet from NATS.",
-            "gauge",
-            u64::from(self.from_snapshot()),
-        );
-        metric(
-            "doorman_cluster_revisions_refused_total",
-            "Published revisions this node refused (its checks failed); it kept the one in force.",
-            "counter",
-            self.revisions_refused.load(Relaxed),
-        );
-        metric(
-            "doorman_cluster_trace_events_published_total",
-            "Tracking events the cluster's trace stream acknowledged.",
-            "counter",
-            self.events_published.load(Relaxed),
-        );
-        metric(
-            "doorman_cluster_trace_events_dropped_total",
-            "Tracking events not published: the buffer was full, or NATS did not acknowledge them. The local tracking log has them all.",
-            "counter",
-            self.events_dropped.load(Relaxed) + self.events_failed.load(Relaxed),
-        );
     }
 }

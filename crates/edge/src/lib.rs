@@ -7,7 +7,8 @@
 //!   authentication come from `doorman-dns` and `doorman-filter`.
 //! - The spool (`doorman-spool`) is the output: nothing is answered `250` before it is durable.
 //!   Delivery is another program's job (`doorman-queue`); `doorman-server` starts both.
-//! - [`reload`] swaps config generations live; [`metrics`] serves Prometheus text.
+//! - [`reload`] swaps config generations live; [`metrics`] counts what the edge did, for the
+//!   server's `/metrics`.
 
 pub mod body;
 pub mod connection;
@@ -51,17 +52,14 @@ pub enum BindError {
     Generation(#[from] GenerationError),
     #[error("server.listeners[{index}]: cannot listen on {address}: {source}")]
     Listener { index: usize, address: SocketAddr, source: io::Error },
-    #[error("server.metrics_listener: cannot listen on {address}: {source}")]
-    Metrics { address: SocketAddr, source: io::Error },
 }
 
-/// The receiving side, bound and not yet accepting: its listeners, the metrics endpoint, and
-/// the config in force. It knows nothing of delivery; what it commits to the spool is all it
-/// hands on ([`Edge::committed`]).
+/// The receiving side, bound and not yet accepting: its listeners and the config in force.
+/// It knows nothing of delivery; what it commits to the spool is all it hands on
+/// ([`Edge::committed`]).
 pub struct Edge {
     shared: Arc<Shared>,
     listeners: Vec<(TcpListener, ListenerTls)>,
-    metrics: Option<TcpListener>,
 }
 
 /// The policy in force now; it changes with each reload.
@@ -92,15 +90,9 @@ impl Edge {
             })?;
             listeners.push((socket, l.tls));
         }
-        let metrics = match server.metrics_listener {
-            Some(addr) => {
-                Some(TcpListener::bind(addr).await.map_err(|source| BindError::Metrics { address: addr, source })?)
-            }
-            None => None,
-        };
         let (trigger, _) = shutdown::channel();
         let shared = Arc::new(Shared::new(generation, source, self_signed, spool, tracking, trigger, published));
-        Ok(Edge { shared, listeners, metrics })
+        Ok(Edge { shared, listeners })
     }
 
     /// Notified after each copy is committed to the spool: whoever delivers may listen, so
@@ -109,26 +101,26 @@ impl Edge {
         self.shared.committed.clone()
     }
 
+    /// The edge's counters, for the metrics endpoint to register.
+    pub fn metrics(&self) -> Arc<metrics::Metrics> {
+        self.shared.metrics.clone()
+    }
+
     /// The policy in force, for the delivering side (routes, quarantine, hold).
     pub fn policy_source(&self) -> PolicySource {
         let shared = self.shared.clone();
         Arc::new(move || shared.current().policy.clone())
     }
 
-    /// Starts accepting, serving metrics and watching the config for changes.
+    /// Starts accepting and watching the config for changes.
     pub fn start(self) -> Running {
-        let Edge { shared, listeners, metrics } = self;
+        let Edge { shared, listeners } = self;
         let (watcher, updater) = reload::watch(shared.clone());
         shared.reported(None, Vec::new());
         for (socket, tls) in listeners {
             let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
             tracing::info!("listening on {addr} ({tls:?})");
             tokio::spawn(server::accept_loop(shared.clone(), socket, tls));
-        }
-        if let Some(socket) = metrics {
-            let addr = socket.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            tracing::info!("metrics on http://{addr}/metrics");
-            tokio::spawn(metrics::serve(socket, shared.metrics.clone(), shared.shutdown.subscribe()));
         }
         Running { shared, watcher, updater }
     }
@@ -142,7 +134,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// The endpoint's metrics, for parts beside the edge to add theirs to.
+    /// The edge's counters (the config generation in force among them).
     pub fn metrics(&self) -> Arc<metrics::Metrics> {
         self.shared.metrics.clone()
     }
@@ -169,7 +161,7 @@ impl Running {
 
 async fn wait_sessions(shared: &Shared, limit: Duration) {
     let until = Instant::now() + limit;
-    while shared.metrics.connections_open.load(std::sync::atomic::Ordering::Relaxed) > 0 && Instant::now() < until {
+    while shared.metrics.connections_open.get() > 0 && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

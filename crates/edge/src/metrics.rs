@@ -1,195 +1,174 @@
-//! Counters for the Prometheus text endpoint (`GET /metrics`), kept in atomics and small maps
-//! so a session pays a few nanoseconds per reply.
+//! The receiving side's counters. They are prometheus-client metrics (atomics behind an
+//! `Arc`), so a session pays a few nanoseconds per reply; whoever serves `/metrics` registers
+//! them ([`Metrics::register`]) beside the other parts' metrics.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-use crate::shutdown::Shutdown;
-
-#[derive(Default)]
-pub struct Metrics {
-    pub connections_accepted: AtomicU64,
-    pub connections_open: AtomicI64,
-    pub connections_refused: AtomicU64,
-    replies: Mutex<BTreeMap<u16, u64>>,
-    /// (tenant, outcome) → messages.
-    messages: Mutex<BTreeMap<(String, &'static str), u64>>,
-    pub spool_fsync: Histogram,
-    pub reloads_ok: AtomicU64,
-    pub reloads_failed: AtomicU64,
-    pub config_generation: AtomicU64,
-    /// What parts beside the edge add (the cluster's state).
-    more: Mutex<Vec<Renderer>>,
+/// What became of a tenant copy at the edge; its label value is the tracking event's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Receive,
+    Reject,
+    Drop,
+    Quarantine,
 }
 
-/// Appends Prometheus text for metrics kept elsewhere.
-pub type Renderer = Box<dyn Fn(&mut String) + Send + Sync>;
+impl Outcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Receive => "receive",
+            Outcome::Reject => "reject",
+            Outcome::Drop => "drop",
+            Outcome::Quarantine => "quarantine",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReplyLabels {
+    code: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MessageLabels {
+    tenant: String,
+    outcome: Outcome,
+}
+
+/// Upper bounds of the spool sync histogram, in seconds: a sync takes from a tenth of a
+/// millisecond (a fast SSD) to a second (a busy disk).
+const FSYNC_BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+pub struct Metrics {
+    pub connections_accepted: Counter,
+    pub connections_open: Gauge,
+    pub connections_refused: Counter,
+    replies: Family<ReplyLabels, Counter>,
+    messages: Family<MessageLabels, Counter>,
+    spool_fsync: Histogram,
+    pub reloads_ok: Counter,
+    pub reloads_failed: Counter,
+    pub config_generation: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            connections_accepted: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            replies: Family::default(),
+            messages: Family::default(),
+            spool_fsync: Histogram::new(FSYNC_BUCKETS),
+            reloads_ok: Counter::default(),
+            reloads_failed: Counter::default(),
+            config_generation: Gauge::default(),
+        }
+    }
+}
 
 impl Metrics {
     pub fn reply(&self, code: u16) {
-        *self.replies.lock().unwrap_or_else(|e| e.into_inner()).entry(code).or_default() += 1;
+        self.replies.get_or_create(&ReplyLabels { code }).inc();
     }
 
-    /// `outcome` is a tracking event name: receive, reject, drop, quarantine.
-    pub fn message(&self, tenant: &str, outcome: &'static str) {
-        let mut m = self.messages.lock().unwrap_or_else(|e| e.into_inner());
-        match m.get_mut(&(tenant.to_string(), outcome)) {
-            Some(n) => *n += 1,
-            None => {
-                m.insert((tenant.to_string(), outcome), 1);
-            }
-        }
+    pub fn message(&self, tenant: &str, outcome: Outcome) {
+        self.messages.get_or_create(&MessageLabels { tenant: tenant.to_string(), outcome }).inc();
     }
 
-    /// Adds metrics kept elsewhere to every scrape.
-    pub fn also_render(&self, renderer: Renderer) {
-        self.more.lock().unwrap_or_else(|e| e.into_inner()).push(renderer);
+    /// Time to make a spooled copy durable.
+    pub fn spool_fsync(&self, d: Duration) {
+        self.spool_fsync.observe(d.as_secs_f64());
     }
 
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: i64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
-        };
-        gauge(
-            &mut out,
-            "doorman_connections_accepted_total",
-            "TCP connections accepted.",
-            "counter",
-            self.connections_accepted.load(Relaxed) as i64,
+    /// The config generation in force.
+    pub fn generation(&self) -> u64 {
+        u64::try_from(self.config_generation.get()).unwrap_or(0)
+    }
+
+    pub fn set_generation(&self, generation: u64) {
+        self.config_generation.set(i64::try_from(generation).unwrap_or(i64::MAX));
+    }
+
+    /// Adds these metrics to `registry`, under the names the endpoint has always shown (the
+    /// encoder appends `_total` to counters).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "doorman_connections_accepted",
+            "TCP connections accepted",
+            self.connections_accepted.clone(),
         );
-        gauge(
-            &mut out,
-            "doorman_connections_refused_total",
-            "Connections refused at connect (limits, untrusted or malformed PROXY header).",
-            "counter",
-            self.connections_refused.load(Relaxed) as i64,
+        registry.register(
+            "doorman_connections_refused",
+            "Connections refused at connect (limits, untrusted or malformed PROXY header)",
+            self.connections_refused.clone(),
         );
-        gauge(&mut out, "doorman_connections_open", "Sessions open now.", "gauge", self.connections_open.load(Relaxed));
-        out.push_str(
-            "# HELP doorman_replies_total SMTP replies sent, by code.\n# TYPE doorman_replies_total counter\n",
-        );
-        for (code, n) in self.replies.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "doorman_replies_total{{code=\"{code}\"}} {n}");
-        }
-        out.push_str(
-            "# HELP doorman_messages_total Tenant copies by outcome.\n# TYPE doorman_messages_total counter\n",
-        );
-        for ((tenant, outcome), n) in self.messages.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(out, "doorman_messages_total{{tenant=\"{}\",outcome=\"{outcome}\"}} {n}", escape(tenant));
-        }
-        self.spool_fsync.render(
-            &mut out,
+        registry.register("doorman_connections_open", "Sessions open now", self.connections_open.clone());
+        registry.register("doorman_replies", "SMTP replies sent, by code", self.replies.clone());
+        registry.register("doorman_messages", "Tenant copies by outcome", self.messages.clone());
+        registry.register(
             "doorman_spool_fsync_seconds",
-            "Time to make a spooled copy durable (its own fsync, if any, plus the group sync it waited for).",
+            "Time to make a spooled copy durable (its own fsync, if any, plus the group sync it waited for)",
+            self.spool_fsync.clone(),
         );
-        gauge(
-            &mut out,
-            "doorman_config_reloads_total",
-            "Reloads that took effect.",
-            "counter",
-            self.reloads_ok.load(Relaxed) as i64,
+        registry.register("doorman_config_reloads", "Reloads that took effect", self.reloads_ok.clone());
+        registry.register(
+            "doorman_config_reload_failures",
+            "Reloads refused because the new config has errors",
+            self.reloads_failed.clone(),
         );
-        gauge(
-            &mut out,
-            "doorman_config_reload_failures_total",
-            "Reloads refused because the new config has errors.",
-            "counter",
-            self.reloads_failed.load(Relaxed) as i64,
-        );
-        gauge(
-            &mut out,
+        registry.register(
             "doorman_config_generation",
-            "The config generation in force (1 at start).",
-            "gauge",
-            self.config_generation.load(Relaxed) as i64,
+            "The config generation in force (1 at start)",
+            self.config_generation.clone(),
         );
-        for more in self.more.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            more(&mut out);
-        }
-        out
     }
 }
 
-fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-const BUCKETS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
-
-#[derive(Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-}
-
-impl Histogram {
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            self.counts[i].fetch_add(1, Relaxed);
+    /// The names and samples the endpoint showed before it used prometheus-client.
+    #[test]
+    fn names_stay_as_they_were() {
+        let m = Metrics::default();
+        m.connections_accepted.inc();
+        m.connections_open.inc();
+        m.reply(250);
+        m.message("fab\"rikam", Outcome::Receive);
+        m.spool_fsync(Duration::from_micros(300));
+        m.set_generation(3);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::prometheus_text::encode(&mut text, &registry).unwrap();
+        for want in [
+            "# TYPE doorman_connections_accepted_total counter\ndoorman_connections_accepted_total 1\n",
+            "\ndoorman_connections_refused_total 0\n",
+            "\ndoorman_connections_open 1\n",
+            "\ndoorman_replies_total{code=\"250\"} 1\n",
+            "\ndoorman_messages_total{tenant=\"fab\\\"rikam\",outcome=\"receive\"} 1\n",
+            "\ndoorman_spool_fsync_seconds_bucket{le=\"0.00025\"} 0\n",
+            "\ndoorman_spool_fsync_seconds_bucket{le=\"0.0005\"} 1\n",
+            "\ndoorman_spool_fsync_seconds_count 1\n",
+            "# HELP doorman_config_generation The config generation in force (1 at start).\n",
+            "\ndoorman_config_generation 3\n",
+        ] {
+            assert!(text.contains(want), "{want:?} missing from\n{text}");
         }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_nanos.fetch_add(d.as_nanos() as u64, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (b, c) in BUCKETS.iter().zip(&self.counts) {
-            cumulative += c.load(Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "{name}_sum {}", self.sum_nanos.load(Relaxed) as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count {count}");
-    }
-}
-
-/// Answers `GET /metrics`; anything else gets a 404. One request per connection.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: Shutdown) {
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.draining() => return,
-        };
-        let Ok((mut stream, _)) = accepted else { continue };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let mut len = 0;
-            let read = tokio::time::timeout(Duration::from_secs(5), async {
-                while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => len += n,
-                    }
-                }
-            });
-            if read.await.is_err() {
-                return;
-            }
-            let request = &buf[..len];
-            let response = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET / ") {
-                let body = metrics.render();
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
-            };
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
     }
 }

@@ -405,7 +405,7 @@ fn reload(
     let name =
         policy.as_ref().map_or_else(|| shared.source.name(), |p| format!("{} with {}", shared.source.name(), p.name()));
     let refuse = |errors: Vec<String>| {
-        shared.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.reloads_failed.inc();
         for e in &errors {
             tracing::error!(target: "doorman::reload", "{e}");
         }
@@ -443,7 +443,7 @@ fn reload(
                 .iter()
                 .all(|p| std::fs::metadata(p).and_then(|m| m.modified()).map_or(true, |t| t < started_at));
             shared.install(next, settled.then_some(after), candidate);
-            shared.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+            shared.metrics.reloads_ok.inc();
             tracing::info!(
                 target: "doorman::reload",
                 "{name}: reloaded ({why}): generation {number}, {tenants} tenant(s), compiled in {:?}",

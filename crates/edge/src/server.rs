@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use doorman_config::ListenerTls;
@@ -30,12 +29,12 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, tls: Listen
         };
         match accepted {
             Ok((stream, peer)) => {
-                shared.metrics.connections_accepted.fetch_add(1, Relaxed);
+                shared.metrics.connections_accepted.inc();
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    shared.metrics.connections_open.fetch_add(1, Relaxed);
+                    shared.metrics.connections_open.inc();
                     handle(&shared, stream, peer, tls).await;
-                    shared.metrics.connections_open.fetch_sub(1, Relaxed);
+                    shared.metrics.connections_open.dec();
                 });
             }
             Err(e) => {
@@ -72,7 +71,7 @@ async fn handle(shared: &Arc<Shared>, stream: TcpStream, peer: SocketAddr, liste
     let decision = policy.connect(&connect, Detail::Brief);
     let reply = decision.reply.to_string();
     if !decision.is_accepted() {
-        shared.metrics.connections_refused.fetch_add(1, Relaxed);
+        shared.metrics.connections_refused.inc();
         let mut r = Record::now(Event::Reject);
         r.session = Some(session_id.clone());
         r.client_ip = Some(decision.client.to_string());

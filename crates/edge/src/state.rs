@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, RwLock};
 
 use doorman_config::Published;
@@ -72,7 +72,7 @@ impl Shared {
         published: Option<Published>,
     ) -> Shared {
         let metrics = Arc::new(Metrics::default());
-        metrics.config_generation.store(generation.number, Ordering::Relaxed);
+        metrics.set_generation(generation.number);
         Shared {
             current: RwLock::new(Arc::new(generation)),
             source,
@@ -98,7 +98,7 @@ impl Shared {
     /// Puts `next` in force; `compiled_from` is the fingerprint of its files, when sure;
     /// `published` is the cluster revision it was compiled with, when it is a new one.
     pub fn install(&self, next: Generation, compiled_from: Option<u64>, published: Option<Published>) {
-        self.metrics.config_generation.store(next.number, Ordering::Relaxed);
+        self.metrics.set_generation(next.number);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         *self.compiled_from.lock().unwrap_or_else(|e| e.into_inner()) = compiled_from;
         if published.is_some() {

@@ -8,6 +8,7 @@ use doorman_tracking::{Event, Record, time};
 
 use crate::dsn::{self, Failure, Report};
 use crate::manager::QueueManager;
+use crate::metrics::NextHop;
 use crate::state::{DeliveryState, Status};
 
 impl QueueManager {
@@ -89,6 +90,8 @@ impl QueueManager {
                 return Err(60);
             }
         }
+        let hop = failed.iter().find_map(|r| r.remote.clone()).map_or(NextHop::None, NextHop::Relay);
+        self.metrics.dsn(&env.tenant, &hop);
         let mut r = Record::now(Event::Dsn);
         r.queue_id = Some(id.to_string());
         r.mail_from = Some(String::new());

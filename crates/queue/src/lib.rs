@@ -9,13 +9,16 @@
 //! Each recipient's state is persisted in [`state`] before anything else happens, so a crash
 //! leads to a retry (at least once), never to a loss. A 4xx is retried on the configured
 //! schedule; a 5xx, or a copy older than `max_age`, fails and its sender gets a DSN ([`dsn`]).
+//! [`metrics`] counts each recipient's result; [`census`] counts what the queue holds.
 
 pub mod admin;
 mod bounce;
+pub mod census;
 pub mod dsn;
 mod lifecycle;
 pub mod maildir;
 mod manager;
+pub mod metrics;
 mod routes;
 pub mod smtp;
 pub mod state;

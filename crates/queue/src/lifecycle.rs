@@ -7,9 +7,9 @@ use std::time::SystemTime;
 use doorman_config::Routing;
 use doorman_policy::Policy;
 use doorman_spool::{Disposition, OpenCopy};
-use doorman_tracking::Event;
 
 use crate::manager::QueueManager;
+use crate::metrics::{NextHop, Outcome};
 use crate::state::{self, DeliveryState, Status, unix};
 
 impl QueueManager {
@@ -55,13 +55,14 @@ impl QueueManager {
                     tracing::error!("queue {id}: cannot move to quarantine: {e}");
                     return Some(unix(SystemTime::now()) + 60);
                 }
+                self.metrics.quarantined(&env.tenant);
                 return None;
             }
             Disposition::Reject { reply } if !st.is_final() => {
                 let addresses: Vec<String> = st.pending().map(|r| r.address.clone()).collect();
                 for a in addresses {
                     st.set(&a, Status::Failed, reply.clone(), None);
-                    self.log(Event::Fail, env, id, &a, reply);
+                    self.outcome(Outcome::Failed, &NextHop::None, &file, id, &a, reply);
                 }
             }
             _ => {}
@@ -82,7 +83,7 @@ impl QueueManager {
                     last.unwrap_or_else(|| "no attempt".into())
                 );
                 st.set(&a, Status::Failed, reply.clone(), None);
-                self.log(Event::Fail, env, id, &a, &reply);
+                self.outcome(Outcome::Failed, &NextHop::None, &file, id, &a, &reply);
             }
         }
         if !st.is_final() {
@@ -123,7 +124,7 @@ impl QueueManager {
         let pending: Vec<String> = st.pending().map(|r| r.address.clone()).collect();
         let Some(routing) = routing else {
             let reply = format!("451 4.3.5 Tenant {} has no routing configured", env.tenant);
-            self.defer_all(env, id, &pending, &reply, st);
+            self.defer_all(file, id, &pending, &reply, &NextHop::None, st);
             return;
         };
         match &routing {

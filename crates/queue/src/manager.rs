@@ -1,6 +1,7 @@
 //! The queue manager's scheduler: finds copies due for an attempt and delivers each in its
 //! own task. A copy's way ([`crate::lifecycle`]), its routes ([`crate::routes`]) and its DSN
-//! ([`crate::bounce`]) are the manager's other parts.
+//! ([`crate::bounce`]) are the manager's other parts; what they did is counted in
+//! [`crate::metrics`].
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -8,10 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use doorman_policy::Policy;
-use doorman_spool::{Envelope, Spool};
-use doorman_tracking::{Event, Record, TrackingLog};
+use doorman_spool::{OpenCopy, Spool};
+use doorman_tracking::{Record, TrackingLog};
+use prometheus_client::registry::Registry;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::census::QueueGauges;
+use crate::metrics::{DeliveryMetrics, NextHop, Outcome};
 use crate::state::{self, unix};
 
 /// The policy in force now (the edge's current config generation).
@@ -35,6 +39,7 @@ pub struct QueueManager {
     /// TLS client settings per route, built once: loading CA files and the system roots
     /// costs far more than a delivery.
     pub(crate) tls: Mutex<HashMap<TlsKey, (Arc<Policy>, TlsPair)>>,
+    pub(crate) metrics: DeliveryMetrics,
 }
 
 /// The config generation (kept alive by the entry, so its address is not reused) and the
@@ -62,7 +67,15 @@ impl QueueManager {
             hops: Mutex::new(HashMap::new()),
             dsn_window: Mutex::new((Instant::now(), 0)),
             tls: Mutex::new(HashMap::new()),
+            metrics: DeliveryMetrics::default(),
         })
+    }
+
+    /// Adds the delivering side's metrics to `registry`: its counters, and the queue gauges
+    /// counted from the spool at each scrape.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.metrics.register(registry);
+        registry.register_collector(Box::new(QueueGauges(self.spool.clone())));
     }
 
     /// Tells the manager that new copies are in the spool.
@@ -126,8 +139,15 @@ impl QueueManager {
         }
     }
 
-    pub(crate) fn log(&self, event: Event, env: &Envelope, id: &str, rcpt: &str, reply: &str) {
-        let mut r = Record::now(event);
+    /// One recipient's result of an attempt, for the tracking log and the metrics. The caller
+    /// has put it in the copy's delivery state.
+    pub(crate) fn outcome(&self, result: Outcome, hop: &NextHop, file: &OpenCopy, id: &str, rcpt: &str, reply: &str) {
+        let env = &file.envelope;
+        self.metrics.recipient(&env.tenant, hop, result);
+        if result == Outcome::Delivered {
+            self.metrics.delivered_after(file.written.elapsed().unwrap_or_default());
+        }
+        let mut r = Record::now(result.event());
         r.session = Some(env.session.clone());
         r.queue_id = Some(id.to_string());
         r.client_ip = Some(env.client_ip.clone());

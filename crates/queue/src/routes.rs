@@ -6,12 +6,12 @@ use std::sync::Arc;
 use doorman_config::address::parse_mailbox;
 use doorman_config::{MaildirRoute, Relay, RelayTls};
 use doorman_policy::Policy;
-use doorman_spool::{Disposition, Envelope, OpenCopy};
-use doorman_tracking::Event;
+use doorman_spool::{Disposition, OpenCopy};
 use tokio::sync::Semaphore;
 
 use crate::maildir;
 use crate::manager::{QueueManager, TlsPair};
+use crate::metrics::{NextHop, Outcome};
 use crate::smtp::{self, Attempt, ClientTlsError, RemoteReply, Target};
 use crate::state::{DeliveryState, Status};
 
@@ -39,7 +39,7 @@ impl QueueManager {
                     env.tenant
                 );
                 st.set(a, Status::Failed, reply.clone(), None);
-                self.log(Event::Fail, env, id, a, &reply);
+                self.outcome(Outcome::Failed, &NextHop::Maildir, file, id, a, &reply);
                 continue;
             }
             let (root, a2, from) = (root.clone(), a.clone(), env.mail_from.clone());
@@ -57,12 +57,12 @@ impl QueueManager {
                 Ok(Ok(p)) => {
                     let reply = format!("250 2.0.0 delivered to {}", p.display());
                     st.set(a, Status::Delivered, reply.clone(), None);
-                    self.log(Event::Deliver, env, id, a, &reply);
+                    self.outcome(Outcome::Delivered, &NextHop::Maildir, file, id, a, &reply);
                 }
                 Ok(Err(e)) => {
                     let reply = format!("451 4.3.0 Maildir delivery failed: {e}");
                     st.set(a, Status::Pending, reply.clone(), None);
-                    self.log(Event::Defer, env, id, a, &reply);
+                    self.outcome(Outcome::Deferred, &NextHop::Maildir, file, id, a, &reply);
                 }
                 Err(e) => tracing::error!("queue {id}: maildir task failed: {e}"),
             }
@@ -84,13 +84,15 @@ impl QueueManager {
             Ok(c) => c,
             Err(e) => {
                 let reply = format!("451 4.3.5 TLS settings of tenant {}: {e}", env.tenant);
-                self.defer_all(env, id, pending, &reply, st);
+                self.defer_all(file, id, pending, &reply, &NextHop::None, st);
                 return;
             }
         };
         let mut hops = routing.next_hops.clone();
         hops.sort_by_key(|h| h.priority);
         let mut last_problem = "no next hop configured".to_string();
+        // The last next hop that gave an SMTP reply (a 4xx for the whole message).
+        let mut answered = NextHop::None;
         for hop in &hops {
             let key = format!("{}:{}", hop.host, hop.port);
             let semaphore = {
@@ -126,29 +128,41 @@ impl QueueManager {
             match smtp::send(&target, &envelope, smtp::Message { head: &head, body: &mut body }).await {
                 Attempt::Done(replies) => {
                     for (a, r) in pending.iter().zip(replies) {
-                        self.record_remote(env, id, a, &r, &key, st);
+                        self.record_remote(file, id, a, &r, &key, st);
                     }
                     return;
                 }
                 Attempt::Refused(r) if r.code >= 500 => {
                     for a in pending {
-                        self.record_remote(env, id, a, &r, &key, st);
+                        self.record_remote(file, id, a, &r, &key, st);
                     }
                     return;
                 }
-                Attempt::Refused(r) => last_problem = format!("{key} said {}", r.line()),
+                Attempt::Refused(r) => {
+                    last_problem = format!("{key} said {}", r.line());
+                    answered = NextHop::Relay(key);
+                }
                 Attempt::Unreachable(why) => last_problem = why.to_string(),
             }
         }
         let reply = format!("451 4.4.1 No next hop took the message: {last_problem}");
-        self.defer_all(env, id, pending, &reply, st);
+        self.defer_all(file, id, pending, &reply, &answered, st);
     }
 
     /// This attempt reached none of `pending`: they wait for the next, with `reply` as why.
-    pub(crate) fn defer_all(&self, env: &Envelope, id: &str, pending: &[String], reply: &str, st: &mut DeliveryState) {
+    /// `hop` is the next hop whose reply made it so, if one did.
+    pub(crate) fn defer_all(
+        &self,
+        file: &OpenCopy,
+        id: &str,
+        pending: &[String],
+        reply: &str,
+        hop: &NextHop,
+        st: &mut DeliveryState,
+    ) {
         for a in pending {
             st.set(a, Status::Pending, reply.to_string(), None);
-            self.log(Event::Defer, env, id, a, reply);
+            self.outcome(Outcome::Deferred, hop, file, id, a, reply);
         }
     }
 
@@ -175,7 +189,7 @@ impl QueueManager {
 
     pub(crate) fn record_remote(
         &self,
-        env: &Envelope,
+        file: &OpenCopy,
         id: &str,
         a: &str,
         r: &RemoteReply,
@@ -183,12 +197,12 @@ impl QueueManager {
         st: &mut DeliveryState,
     ) {
         let reply = format!("{} (from {hop})", r.line().replace('\n', " "));
-        let (status, event) = match r.code {
-            200..=299 => (Status::Delivered, Event::Deliver),
-            500.. => (Status::Failed, Event::Fail),
-            _ => (Status::Pending, Event::Defer),
+        let (status, result) = match r.code {
+            200..=299 => (Status::Delivered, Outcome::Delivered),
+            500.. => (Status::Failed, Outcome::Failed),
+            _ => (Status::Pending, Outcome::Deferred),
         };
         st.set(a, status, r.line().replace('\n', " "), Some(hop.to_string()));
-        self.log(event, env, id, a, &reply);
+        self.outcome(result, &NextHop::Relay(hop.to_string()), file, id, a, &reply);
     }
 }

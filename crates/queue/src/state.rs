@@ -78,6 +78,42 @@ impl DeliveryState {
     }
 }
 
+/// Where a copy stands in the queue: what `doorman queue list` and the queue gauges show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStatus {
+    /// Due: the queue delivers it at its next look.
+    Queued,
+    /// Waiting for its next attempt after a 4xx.
+    Deferred,
+    /// Held by an administrator until released.
+    Held,
+}
+
+impl QueueStatus {
+    pub const ALL: [QueueStatus; 3] = [QueueStatus::Queued, QueueStatus::Deferred, QueueStatus::Held];
+
+    /// The status of a copy with delivery state `state` (none before its first attempt), on
+    /// hold or not, at unix second `now`.
+    pub fn of(state: Option<&DeliveryState>, held: bool, now: u64) -> QueueStatus {
+        if held {
+            QueueStatus::Held
+        } else if state.is_some_and(|st| st.next_attempt > now) {
+            QueueStatus::Deferred
+        } else {
+            QueueStatus::Queued
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueStatus::Queued => "queued",
+            QueueStatus::Deferred => "deferred",
+            QueueStatus::Held => "held",
+        }
+    }
+}
+
 pub fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

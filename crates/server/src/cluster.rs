@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 
+use doorman_cluster::metrics::NodeMetrics;
 use doorman_cluster::store::Revision;
 use doorman_cluster::{Connection, NodeState, nodes, store, trace};
 use doorman_config::{Cluster, Loaded, PolicyDocument, Published};
-use std::sync::atomic::Ordering;
 
 use doorman_edge::metrics::Metrics;
 use doorman_edge::{ConfigSource, PolicyUpdater};
 use doorman_spool::{PolicySnapshot, ReloadResult, Spool};
 use doorman_tracking::TrackingLog;
+use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 
 use crate::ServeError;
@@ -106,11 +107,14 @@ pub async fn join(
 }
 
 impl Node {
+    /// Adds the node's cluster metrics to `registry`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        NodeMetrics::register(self.state.clone(), registry);
+    }
+
     /// Follows the cluster for as long as the process runs.
     pub fn run(self, updater: PolicyUpdater, spool: Arc<Spool>, tracking: &TrackingLog, metrics: Arc<Metrics>) {
         let Node { conn, cluster, state, mut feed, .. } = self;
-        let shown = state.clone();
-        metrics.also_render(Box::new(move |out| shown.render(out)));
         if cluster.trace {
             tracking.forward_to(Box::new(trace::publisher(conn.clone(), cluster.clone(), state.clone())));
         }
@@ -120,7 +124,7 @@ impl Node {
             while let Some(revision) = feed.recv().await {
                 // A refused revision is tried again once the node's own file has changed (a
                 // new generation): it may pass now.
-                let generation = metrics.config_generation.load(Ordering::Relaxed);
+                let generation = metrics.generation();
                 if state.refused_under(revision.number, generation) || !(revision.reset || state.news(revision.number))
                 {
                     continue;

@@ -1,14 +1,16 @@
 //! `doorman serve`: the receiving edge and the delivering queue in one process. They meet
 //! only at the spool, as Postfix's smtpd and qmgr do: the edge commits copies and says so
 //! ([`doorman_edge::Edge::committed`]); the queue reads them from the spool and delivers.
-//! This crate opens what both share (the spool, the tracking log), starts them, and stops
-//! them on SIGTERM or SIGINT. [`control`] is the other side: `doorman reload` talking to a
-//! running server.
+//! This crate opens what both share (the spool, the tracking log), starts them, serves their
+//! metrics (one registry, `GET /metrics`), and stops them on SIGTERM or SIGINT. [`control`]
+//! is the other side: `doorman reload` talking to a running server.
 
 mod cluster;
 pub mod control;
+mod metrics;
 
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use doorman_edge::{BindError, ConfigSource, Edge};
 use doorman_queue::QueueManager;
 use doorman_spool::{Spool, SyncMode};
 use doorman_tracking::TrackingLog;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// `doorman serve` could not start.
@@ -32,6 +36,8 @@ pub enum ServeError {
     TrackingLog { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Edge(#[from] BindError),
+    #[error("server.metrics_listener: cannot listen on {address}: {source}")]
+    Metrics { address: SocketAddr, source: io::Error },
     #[error(transparent)]
     Cluster(#[from] doorman_cluster::ClusterError),
 }
@@ -87,14 +93,37 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     let published = node.as_ref().map(|n| n.published.clone());
     let edge = Edge::bind(source, loaded, published, spool.clone(), tracking.clone()).await?;
     let queue = QueueManager::new(spool.clone(), base, edge.policy_source(), tracking.clone(), edge.committed());
+    let endpoint = match server.metrics_listener {
+        Some(address) => {
+            let listener =
+                TcpListener::bind(address).await.map_err(|source| ServeError::Metrics { address, source })?;
+            let mut registry = Registry::default();
+            edge.metrics().register(&mut registry);
+            queue.register_metrics(&mut registry);
+            if let Some(node) = &node {
+                node.register_metrics(&mut registry);
+            }
+            Some((listener, registry))
+        }
+        None => None,
+    };
     let delivery = tokio::spawn(queue.run());
     let edge = edge.start();
+    let endpoint = endpoint.map(|(listener, registry)| {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(metrics::serve(listener, Arc::new(registry)))
+    });
     if let Some(node) = node {
         node.run(edge.policy_updater(), spool, &tracking, edge.metrics());
     }
     tracing::info!("spool in {}, tracking log in {}", spool_dir.display(), log_path.display());
 
     wait_for_stop().await;
+    // A stopping server has no numbers worth scraping: the endpoint closes with the listeners.
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+    }
     edge.drain().await;
     delivery.abort();
     tracing::info!("stopped");

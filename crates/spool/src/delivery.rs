@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::time::SystemTime;
 
 use crate::envelope::Disposition;
 use crate::layout::{check_id, names_in, tenant_of, with_path};
@@ -22,6 +23,14 @@ impl Spool {
     pub fn read(&self, id: &str) -> io::Result<SpoolFile> {
         check_id(id)?;
         read_file(&self.layout.copy(id))
+    }
+
+    /// When a waiting copy was written (its arrival, as [`SpoolFile::written`] says), without
+    /// reading it: for the age of the queue.
+    pub fn written(&self, id: &str) -> io::Result<SystemTime> {
+        check_id(id)?;
+        let path = self.layout.copy(id);
+        fs::metadata(&path).and_then(|m| m.modified()).map_err(|e| with_path(e, &path))
     }
 
     /// Whether a copy is waiting.

@@ -10,6 +10,7 @@ use doorman_tracking::Event;
 use super::{Flow, Session, replies};
 use crate::body::Body;
 use crate::framing::{ChunkChecker, DotReader, Flaw};
+use crate::metrics::Outcome;
 
 /// The message so far, when it comes in BDAT chunks.
 pub(super) struct BdatBody {
@@ -178,7 +179,7 @@ impl Session {
             self.reply(reply);
             for copy in &decision.copies {
                 self.log_copy(&tx, copy, Event::Reject, None, Some(reply));
-                self.shared.metrics.message(&copy.tenant, "reject");
+                self.shared.metrics.message(&copy.tenant, Outcome::Reject);
             }
             return Flow::Continue;
         }
@@ -189,11 +190,11 @@ impl Session {
                 self.reply(&reply);
                 for (copy, id) in decision.copies.iter().zip(&ids) {
                     let (event, outcome, rule_reply) = match &copy.disposition {
-                        Disposition::Delete => (Event::Drop, "drop", None),
-                        Disposition::Quarantine => (Event::Quarantine, "quarantine", None),
-                        Disposition::Reject { reply } => (Event::Reject, "reject", Some(reply)),
+                        Disposition::Delete => (Event::Drop, Outcome::Drop, None),
+                        Disposition::Quarantine => (Event::Quarantine, Outcome::Quarantine, None),
+                        Disposition::Reject { reply } => (Event::Reject, Outcome::Reject, Some(reply)),
                         Disposition::Deliver | Disposition::Junk | Disposition::Redirect { .. } => {
-                            (Event::Receive, "receive", None)
+                            (Event::Receive, Outcome::Receive, None)
                         }
                     };
                     self.log_copy(&tx, copy, event, id.as_deref(), Some(rule_reply.unwrap_or(&reply)));

@@ -145,7 +145,7 @@ impl Session {
                     r.stage = Some(doorman_tracking::Stage::Connect);
                     r.reply = Some(decision.reply.to_string());
                     self.shared.tracking.log(r);
-                    self.shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.shared.metrics.connections_refused.inc();
                     self.conn.close().await;
                     return;
                 }

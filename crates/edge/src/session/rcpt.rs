@@ -4,6 +4,7 @@ use doorman_policy::{Detail, RcptContext, add_accepted};
 use doorman_tracking::Event;
 
 use super::{Session, replies};
+use crate::metrics::Outcome;
 
 impl Session {
     pub(super) async fn rcpt(&mut self, path: &str) {
@@ -29,7 +30,7 @@ impl Session {
             None => {
                 let tenant = decision.tenant.map(|t| generation.policy.tenant(t).name().to_string());
                 if let Some(t) = &tenant {
-                    self.shared.metrics.message(t, "reject");
+                    self.shared.metrics.message(t, Outcome::Reject);
                 }
                 let mut r = self.record(Event::Reject);
                 r.stage = Some(doorman_tracking::Stage::Rcpt);

@@ -111,7 +111,7 @@ impl Session {
         // Durable, then visible to delivery; a failed commit takes every copy back.
         let sync = self.shared.spool.commit(&written).await?;
         for w in &written {
-            self.shared.metrics.spool_fsync.observe(w.fsync + sync);
+            self.shared.metrics.spool_fsync(w.fsync + sync);
         }
         self.shared.committed.notify_one();
         Ok(ids)
