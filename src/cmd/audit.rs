@@ -33,7 +33,8 @@ pub struct Args {
     /// Print the JSON report (schema doorman.audit/4, docs/audit-json.md); the same as --format json.
     #[arg(long, conflicts_with = "format")]
     json: bool,
-    /// text, json, dot (Graphviz source) or svg (drawn by Graphviz's `dot`, when installed).
+    /// text; json; html (one self-contained page: summary, findings, fixes, pictures); svg
+    /// (the mail-flow picture); dot (the same picture as Graphviz source).
     #[arg(long, default_value = "text")]
     format: Format,
     /// Only this tenant (repeatable); the exit status is then that of these tenants.
@@ -64,8 +65,9 @@ enum Shown {
 enum Format {
     Text,
     Json,
-    Dot,
+    Html,
     Svg,
+    Dot,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -141,36 +143,25 @@ pub fn run(args: Args) -> ExitCode {
             super::emit(&format!("{}\n", serde_json::to_string_pretty(&e.json()).unwrap_or_default()))
         }
         (Format::Json, None) => super::emit(&format!("{}\n", serde_json::to_string_pretty(audit).unwrap_or_default())),
-        (Format::Dot, _) => super::emit(&doorman_audit::render::dot(audit)),
-        (Format::Svg, _) => match svg(&doorman_audit::render::dot(audit)) {
-            Ok(svg) => super::emit(&svg),
-            Err(e) => {
-                eprintln!("doorman audit: {e}");
-                return ExitCode::from(2);
-            }
-        },
+        (Format::Dot, _) => super::emit(&doorman_audit::render::dot::dot(audit)),
+        (Format::Svg, _) => super::emit(&doorman_audit::render::svg::svg(audit)),
+        (Format::Html, _) => {
+            let config = args.config.as_ref().or(args.exo.as_ref()).map(|p| p.display().to_string());
+            let powershell = |t: &doorman_audit::TenantAudit| {
+                doorman_exo::powershell::script(&t.tenant, &doorman_exo::powershell::fix(t))
+            };
+            let generator = concat!("doorman ", env!("CARGO_PKG_VERSION"));
+            let options = doorman_audit::render::html::HtmlOptions {
+                config: if args.exo.is_some() { None } else { config.as_deref() },
+                powershell: &powershell,
+                generator,
+            };
+            super::emit(&doorman_audit::render::html::html(audit, &options))
+        }
     }
     match audit.outcome() {
         Outcome::Clean => ExitCode::SUCCESS,
         Outcome::Findings => ExitCode::from(1),
         Outcome::Incomplete => ExitCode::from(3),
     }
-}
-
-/// Draws the graph with Graphviz's `dot`.
-fn svg(source: &str) -> Result<String, String> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child =
-        Command::new("dot").arg("-Tsvg").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().map_err(|e| {
-            format!(
-                "--format svg needs Graphviz's `dot` ({e}); install it (apt-get install graphviz), or use --format dot"
-            )
-        })?;
-    child.stdin.take().ok_or("dot has no stdin")?.write_all(source.as_bytes()).map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!("dot failed: {}", String::from_utf8_lossy(&out.stderr)));
-    }
-    String::from_utf8(out.stdout).map_err(|e| e.to_string())
 }

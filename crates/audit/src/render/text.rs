@@ -1,21 +1,8 @@
-//! The audit as a readable report.
+//! The audit as text, for a terminal: a summary line per tenant, then each tenant's doors,
+//! findings and fixes.
 
+use super::{one_line, shorten};
 use crate::{Audit, DispositionKind, Door, Severity};
-
-/// Text from a config or an export on one line of a report or a comment: every control
-/// character (line breaks among them) and Unicode line separator escaped as `\u{…}`, so a
-/// name cannot start a line of its own (and pass for a command, a TOML key, or a verdict).
-pub fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// What the text report leaves out. The JSON always holds everything.
 #[derive(Clone, Copy, Debug)]
@@ -102,9 +89,7 @@ pub fn text_with(audit: &Audit, options: TextOptions) -> String {
             ));
         }
         // Incomplete input is listed above, with how to complete it.
-        let shown =
-            |f: &&crate::Finding| f.code != crate::FindingCode::InputIncomplete && f.severity >= options.min_severity;
-        for f in t.findings.iter().filter(shown) {
+        for f in t.findings.iter().filter(|f| super::listed(f, options.min_severity)) {
             let sev = match f.severity {
                 Severity::Info => "info",
                 Severity::Warning => "WARNING",
@@ -130,19 +115,15 @@ fn summary(audit: &Audit) -> String {
         .tenants
         .iter()
         .map(|t| {
-            let count = |s: Severity| t.findings.iter().filter(|f| f.severity == s).count().to_string();
-            let top = t
-                .findings
-                .iter()
-                .filter(|f| f.severity > Severity::Info)
-                .max_by_key(|f| f.severity)
+            let counts = super::counts(t);
+            let top = super::top_finding(t)
                 .map_or("-".to_string(), |f| format!("{}: {}", f.code, shorten(&one_line(&f.message), 70)));
             [
                 one_line(&t.tenant),
                 t.verdict.label().to_string(),
-                count(Severity::Critical),
-                count(Severity::Warning),
-                count(Severity::Info),
+                counts[2].to_string(),
+                counts[1].to_string(),
+                counts[0].to_string(),
                 top,
             ]
         })
@@ -165,15 +146,6 @@ fn summary(audit: &Audit) -> String {
     }
     out.push('\n');
     out
-}
-
-/// At most `max` characters, an ellipsis marking the cut.
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max - 1).collect();
-    format!("{cut}…")
 }
 
 /// `; From: header in x; with a recipient in y; depends on message content (rules "z")`.
@@ -221,50 +193,4 @@ fn door(out: &mut String, kind: &str, d: &Door, with_example: bool) {
             out.push_str(&doorman_policy::render::trace_table(&r.decision.trace, None, "      "));
         }
     }
-}
-
-/// The mail flow as Graphviz: internet → gateway → doorman → mailboxes, front doors in black,
-/// side doors in red, as the field report draws them.
-pub fn dot(audit: &Audit) -> String {
-    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"));
-    let mut out = String::from(
-        "digraph mailflow {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n  edge [fontname=\"Helvetica\", fontsize=10];\n  internet [label=\"Internet\", shape=ellipse];\n  doorman [label=\"doorman edge\"];\n",
-    );
-    for (i, t) in audit.tenants.iter().enumerate() {
-        let mailbox = format!("mailboxes_{i}");
-        let color = if t.verdict == crate::Verdict::Locked { "black" } else { "red" };
-        out.push_str(&format!(
-            "  {mailbox} [label={}, shape=cylinder, color={color}];\n",
-            q(&format!("{}\n{}", t.tenant, t.verdict.label()))
-        ));
-        out.push_str(&format!("  doorman -> {mailbox};\n"));
-        if t.gateway.is_empty() && t.mx.iter().any(|m| m.eq_ignore_ascii_case("self")) {
-            out.push_str(&format!("  internet -> doorman [label={}];\n", q(&format!("MX of {}", t.tenant))));
-        } else {
-            let gw = format!("gateway_{i}");
-            out.push_str(&format!(
-                "  {gw} [label={}];\n  internet -> {gw} [label=\"MX\"];\n",
-                q(&format!("gateway {}\n{}", t.mx.join(", "), t.gateway.join(", ")))
-            ));
-            let via: Vec<String> = t
-                .front_doors
-                .iter()
-                .filter_map(|d| d.connector.clone())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let label =
-                if via.is_empty() { "front door".to_string() } else { format!("front door: {}", via.join(", ")) };
-            out.push_str(&format!("  {gw} -> doorman [label={}];\n", q(&label)));
-        }
-        for d in &t.side_doors {
-            let crit = if d.critical { "\nSCL -1: spam filtering skipped" } else { "" };
-            out.push_str(&format!(
-                "  internet -> {mailbox} [color=red, fontcolor=red, style=bold, label={}];\n",
-                q(&format!("SIDE DOOR: {}\n{}; {}{crit}", d.summary, d.sender, d.tls))
-            ));
-        }
-    }
-    out.push_str("}\n");
-    out
 }

@@ -230,6 +230,16 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// What a finding is about: a stable identifier, in the JSON as `snake_case`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -316,6 +326,35 @@ pub struct Example {
 }
 
 impl Example {
+    /// The `doorman explain` arguments that replay this session, one word each.
+    pub fn explain_args(&self) -> Vec<String> {
+        let mut args = vec!["--client-ip".to_string(), self.client_ip.to_string()];
+        match &self.tls {
+            Some(names) if names.is_empty() => args.push("--tls".into()),
+            Some(names) => {
+                for n in names {
+                    args.extend(["--client-cert-name".to_string(), n.clone()]);
+                }
+            }
+            None => {}
+        }
+        let from = if self.mail_from.is_empty() { "<>" } else { self.mail_from.as_str() };
+        args.extend(["--mail-from".to_string(), from.to_string()]);
+        for r in &self.rcpts {
+            args.extend(["--rcpt".to_string(), r.clone()]);
+        }
+        for (name, value) in &self.headers {
+            args.extend(["--header".to_string(), format!("{name}: {value}")]);
+        }
+        if self.smtputf8 {
+            args.push("--smtputf8".into());
+        }
+        if let Some(peer) = self.proxy_peer {
+            args.extend(["--proxy-peer".to_string(), peer.to_string()]);
+        }
+        args
+    }
+
     pub fn transaction(&self) -> Transaction {
         let rcpts: Vec<&str> = self.rcpts.iter().map(String::as_str).collect();
         let mut tx = Transaction::new(self.client_ip, self.mail_from.clone(), &rcpts);

@@ -45,6 +45,12 @@ impl IpInterval {
         v6 == self.v6 && self.first <= n && n <= self.last
     }
 
+    /// The addresses of `net`, as written.
+    pub fn of_net(net: &IpNet) -> IpInterval {
+        let (v6, first, last) = bounds(net);
+        IpInterval { v6, first, last }
+    }
+
     /// The interval as the fewest CIDRs.
     pub fn nets(&self) -> Vec<IpNet> {
         cover(self.v6, self.first, self.last)
