@@ -349,10 +349,13 @@ fn audit_exit_codes_and_formats() {
     let dot = stdout(&o);
     assert!(
         dot.starts_with("digraph mailflow {")
-            && dot.contains("color=red")
-            && dot.contains("SIDE DOOR: all IPv4 except 80.66.20.0/28"),
+            && dot.contains("internet -> edge_0 [color=red")
+            && dot.contains("SIDE DOOR without a connector\\nfrom all IPv4 except 80.66.20.0/28; all IPv6"),
         "{dot}"
     );
+    let o = doorman(&["audit", "--config", before.to_str().unwrap(), "--format", "svg"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("<svg ") && stdout(&o).contains(">SIDE DOOR without a connector</text>"));
 
     let broken = temp_file("audit-broken.toml", "[[tenants]]\nname = 3\n");
     assert_eq!(doorman(&["audit", "--config", broken.to_str().unwrap()]).status.code(), Some(2));
@@ -977,4 +980,140 @@ fn audit_shows_progress_on_a_terminal_only() {
     let piped = doorman(&["audit", "--config", config.to_str().unwrap()]);
     assert!(stderr(&piped).is_empty(), "{}", stderr(&piped));
     assert!(stdout(&piped).starts_with("TENANT  VERDICT"), "{}", stdout(&piped));
+}
+
+/// Undoes the five entities the HTML report writes.
+fn unescape_html(s: &str) -> String {
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+#[test]
+fn audit_html_is_one_page_with_summary_findings_evidence_and_fixes() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let o = Command::new(env!("CARGO_BIN_EXE_doorman"))
+        .current_dir(root)
+        .args(["audit", "--config", "examples/side-doors.toml", "--format", "html"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the example has side doors: {}", stderr(&o));
+    let html = stdout(&o);
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"), "{html}");
+    assert!(html.contains("<title>doorman audit of 3 tenants</title>"));
+    // The summary: a row per tenant, linked to its section, with its verdict and counts.
+    assert!(html.contains("<tr><td><a href=\"#tenant-0\">contoso</a></td><td><span class=\"verdict\">SIDE DOOR OPEN</span></td><td class=\"n\">1</td><td class=\"n\">0</td><td class=\"n\">1</td>"), "{html}");
+    assert!(
+        html.contains(
+            "<tr><td><a href=\"#tenant-2\">fabrikam</a></td><td><span class=\"verdict locked\">LOCKED</span></td>"
+        ),
+        "{html}"
+    );
+    for i in 0..3 {
+        assert!(html.contains(&format!("<section id=\"tenant-{i}\">")), "section {i}");
+    }
+    // Findings by ID and severity, with the session that shows them.
+    assert!(html.contains("<td><code>side_door</code></td><td class=\"critical\">critical</td>"), "{html}");
+    assert!(
+        html.contains("<td><code>scl_bypass_by_sender_domain</code></td><td class=\"critical\">critical</td>"),
+        "{html}"
+    );
+    assert!(html.contains("<td><code>direct_send_open</code></td><td class=\"warning\">warning</td>"), "{html}");
+    // The fix, as TOML and as PowerShell with single-quoted literals.
+    assert!(html.contains("restrict_domains_to_ip_addresses = true"), "{html}");
+    assert!(
+        html.contains("Set-InboundConnector -Identity &#39;From the filter&#39; -RestrictDomainsToIPAddresses $true"),
+        "{html}"
+    );
+    assert!(html.contains("Set-OrganizationConfig -RejectDirectSend $true"), "{html}");
+    // One picture per tenant, inline; nothing fetched from anywhere.
+    assert_eq!(html.matches("<svg xmlns=\"http://www.w3.org/2000/svg\"").count(), 3);
+    let outside = ["<script", "<link", "<img", "src=", "url(", "href=\"http", "href=\"//"];
+    assert!(outside.iter().all(|o| !html.contains(o)), "self-contained");
+
+    // The evidence replays: the session shown for contoso's side door is accepted.
+    let start = html.find("a session that shows it:<br><code>").expect("an example session") + 34;
+    let line = unescape_html(&html[start..start + html[start..].find("</code>").unwrap()]);
+    assert!(line.starts_with("doorman explain --config examples/side-doors.toml --client-ip "), "{line}");
+    let replay = Command::new("sh")
+        .current_dir(root)
+        .arg("-c")
+        .arg(format!("\"$DOORMAN\" {}", line.strip_prefix("doorman ").unwrap()))
+        .env("DOORMAN", env!("CARGO_BIN_EXE_doorman"))
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{line}: {}", stdout(&replay));
+    assert!(stdout(&replay).contains("accepted"), "{}", stdout(&replay));
+
+    // Valid HTML, where the validators are installed (CI installs both).
+    if Command::new("tidy").arg("-v").output().is_ok() {
+        let path = temp_file("report.html", &html);
+        let tidy = Command::new("tidy").args(["-q", "-e"]).arg(&path).output().unwrap();
+        assert_eq!(tidy.status.code(), Some(0), "tidy: {}", stderr(&tidy));
+    } else {
+        eprintln!("tidy not installed; not validated by it");
+    }
+    let html5lib = Command::new("/usr/bin/python3").args(["-c", "import html5lib"]).output();
+    if html5lib.is_ok_and(|o| o.status.success()) {
+        let path = temp_file("report5.html", &html);
+        let script = "import sys, html5lib; html5lib.HTMLParser(strict=True).parse(open(sys.argv[1], 'rb'))";
+        let parsed = Command::new("/usr/bin/python3").args(["-c", script]).arg(&path).output().unwrap();
+        assert!(parsed.status.success(), "html5lib: {}", stderr(&parsed));
+    } else {
+        eprintln!("python3-html5lib not installed; not validated by it");
+    }
+}
+
+/// Names from the config are text on the page, never markup.
+#[test]
+fn audit_html_escapes_what_the_config_names() {
+    let config = temp_file(
+        "hostile.toml",
+        r#"
+[[tenants]]
+name = "contoso"
+mx = [{ host = "mx.contoso-gateway.net", addresses = ["80.66.20.0/28"] }]
+reject_direct_send = true
+recipients = ["alice@contoso.com"]
+accepted_domains = [{ domain = "contoso.com" }]
+[[tenants.inbound_connectors]]
+name = "<script>alert('x')</script>\u0007"
+type = "partner"
+sender_domains = ["*"]
+sender_ip_addresses = ["80.66.20.0/28"]
+"#,
+    );
+    let o = doorman(&["audit", "--config", config.to_str().unwrap(), "--format", "html"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let html = stdout(&o);
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;\\u{7}"), "{html}");
+    assert!(!html.contains('\u{7}'));
+}
+
+/// `config show` is `postconf -n`, and with `--defaults` `postconf`: both load back.
+#[test]
+fn config_show_prints_the_settings_made_and_with_defaults_every_setting() {
+    let o = doorman(&["config", "show"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let set = stdout(&o);
+    assert!(set.starts_with("# doorman config show: the settings examples/contoso.toml (built in) makes"), "{set}");
+    assert!(set.contains("[[tenants]]\nname = \"contoso\"\n"), "{set}");
+    assert!(set.contains("[[tenants.inbound_connectors.sender_ip_addresses]]\nip = \"80.66.20.0/28\"\nname = \"gateway\"\ncomment = \"NoSpamProxy\"\n"), "{set}");
+    assert!(!set.contains("max_recipients"), "a default the file does not set: {set}");
+    let o = doorman(&["config", "show", "--defaults"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let every = stdout(&o);
+    assert!(every.contains("[server.limits]\nmax_message_size = 37748736\nmax_recipients = 500\n"), "{every}");
+    assert!(every.contains("command_timeout = \"5m\""), "{every}");
+    // Each loads back, and to the same config.
+    for (name, text) in [("shown-set.toml", &set), ("shown-every.toml", &every)] {
+        let path = temp_file(name, text);
+        let again = doorman(&["config", "show", "--defaults", "--config", path.to_str().unwrap()]);
+        assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+        let body = |s: &str| s.split_once('\n').map(|(_, rest)| rest.to_string()).unwrap();
+        assert_eq!(body(&stdout(&again)), body(&every), "{name}");
+    }
+    let broken = temp_file("show-broken.toml", "[server]\nhostname = 3\n");
+    let o = doorman(&["config", "show", "--config", broken.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("doorman config show: "), "{}", stderr(&o));
 }

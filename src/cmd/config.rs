@@ -20,6 +20,22 @@ pub enum Command {
     /// refused by --fail-on-new-access, raced by another publisher, or --wait ran out; 2 for
     /// a policy with errors, a usage error or an unreachable cluster.
     Publish(PublishArgs),
+    /// Print the config as doorman reads it, as TOML that loads back to the same config:
+    /// the settings the file makes (like postconf -n), or with --defaults every setting,
+    /// defaults filled in (like postconf).
+    ///
+    /// Exit status: 0 when printed; 2 for a config or usage error.
+    Show(ShowArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    /// The config file; the built-in example (examples/contoso.toml) when omitted.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Every setting, the defaults included, not only those the file makes.
+    #[arg(long)]
+    defaults: bool,
 }
 
 #[derive(clap::Args)]
@@ -41,7 +57,10 @@ pub struct PublishArgs {
 }
 
 pub fn run(command: Command) -> ExitCode {
-    let Command::Publish(args) = command;
+    let args = match command {
+        Command::Publish(args) => args,
+        Command::Show(args) => return show(&args),
+    };
     let limit = COMMAND_LIMIT + if args.wait { args.wait_timeout } else { Duration::ZERO };
     match block_on_within(limit, publish(&args)) {
         Ok(code) => code,
@@ -198,4 +217,37 @@ fn publisher() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("{user}@{}", host.trim())
+}
+
+fn show(args: &ShowArgs) -> ExitCode {
+    let loaded = match super::load(args.config.as_ref()) {
+        Ok(l) => l,
+        Err(diags) => {
+            super::print_diagnostics("config show", &diags);
+            return ExitCode::from(2);
+        }
+    };
+    let (name, text) = match &args.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => (path.display().to_string(), text),
+            Err(e) => {
+                eprintln!("doorman config show: {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => (super::BUILT_IN_NAME.to_string(), super::BUILT_IN.to_string()),
+    };
+    let title = if args.defaults {
+        format!("doorman config show --defaults: every setting of {name}, the defaults filled in")
+    } else {
+        format!("doorman config show: the settings {name} makes (--defaults adds every default)")
+    };
+    match doorman_config::show(&loaded.config, &text, args.defaults, &title) {
+        Ok(toml) => super::emit(&toml),
+        Err(e) => {
+            eprintln!("doorman config show: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -40,6 +40,28 @@ fn the_mx_comes_from_dns_and_exchange_online_is_the_edge_itself() {
     );
 }
 
+/// A domain with no MX, or none at all, is said in words, with what to do instead.
+#[test]
+fn a_failed_mx_lookup_is_said_plainly() {
+    let dns = Dns::start_with(&test_dir("exo-mx-none"), &["--local=/contoso.com/".into()]);
+    let (status, out) = import_exo(dns.port);
+    assert_eq!(status, Some(2), "{out}");
+    assert_eq!(
+        out.trim_end(),
+        "doorman import exo: MX lookup for contoso.com: contoso.com does not exist (NXDOMAIN); pass the MX with --mx"
+    );
+    let dns = Dns::start_with(
+        &test_dir("exo-mx-nodata"),
+        &["--local=/contoso.com/".into(), "--address=/contoso.com/192.0.2.25".into()],
+    );
+    let (status, out) = import_exo(dns.port);
+    assert_eq!(status, Some(2), "{out}");
+    assert_eq!(
+        out.trim_end(),
+        "doorman import exo: MX lookup for contoso.com: contoso.com has no MX record; pass the MX with --mx"
+    );
+}
+
 /// The imported tenant runs on doorman's edge and answers as Exchange Online would.
 #[test]
 fn an_imported_tenant_gets_exchange_online_replies_on_the_edge() {

@@ -13,8 +13,10 @@ pub mod model;
 pub mod names;
 pub mod net;
 mod recover;
+mod show;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use document::{DOCUMENT_FORMAT, DocumentError, PolicyDocument, Published};
 pub use load::{Loaded, load_document, load_file, load_node, load_policy, load_str};
 pub use model::*;
+pub use show::{ShowError, show};

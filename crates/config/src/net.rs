@@ -110,9 +110,22 @@ impl fmt::Display for IpEntry {
     }
 }
 
+/// As written: the entry alone, or `{ ip, name, comment }` when it has a name or comment.
 impl Serialize for IpEntry {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.text.trim())
+        use serde::ser::SerializeMap;
+        if self.name.is_none() && self.comment.is_none() {
+            return s.serialize_str(self.text.trim());
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("ip", self.text.trim())?;
+        if let Some(n) = &self.name {
+            m.serialize_entry("name", n)?;
+        }
+        if let Some(c) = &self.comment {
+            m.serialize_entry("comment", c)?;
+        }
+        m.end()
     }
 }
 

@@ -31,14 +31,27 @@ pub enum DnsError {
     Build(#[source] ResolveError),
     #[error("cannot read the system's DNS configuration: {0}")]
     SystemConfig(#[source] ResolveError),
-    #[error("no MX answer for {domain} within {timeout:?}")]
+    #[error("no MX answer for {domain} within {} s", timeout.as_secs_f64())]
     Timeout { domain: String, timeout: Duration },
-    #[error("MX lookup for {domain}: {source}")]
+    #[error("MX lookup for {domain}: {}", answer(source, domain, RecordType::MX))]
     Lookup { domain: String, source: ResolveError },
-    #[error("no {kind} answer for {name} within {timeout:?}")]
+    #[error("no {kind} answer for {name} within {} s", timeout.as_secs_f64())]
     QueryTimeout { name: String, kind: RecordType, timeout: Duration },
-    #[error("{kind} lookup for {name}: {source}")]
+    #[error("{kind} lookup for {name}: {}", answer(source, name, *kind))]
     Query { name: String, kind: RecordType, source: ResolveError },
+}
+
+/// A failed lookup in words: the resolver's own text for "no such record" is its query's
+/// debug form.
+fn answer(e: &ResolveError, name: &str, kind: RecordType) -> String {
+    let name = name.trim_end_matches('.');
+    if e.is_nx_domain() {
+        format!("{name} does not exist (NXDOMAIN)")
+    } else if e.is_no_records_found() {
+        format!("{name} has no {kind} record")
+    } else {
+        e.to_string()
+    }
 }
 
 /// Asks `resolver` for `kind` records of `name` (made absolute), within `timeout`.

@@ -13,7 +13,7 @@ use super::{Scl, Seconds, SetHeader};
 use crate::net::IpEntry;
 
 /// SPF, DKIM, DMARC and ARC on every message, with the resolver of `[server.dns]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Authentication {
     /// Off, no `Authentication-Results` is added and no DMARC policy is applied.
@@ -21,7 +21,7 @@ pub struct Authentication {
 }
 
 /// The rspamd daemon every copy that is not exempt is scanned by.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpamFilter {
     /// rspamd's normal worker: `127.0.0.1:11333`, or a Unix socket as `unix:/run/rspamd/normal.sock`.
@@ -59,6 +59,12 @@ impl fmt::Display for SpamFilterAddress {
     }
 }
 
+impl Serialize for SpamFilterAddress {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl<'de> Deserialize<'de> for SpamFilterAddress {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -90,7 +96,7 @@ pub enum ScanFailure {
 }
 
 /// `Set-HostedContentFilterPolicy`: what a copy's SCL from the spam filter leads to.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AntiSpamPolicy {
     /// From this SCL up a copy is spam (EOP: 5 and 6).
@@ -159,7 +165,7 @@ pub enum DmarcRejectAction {
 /// `Set-InboundConnector -EFSkipIPs -EFSkipLastIP -EFTestMode`: behind a gateway, SPF, DMARC
 /// and the DNSBLs judge the client that delivered to the gateway, read from the `Received`
 /// fields the skipped hops wrote.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EnhancedFiltering {
     /// Hops from these addresses are skipped.

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a tenant's accepted mail goes: `type = "relay"` or `type = "maildir"`, each with
 /// only the keys it takes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Routing {
     Relay(Relay),
@@ -14,7 +14,7 @@ pub enum Routing {
 }
 
 /// Relay to next hops over SMTP.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Relay {
     /// The next hops, lowest priority first.
@@ -31,14 +31,14 @@ pub struct Relay {
 }
 
 /// One Maildir per recipient.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaildirRoute {
     /// The directory holding the Maildirs, relative to the config file's folder.
     pub path: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NextHop {
     pub host: String,

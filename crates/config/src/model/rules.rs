@@ -11,7 +11,7 @@ use crate::net::IpEntry;
 
 use super::*;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransportRule {
     pub name: String,
@@ -58,7 +58,7 @@ pub enum SenderAddressLocation {
 
 /// Conditions or exceptions. Each set field is one predicate; within a field any value may
 /// match.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Predicates {
     #[serde(default)]
@@ -98,7 +98,7 @@ pub enum FromScope {
     NotInOrganization,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderContains {
     pub header: String,
@@ -106,7 +106,7 @@ pub struct HeaderContains {
     pub words: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Actions {
     pub set_scl: Option<Scl>,
@@ -163,7 +163,7 @@ impl fmt::Display for Scl {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RejectAction {
     #[serde(default = "default_reject_code")]
@@ -230,7 +230,7 @@ impl fmt::Display for EnhancedCode {
 
 string_form!(EnhancedCode, EnhancedCode::parse_permanent, serialize);
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetHeader {
     pub name: String,

@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
 
 use super::{Authentication, SpamFilter};
 use crate::names::DomainName;
 use crate::net::IpEntry;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
     /// The name in the banner, in EHLO and in `Received`.
@@ -92,7 +92,7 @@ pub(super) fn default_tracking_log() -> PathBuf {
     "var/log/tracking.jsonl".into()
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dns {
     /// Name servers as `ip:port`; the system's (`/etc/resolv.conf`) when empty.
@@ -107,7 +107,7 @@ impl Default for Dns {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Queue {
     /// Waits between attempts after a 4xx or a failed connection; the last one repeats.
@@ -136,7 +136,7 @@ impl Default for Queue {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
     pub address: SocketAddr,
@@ -144,7 +144,7 @@ pub struct Listener {
     pub tls: ListenerTls,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListenerTls {
     /// Plain text with STARTTLS offered, as on port 25.
@@ -156,7 +156,7 @@ pub enum ListenerTls {
     None,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTls {
     /// PEM certificate chain. Without it the edge makes a self-signed certificate at start.
@@ -166,7 +166,7 @@ pub struct ServerTls {
     pub client_ca: Option<PathBuf>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Bytes; Exchange Online's default receive limit is 36 MB.
@@ -292,6 +292,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         .ok_or_else(|| DurationError::TooLong(v.to_string()))
 }
 
+/// Written back in the largest unit that holds it whole: `"90s"`, `"5m"`, `"1h"`, `"5d"`.
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let secs = self.0.as_secs();
+        let text = match secs {
+            0 => "0s".to_string(),
+            n if n % 86_400 == 0 => format!("{}d", n / 86_400),
+            n if n % 3600 == 0 => format!("{}h", n / 3600),
+            n if n % 60 == 0 => format!("{}m", n / 60),
+            n => format!("{n}s"),
+        };
+        s.serialize_str(&text)
+    }
+}
+
 impl<'de> Deserialize<'de> for Seconds {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -313,7 +328,7 @@ impl<'de> Deserialize<'de> for Seconds {
 }
 
 /// How a spool commit makes its copies durable. Either way, `250` comes only after it.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpoolSync {
     /// One `syncfs` of the spool's filesystem covers every copy written before it (and

@@ -12,7 +12,7 @@ use crate::net::IpEntry;
 
 use super::*;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tenant {
     pub name: String,
@@ -82,6 +82,20 @@ pub struct MxHost {
     pub addresses: Vec<IpEntry>,
 }
 
+/// A host alone when no addresses are given, as it is most often written.
+impl Serialize for MxHost {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        if self.addresses.is_empty() {
+            return s.serialize_str(&self.host);
+        }
+        let mut t = s.serialize_struct("MxHost", 2)?;
+        t.serialize_field("host", &self.host)?;
+        t.serialize_field("addresses", &self.addresses)?;
+        t.end()
+    }
+}
+
 impl<'de> Deserialize<'de> for MxHost {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -101,7 +115,7 @@ impl<'de> Deserialize<'de> for MxHost {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptedDomain {
     pub domain: DomainName,
@@ -130,7 +144,7 @@ impl fmt::Display for DomainType {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboundConnector {
     pub name: String,
@@ -183,7 +197,7 @@ impl fmt::Display for ConnectorType {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionFilter {
     /// Allow beats block, as in Exchange Online; allow-listed clients also skip DNSBLs.
