@@ -1117,3 +1117,37 @@ fn config_show_prints_the_settings_made_and_with_defaults_every_setting() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).starts_with("doorman config show: "), "{}", stderr(&o));
 }
+
+/// From an export, the explain lines run on the config `doorman import exo` writes, as the
+/// page says; run so, they replay the side door.
+#[test]
+fn audit_html_of_an_export_replays_on_the_imported_config() {
+    let o = doorman(&["audit", "--exo", SCUBAGEAR, "--mx", "mx.contoso-gateway.net", "--format", "html"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let html = stdout(&o);
+    let import = format!("doorman import exo {SCUBAGEAR} --mx mx.contoso-gateway.net &gt; tenant.toml");
+    assert!(html.contains(&format!("the config <code>{import}</code> writes")), "{html}");
+    assert!(
+        html.contains("Set-InboundConnector")
+            || html.contains("New-InboundConnector -Name &#39;Inbound only from the gateway&#39;"),
+        "{html}"
+    );
+    let start = html.find("a session that shows it:<br><code>").expect("an example session") + 34;
+    let line = unescape_html(&html[start..start + html[start..].find("</code>").unwrap()]);
+    assert!(line.starts_with("doorman explain --config tenant.toml --client-ip "), "{line}");
+    let dir = std::env::temp_dir().join(format!("doorman-cli-exo-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = format!(
+        "\"$DOORMAN\" {} && \"$DOORMAN\" {}",
+        unescape_html(&import).strip_prefix("doorman ").unwrap(),
+        line.strip_prefix("doorman ").unwrap()
+    );
+    let replay = Command::new("sh")
+        .current_dir(&dir)
+        .args(["-c", &script])
+        .env("DOORMAN", env!("CARGO_BIN_EXE_doorman"))
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{script}: {}{}", stdout(&replay), stderr(&replay));
+    assert!(stdout(&replay).contains("accepted"), "{}", stdout(&replay));
+}

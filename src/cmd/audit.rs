@@ -146,13 +146,24 @@ pub fn run(args: Args) -> ExitCode {
         (Format::Dot, _) => super::emit(&doorman_audit::render::dot::dot(audit)),
         (Format::Svg, _) => super::emit(&doorman_audit::render::svg::svg(audit)),
         (Format::Html, _) => {
-            let config = args.config.as_ref().or(args.exo.as_ref()).map(|p| p.display().to_string());
+            let config = args.config.as_ref().map(|p| p.display().to_string());
+            let import: Option<Vec<String>> = args.exo.as_ref().map(|dir| {
+                let mut words = vec![dir.display().to_string()];
+                for host in &args.mx {
+                    words.extend(["--mx".to_string(), host.clone()]);
+                }
+                if let Some(server) = args.dns_server {
+                    words.extend(["--dns-server".to_string(), server.to_string()]);
+                }
+                words
+            });
             let powershell = |t: &doorman_audit::TenantAudit| {
                 doorman_exo::powershell::script(&t.tenant, &doorman_exo::powershell::fix(t))
             };
             let generator = concat!("doorman ", env!("CARGO_PKG_VERSION"));
             let options = doorman_audit::render::html::HtmlOptions {
-                config: if args.exo.is_some() { None } else { config.as_deref() },
+                config: config.as_deref(),
+                import: import.as_deref(),
                 powershell: &powershell,
                 generator,
             };

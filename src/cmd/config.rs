@@ -220,22 +220,23 @@ fn publisher() -> String {
 }
 
 fn show(args: &ShowArgs) -> ExitCode {
-    let loaded = match super::load(args.config.as_ref()) {
+    // Read once: the settings kept are those of the text that was loaded.
+    let (name, text, base) = match &args.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => (path.display().to_string(), text, path.parent().map(Path::to_path_buf).unwrap_or_default()),
+            Err(e) => {
+                eprintln!("doorman config show: {}: cannot read the file: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => (super::BUILT_IN_NAME.to_string(), super::BUILT_IN.to_string(), PathBuf::from(".")),
+    };
+    let loaded = match doorman_config::load_str(&name, &text, &base) {
         Ok(l) => l,
         Err(diags) => {
             super::print_diagnostics("config show", &diags);
             return ExitCode::from(2);
         }
-    };
-    let (name, text) = match &args.config {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => (path.display().to_string(), text),
-            Err(e) => {
-                eprintln!("doorman config show: {}: {e}", path.display());
-                return ExitCode::from(2);
-            }
-        },
-        None => (super::BUILT_IN_NAME.to_string(), super::BUILT_IN.to_string()),
     };
     let title = if args.defaults {
         format!("doorman config show --defaults: every setting of {name}, the defaults filled in")

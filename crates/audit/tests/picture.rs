@@ -136,4 +136,17 @@ fn past_the_threshold_the_picture_sums_the_tenants_up() {
     assert!(p.note.as_deref().unwrap().contains("--tenant NAME"), "{:?}", p.note);
     let svg = svg::svg(&a);
     assert_eq!(boxes(&svg, "doorman edge").len(), 1, "{svg}");
+    // The tenants whose MX is the edge: an arrow over the gateway, never through it.
+    let gateway = boxes(&svg, "gateways")[0];
+    let (internet, edge) = (boxes(&svg, "Internet")[0], boxes(&svg, "doorman edge")[0]);
+    let over: Vec<_> = paths(&svg).into_iter().filter(|(c, _, p)| c == "#222222" && p.len() == 4).collect();
+    assert_eq!(over.len(), 1, "{svg}");
+    let points = &over[0].2;
+    assert_eq!(points[0].1, internet.1, "out of the internet's top: {points:?}");
+    assert!(points[1].1 < gateway.1 && points[2].1 < gateway.1, "above the gateway: {points:?} {gateway:?}");
+    let end = points[3];
+    assert!(
+        edge.0 <= end.0 && end.0 <= edge.2 && end.1 < edge.1 && edge.1 - end.1 < 20,
+        "into the edge's top: {points:?}"
+    );
 }

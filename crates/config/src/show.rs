@@ -23,7 +23,9 @@ pub fn show(config: &Config, written: &str, defaults: bool, title: &str) -> Resu
         keep_written(doc.as_table_mut(), &file);
     }
     hide_bare_headers(doc.as_table_mut());
-    let first = title.replace(['\n', '\r'], " ");
+    // A comment runs to the end of its line: no control character may end it early.
+    let first: String =
+        title.chars().flat_map(|c| if c.is_control() { c.escape_unicode().collect() } else { vec![c] }).collect();
     // The first table's header may carry the blank line that separated it from a table
     // now hidden.
     Ok(format!("# {first}\n\n{}", doc.to_string().trim_start_matches('\n')))

@@ -16,11 +16,17 @@ use crate::{Audit, DispositionKind, Door, Outcome, TenantAudit, Verdict};
 pub struct HtmlOptions<'a> {
     /// The config as `doorman audit` was given it, for the `doorman explain` lines.
     pub config: Option<&'a str>,
+    /// When an Exchange Online export was audited: the `doorman import exo` arguments that
+    /// write its config, on which the `doorman explain` lines then run.
+    pub import: Option<&'a [String]>,
     /// A tenant's fix as Exchange Online PowerShell (the exo crate writes it).
     pub powershell: &'a dyn Fn(&TenantAudit) -> String,
     /// Who wrote the page: `doorman 0.1.0`.
     pub generator: &'a str,
 }
+
+/// Where the explain lines expect an imported export's config.
+const IMPORTED: &str = "tenant.toml";
 
 const STYLE: &str = "body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1280px;color:#222;padding:0 1em}\
 h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}\
@@ -47,6 +53,15 @@ pub fn html(audit: &Audit, options: &HtmlOptions<'_>) -> String {
     );
     let _ = writeln!(out, "<p class=\"outcome\">{}</p>", outcome(audit));
     let _ = writeln!(out, "<p>Schema {}; written by {}.</p>", xml(audit.schema), xml(options.generator));
+    if let Some(args) = options.import {
+        let words: Vec<String> = args.iter().map(|w| shell_word(w)).collect();
+        let import = format!("doorman import exo {} > {IMPORTED}", words.join(" "));
+        let _ = writeln!(
+            out,
+            "<p>Read from an Exchange Online export: the <code>doorman explain</code> lines run on the config <code>{}</code> writes.</p>",
+            xml(&import)
+        );
+    }
     summary(&mut out, audit);
     // Past the threshold the tenants' own pictures are in their sections; a summary leads.
     if pic.note.is_some() {
@@ -245,7 +260,7 @@ fn fixes(out: &mut String, t: &TenantAudit, options: &HtmlOptions<'_>) {
 /// `doorman explain …` for the session, each word quoted for a POSIX shell.
 fn explain_line(e: &crate::report::Example, options: &HtmlOptions<'_>) -> String {
     let mut words = vec!["doorman".to_string(), "explain".to_string()];
-    if let Some(c) = options.config {
+    if let Some(c) = options.import.map(|_| IMPORTED).or(options.config) {
         words.extend(["--config".to_string(), c.to_string()]);
     }
     words.extend(e.explain_args());

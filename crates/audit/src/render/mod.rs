@@ -35,10 +35,15 @@ pub(crate) fn listed(f: &Finding, min: Severity) -> bool {
 /// Text from a config or an export on one line of a report or a comment: every control
 /// character (line breaks among them) and Unicode line separator escaped as `\u{…}`, so a
 /// name cannot start a line of its own (and pass for a command, a TOML key, or a verdict).
+/// So are the bidirectional controls, which would make a line read in another order than
+/// it runs, and the noncharacters, which XML cannot carry.
 pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+        let bidi =
+            matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        let nonchar = matches!(c, '\u{FDD0}'..='\u{FDEF}') || (c as u32) & 0xFFFE == 0xFFFE;
+        if c.is_control() || bidi || nonchar || matches!(c, '\u{2028}' | '\u{2029}') {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -54,4 +59,18 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     }
     let cut: String = text.chars().take(max.saturating_sub(1)).collect();
     format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_escapes_what_could_break_a_line_or_its_reading() {
+        assert_eq!(one_line("a\nb\u{2028}c"), "a\\u{a}b\\u{2028}c");
+        assert_eq!(one_line("x\u{202E}gpj.exe"), "x\\u{202e}gpj.exe");
+        assert_eq!(one_line("\u{2066}y\u{2069}"), "\\u{2066}y\\u{2069}");
+        assert_eq!(one_line("z\u{FFFE}\u{FFFF}\u{1FFFF}\u{FDD0}"), "z\\u{fffe}\\u{ffff}\\u{1ffff}\\u{fdd0}");
+        assert_eq!(one_line("contoso é 中文 ✓"), "contoso é 中文 ✓");
+    }
 }

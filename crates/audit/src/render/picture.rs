@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use ipnet::IpNet;
+use doorman_config::net::IpEntry;
 
 use super::{one_line, shorten};
 use crate::space::ip::{IpInterval, summarize};
@@ -69,9 +69,7 @@ pub fn picture(audit: &Audit) -> Picture {
     Picture {
         title: format!("Mail flow of {}", tenants(n)),
         panels: vec![summary_panel(audit)],
-        note: Some(format!(
-            "More than {PER_TENANT_UP_TO} tenants: summed up. `doorman audit --tenant NAME --format svg` draws one."
-        )),
+        note: Some(format!("More than {PER_TENANT_UP_TO} tenants, so summed up: --tenant NAME draws a tenant's own.")),
     }
 }
 
@@ -99,8 +97,11 @@ pub fn tenant_panel(t: &TenantAudit) -> Panel {
         .collect();
     connectors.sort();
     connectors.dedup();
+    let names: Vec<&str> = connectors.iter().map(String::as_str).collect();
     let mut front = vec!["front door".to_string()];
-    front.extend(connectors);
+    if !names.is_empty() {
+        front.push(some_of(&names, 1));
+    }
     let on_the_data = t.verdict_on_the_data.is_some();
     let mut groups: BTreeMap<(Option<&str>, bool), Vec<&Door>> = BTreeMap::new();
     for d in &t.side_doors {
@@ -133,13 +134,17 @@ pub fn tenant_panel(t: &TenantAudit) -> Panel {
         Some(v) => format!("{} (on the data given: {})", t.verdict.label(), v.label()),
         None => t.verdict.label().to_string(),
     };
+    let mut mailboxes = vec![format!("mailboxes of {name}"), t.verdict.label().to_string()];
+    if let Some(v) = t.verdict_on_the_data {
+        mailboxes.push(format!("on the data given: {}", v.label()));
+    }
     Panel {
         title: format!("tenant {name}: {verdict}"),
         gateway,
         mx_is_edge: mx_is_edge.then(|| "MX: doorman itself".to_string()),
         front,
         side_doors,
-        mailboxes: vec![format!("mailboxes of {name}"), verdict],
+        mailboxes,
         locked: t.verdict == Verdict::Locked,
     }
 }
@@ -196,11 +201,17 @@ fn behind_a_gateway(t: &TenantAudit) -> bool {
     !(t.gateway.is_empty() && t.mx.iter().any(|m| m.eq_ignore_ascii_case("self")))
 }
 
-/// Networks (CIDRs, as the report's `networks` holds them) for people.
+/// Networks for people: CIDRs, as a door's `networks` holds them, or IP entries as the
+/// gateway's are written (an address, a CIDR, a range).
 fn summary_of(networks: &[String]) -> String {
-    let ivs: Vec<IpInterval> =
-        networks.iter().filter_map(|n| n.parse::<IpNet>().ok()).map(|n| IpInterval::of_net(&n)).collect();
-    if ivs.is_empty() { one_line(&networks.join(", ")) } else { summarize(&ivs) }
+    let mut ivs = Vec::new();
+    for n in networks {
+        match IpEntry::parse(n) {
+            Ok(e) => ivs.extend(e.nets.iter().map(IpInterval::of_net)),
+            Err(_) => return one_line(&networks.join(", ")),
+        }
+    }
+    summarize(&ivs)
 }
 
 /// Up to `max` names, then how many more.

@@ -27,6 +27,8 @@ const BOX_HEIGHT: u32 = 72;
 /// Side door arrows run below the boxes, this far apart.
 const DOOR_GAP: u32 = 58;
 const LEGEND_HEIGHT: u32 = 96;
+/// The band above the boxes, when an arrow runs over the gateway.
+const ABOVE: u32 = 40;
 
 /// The whole audit's picture.
 pub fn svg(audit: &Audit) -> String {
@@ -69,7 +71,9 @@ fn draw_panel(out: &mut String, p: &Panel, top: u32, titled: bool) -> u32 {
         text(out, 20, top + 24, 15, true, if p.locked { INK } else { RED }, &p.title);
     }
     let top = if titled { top } else { top - BOX_TOP / 2 };
-    let y0 = top + BOX_TOP;
+    // Room above the boxes for an arrow over the gateway.
+    let above = if p.gateway.is_some() && p.mx_is_edge.is_some() { ABOVE } else { 0 };
+    let y0 = top + BOX_TOP + above;
     let mid = y0 + BOX_HEIGHT / 2;
     let bottom = y0 + BOX_HEIGHT;
     let right = |(x, w): (u32, u32)| x + w;
@@ -82,10 +86,17 @@ fn draw_panel(out: &mut String, p: &Panel, top: u32, titled: bool) -> u32 {
         labels(out, right(GATEWAY) + 12, mid - 8, 28, &p.front);
     }
     if let Some(label) = &p.mx_is_edge {
-        // Below the gateway row's arrow when both are drawn (a summary of both kinds).
-        let y = if p.gateway.is_some() { bottom - 10 } else { mid };
-        arrow(out, &[(right(INTERNET), y), (EDGE.0, y)], INK, 2);
-        labels(out, right(INTERNET) + 12, y - 8, 40, std::slice::from_ref(label));
+        if p.gateway.is_some() {
+            // A summary of both kinds: over the gateway, from the internet's top into the
+            // edge's, in the band kept above the boxes.
+            let over = y0 - ABOVE / 2;
+            let (from_x, into_x) = (INTERNET.0 + INTERNET.1 / 2, EDGE.0 + 30);
+            arrow(out, &[(from_x, y0), (from_x, over), (into_x, over), (into_x, y0)], INK, 2);
+            labels(out, right(INTERNET) + 12, over - 6, 60, std::slice::from_ref(label));
+        } else {
+            arrow(out, &[(right(INTERNET), mid), (EDGE.0, mid)], INK, 2);
+            labels(out, right(INTERNET) + 12, mid - 8, 40, std::slice::from_ref(label));
+        }
     }
     boxed(out, EDGE, y0, 4, INK, &["doorman edge".to_string()]);
     arrow(out, &[(right(EDGE), mid), (MAILBOXES.0, mid)], INK, 2);
@@ -108,7 +119,7 @@ fn draw_panel(out: &mut String, p: &Panel, top: u32, titled: bool) -> u32 {
         out.push_str("</g>\n");
     }
     let doors = p.side_doors.len() as u32;
-    let height = BOX_TOP + BOX_HEIGHT + if doors == 0 { 20 } else { 14 + doors * DOOR_GAP + 16 };
+    let height = above + BOX_TOP + BOX_HEIGHT + if doors == 0 { 20 } else { 14 + doors * DOOR_GAP + 16 };
     if titled { height } else { height - BOX_TOP / 2 }
 }
 
@@ -128,6 +139,7 @@ fn legend(out: &mut String, top: u32) {
 
 /// A box with its lines centred; `rx` rounds its corners (the internet is a pill).
 fn boxed(out: &mut String, (x, w): (u32, u32), y: u32, rx: u32, color: &str, lines: &[String]) {
+    let _ = writeln!(out, "<g><title>{}</title>", xml(&lines.join(" · ")));
     let _ = writeln!(
         out,
         "<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{BOX_HEIGHT}\" rx=\"{rx}\" fill=\"#f7f7f7\" stroke=\"{color}\" stroke-width=\"2\"/>"
@@ -147,15 +159,18 @@ fn boxed(out: &mut String, (x, w): (u32, u32), y: u32, rx: u32, color: &str, lin
             xml(&cut)
         );
     }
+    out.push_str("</g>\n");
 }
 
 /// Label lines stacked upwards from `(x, y)`, each cut to `fits` characters.
 fn labels(out: &mut String, x: u32, y: u32, fits: usize, lines: &[String]) {
+    let _ = writeln!(out, "<g><title>{}</title>", xml(&lines.join(" · ")));
     let n = lines.len().min(3) as u32;
     for (i, l) in lines.iter().take(3).enumerate() {
         let cut = super::shorten(&drawn(l), fits);
         text(out, x, y - (n - 1 - i as u32) * 14, 11, false, INK, &cut);
     }
+    out.push_str("</g>\n");
 }
 
 fn text(out: &mut String, x: u32, y: u32, size: u32, bold: bool, color: &str, s: &str) {

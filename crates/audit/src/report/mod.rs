@@ -328,29 +328,35 @@ pub struct Example {
 impl Example {
     /// The `doorman explain` arguments that replay this session, one word each.
     pub fn explain_args(&self) -> Vec<String> {
-        let mut args = vec!["--client-ip".to_string(), self.client_ip.to_string()];
-        match &self.tls {
-            Some(names) if names.is_empty() => args.push("--tls".into()),
-            Some(names) => {
-                for n in names {
-                    args.extend(["--client-cert-name".to_string(), n.clone()]);
-                }
+        let mut args = Vec::new();
+        // `--flag=value` where the value would read as a flag of its own.
+        let mut push = |flag: &str, value: String| {
+            if value.starts_with('-') {
+                args.push(format!("{flag}={value}"));
+            } else {
+                args.extend([flag.to_string(), value]);
             }
-            None => {}
+        };
+        push("--client-ip", self.client_ip.to_string());
+        for n in self.tls.iter().flatten() {
+            push("--client-cert-name", n.clone());
         }
         let from = if self.mail_from.is_empty() { "<>" } else { self.mail_from.as_str() };
-        args.extend(["--mail-from".to_string(), from.to_string()]);
+        push("--mail-from", from.to_string());
         for r in &self.rcpts {
-            args.extend(["--rcpt".to_string(), r.clone()]);
+            push("--rcpt", r.clone());
         }
         for (name, value) in &self.headers {
-            args.extend(["--header".to_string(), format!("{name}: {value}")]);
+            push("--header", format!("{name}: {value}"));
+        }
+        if let Some(peer) = self.proxy_peer {
+            push("--proxy-peer", peer.to_string());
+        }
+        if self.tls.as_ref().is_some_and(Vec::is_empty) {
+            args.push("--tls".into());
         }
         if self.smtputf8 {
             args.push("--smtputf8".into());
-        }
-        if let Some(peer) = self.proxy_peer {
-            args.extend(["--proxy-peer".to_string(), peer.to_string()]);
         }
         args
     }

@@ -16,7 +16,8 @@ pub struct Config {
     /// Where the policy comes from when several edge nodes share it; the file's own
     /// `tenants` otherwise.
     pub cluster: Option<Cluster>,
-    #[serde(default)]
+    /// Left out when written back empty: a cluster node's file must not hold the key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tenants: Vec<Tenant>,
 }
 
