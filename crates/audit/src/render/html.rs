@@ -83,12 +83,14 @@ fn outcome(audit: &Audit) -> &'static str {
     }
 }
 
-fn verdict_class(v: Verdict) -> &'static str {
-    match v {
+/// The verdict as a coloured label: green locked, amber not judged, red otherwise.
+fn badge(v: Verdict) -> String {
+    let class = match v {
         Verdict::Locked => "verdict locked",
         Verdict::Incomplete | Verdict::NotAudited => "verdict unjudged",
         Verdict::SideDoorOpen | Verdict::OpenRelay => "verdict",
-    }
+    };
+    format!("<span class=\"{class}\">{}</span>", v.label())
 }
 
 fn summary(out: &mut String, audit: &Audit) {
@@ -99,10 +101,9 @@ fn summary(out: &mut String, audit: &Audit) {
             .map_or("-".to_string(), |f| format!("<code>{}</code>: {}", f.code, xml(&super::shorten(&f.message, 120))));
         let _ = writeln!(
             out,
-            "<tr><td><a href=\"#tenant-{i}\">{}</a></td><td><span class=\"{}\">{}</span></td><td class=\"n\">{critical}</td><td class=\"n\">{warning}</td><td class=\"n\">{info}</td><td>{top}</td></tr>",
+            "<tr><td><a href=\"#tenant-{i}\">{}</a></td><td>{}</td><td class=\"n\">{critical}</td><td class=\"n\">{warning}</td><td class=\"n\">{info}</td><td>{top}</td></tr>",
             xml(&t.tenant),
-            verdict_class(t.verdict),
-            t.verdict.label()
+            badge(t.verdict)
         );
     }
     out.push_str("</tbody>\n</table>\n");
@@ -113,13 +114,7 @@ fn figure(out: &mut String, pic: &Picture) {
 }
 
 fn tenant(out: &mut String, i: usize, t: &TenantAudit, options: &HtmlOptions<'_>) {
-    let _ = writeln!(
-        out,
-        "<section id=\"tenant-{i}\">\n<h2>Tenant {} <span class=\"{}\">{}</span></h2>",
-        xml(&t.tenant),
-        verdict_class(t.verdict),
-        t.verdict.label()
-    );
+    let _ = writeln!(out, "<section id=\"tenant-{i}\">\n<h2>Tenant {} {}</h2>", xml(&t.tenant), badge(t.verdict));
     let mx = if t.mx.is_empty() { "unset".to_string() } else { t.mx.join(", ") };
     let gateway = if t.gateway.is_empty() { "none known".to_string() } else { t.gateway.join(", ") };
     let _ = writeln!(out, "<p>MX: {}. Gateway: {}. {} sessions evaluated.</p>", xml(&mx), xml(&gateway), t.evaluations);
@@ -227,13 +222,10 @@ fn doors(out: &mut String, t: &TenantAudit, options: &HtmlOptions<'_>) {
     }
 }
 
+/// A door's sender class, with the From: domain, the other recipients and the content
+/// rules it depends on, as the text report gives them.
 fn door_sender(d: &Door) -> String {
-    let mut s = d.sender.clone();
-    for part in [d.from.as_deref(), d.with.as_deref()].into_iter().flatten() {
-        s.push_str("; ");
-        s.push_str(part);
-    }
-    s
+    format!("{}{}", d.sender, super::extras(d.from.as_deref(), d.with.as_deref(), &d.content))
 }
 
 fn fixes(out: &mut String, t: &TenantAudit, options: &HtmlOptions<'_>) {

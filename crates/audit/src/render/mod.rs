@@ -52,6 +52,20 @@ pub fn one_line(text: &str) -> String {
     out
 }
 
+/// `; From: header in x; with a recipient in y; depends on message content (rules "z")`.
+pub(crate) fn extras(from: Option<&str>, with: Option<&str>, content: &[String]) -> String {
+    let mut out = String::new();
+    for part in [from, with].into_iter().flatten() {
+        out.push_str("; ");
+        out.push_str(part);
+    }
+    if !content.is_empty() {
+        let rules: Vec<String> = content.iter().map(|r| format!("{r:?}")).collect();
+        out.push_str(&format!("; depends on message content (rules {})", rules.join(", ")));
+    }
+    out
+}
+
 /// At most `max` characters, an ellipsis marking the cut.
 pub(crate) fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {

@@ -1,7 +1,7 @@
 //! The audit as text, for a terminal: a summary line per tenant, then each tenant's doors,
 //! findings and fixes.
 
-use super::{one_line, shorten};
+use super::{extras, one_line, shorten};
 use crate::{Audit, DispositionKind, Door, Severity};
 
 /// What the text report leaves out. The JSON always holds everything.
@@ -145,20 +145,6 @@ fn summary(audit: &Audit) -> String {
         line(row.iter().map(String::as_str).collect());
     }
     out.push('\n');
-    out
-}
-
-/// `; From: header in x; with a recipient in y; depends on message content (rules "z")`.
-fn extras(from: Option<&str>, with: Option<&str>, content: &[String]) -> String {
-    let mut out = String::new();
-    for part in [from, with].into_iter().flatten() {
-        out.push_str("; ");
-        out.push_str(part);
-    }
-    if !content.is_empty() {
-        let rules: Vec<String> = content.iter().map(|r| format!("{r:?}")).collect();
-        out.push_str(&format!("; depends on message content (rules {})", rules.join(", ")));
-    }
     out
 }
 
