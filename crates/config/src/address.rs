@@ -254,9 +254,12 @@ fn parse_local_part<'a>(s: &'a str, out: &mut String) -> Result<(bool, &'a str),
         let mut chars = body.char_indices();
         let end = loop {
             match chars.next() {
+                // quoted-pairSMTP is a backslash and a printable character (RFC 5321
+                // section 4.1.2): an escaped control character would print as a bare one.
                 Some((_, '\\')) => match chars.next() {
-                    Some((_, c)) if c != '\r' && c != '\n' => out.push(c),
-                    _ => return Err(AddressError::TrailingBackslash),
+                    Some((_, c)) if c.is_control() && c != '\t' => return Err(AddressError::ControlCharacter),
+                    Some((_, c)) => out.push(c),
+                    None => return Err(AddressError::TrailingBackslash),
                 },
                 Some((i, '"')) => break i,
                 Some((_, c)) if c.is_control() && c != '\t' => {
@@ -408,6 +411,9 @@ mod tests {
         assert_eq!(m.to_string(), "alice@contoso.com");
         assert_eq!(mb(r#""a\"b"@x.com"#).local(), "a\"b");
         assert!(parse_mailbox("\"open@contoso.com").is_err());
+        // Found by fuzzing: an escaped control character was taken, and printed back bare.
+        assert_eq!(parse_mailbox("\"q\\\u{1b}x\"@contoso.com"), Err(AddressError::ControlCharacter));
+        assert_eq!(mb(r#""q\ x"@contoso.com"#).to_string(), "\"q x\"@contoso.com");
     }
 
     #[test]

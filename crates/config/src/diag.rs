@@ -168,6 +168,98 @@ impl<'a> Locator<'a> {
     }
 }
 
+/// What names the top of a file in a diagnostic, where no table or key has begun.
+pub const TOP_LEVEL: &str = "(top level)";
+
+impl Locator<'_> {
+    /// The key path a syntax error at `offset` is in, read from the text: TOML that does not
+    /// parse has no tree to ask. The table of the last header before it (arrays of tables
+    /// counted, so `tenants[1].inbound_connectors[0]`), then the last key begun in that table
+    /// up to the error's line: the key whose value runs onto it, or is on it.
+    pub fn key_at(&self, offset: usize) -> String {
+        let (line, _) = self.line_col(offset);
+        let mut table = String::new();
+        let mut key: Option<String> = None;
+        let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for text in self.text.split('\n').take(line) {
+            let t = text.trim();
+            if let Some(header) = t.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+                let (parent, last) = split_last(&dotted(header));
+                let at = resolve(&parent, &counts);
+                let array = join(&at, &last);
+                let n = counts.entry(array.clone()).or_insert(0);
+                table = format!("{array}[{n}]");
+                *n += 1;
+                counts.retain(|k, _| !k.starts_with(&format!("{table}.")));
+                key = None;
+            } else if let Some(header) = t.strip_prefix('[').and_then(|h| h.split(']').next()) {
+                table = resolve(&dotted(header), &counts);
+                key = None;
+            } else if let Some((k, _)) = t.split_once('=')
+                && !k.trim().is_empty()
+                && (k.trim().starts_with(['"', '\'']) || !k.contains(['"', '\'', '[', '{', ',']))
+            {
+                key = Some(dotted(k).join("."));
+            }
+        }
+        match (table.is_empty(), key) {
+            (true, None) => TOP_LEVEL.to_string(),
+            (true, Some(k)) => k,
+            (false, None) => table,
+            (false, Some(k)) => format!("{table}.{k}"),
+        }
+    }
+}
+
+/// `a . "b.c" . d` → `a`, `b.c`, `d`.
+fn dotted(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut part = String::new();
+    let mut quote = None;
+    for c in s.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '.') => out.push(std::mem::take(&mut part).trim().to_string()),
+            (_, c) => part.push(c),
+        }
+    }
+    out.push(part.trim().to_string());
+    out.into_iter().map(|p| written(&p)).collect()
+}
+
+/// A key as a path shows it: bare when TOML allows it bare, else quoted (`""` too).
+fn written(key: &str) -> String {
+    if !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+fn split_last(parts: &[String]) -> (Vec<String>, String) {
+    match parts.split_last() {
+        Some((last, parent)) => (parent.to_vec(), last.clone()),
+        None => (Vec::new(), String::new()),
+    }
+}
+
+fn join(table: &str, key: &str) -> String {
+    if table.is_empty() { key.to_string() } else { format!("{table}.{key}") }
+}
+
+/// A header's table path, each array of tables at its latest element.
+fn resolve(parts: &[String], counts: &std::collections::HashMap<String, usize>) -> String {
+    let mut path = String::new();
+    for p in parts {
+        path = join(&path, p);
+        if let Some(n) = counts.get(&path) {
+            path = format!("{path}[{}]", n.saturating_sub(1));
+        }
+    }
+    path
+}
+
 pub(crate) enum Segment<'p> {
     Key(&'p str),
     Index(usize),

@@ -8,7 +8,7 @@ use toml::de::DeTable;
 
 use crate::address::parse_mailbox;
 use crate::check::check;
-use crate::diag::{Diagnostic, Diagnostics, Finding, Locator, Severity};
+use crate::diag::{Diagnostic, Diagnostics, Finding, Locator, Severity, TOP_LEVEL};
 use crate::document::PolicyDocument;
 use crate::model::Config;
 use crate::recover::Removed;
@@ -148,7 +148,11 @@ fn parse<'a>(file: &'a str, text: &'a str) -> Result<(Config, Locator<'a>), Diag
         return Err(Diagnostics(
             syntax
                 .iter()
-                .map(|e| locator.diagnostic(Severity::Error, e.span(), None, e.message().trim().to_string()))
+                .map(|e| {
+                    let span = e.span().unwrap_or(0..0);
+                    let key = locator.key_at(span.start);
+                    locator.diagnostic(Severity::Error, Some(span), Some(key), e.message().trim().to_string())
+                })
                 .collect(),
         ));
     }
@@ -161,7 +165,7 @@ fn parse<'a>(file: &'a str, text: &'a str) -> Result<(Config, Locator<'a>), Diag
             Err(e) => e,
         };
         let path = e.path().to_string();
-        let key = (path != ".").then(|| removed.original(&path));
+        let key = if path == "." { None } else { Some(removed.original(&path)) };
         // Taking a bad value out makes its table miss that field: the same error again.
         let message = e.inner().message().trim().to_string();
         let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
@@ -174,6 +178,9 @@ fn parse<'a>(file: &'a str, text: &'a str) -> Result<(Config, Locator<'a>), Diag
         };
         if !consequence {
             let span = e.inner().span().or_else(|| key.as_deref().and_then(|k| locator.span_of(k)));
+            // An error of the file as a whole (a field it lacks) names that field, at the top.
+            let key = key.or_else(|| Some(missing.unwrap_or(TOP_LEVEL).to_string()));
+            let span = span.or(Some(0..0));
             schema.push(locator.diagnostic(Severity::Error, span, key, message));
         }
         // Past the value at fault to the next error, as long as there is one to take out.

@@ -134,6 +134,22 @@ fn toml_syntax_errors_have_a_position() {
     assert!(errs[0].starts_with("doorman.toml:2:"), "{}", errs[0]);
 }
 
+/// A file that does not parse has no tree, yet each syntax error names the key it is in: the
+/// table of the header above it, arrays of tables counted, and the key whose value it is in.
+#[test]
+fn toml_syntax_errors_name_the_key_they_are_in() {
+    let text = "[[tenants]]\nname = \"a\"\n[[tenants]]\nname = \"b\"\n[[tenants.inbound_connectors]]\n\
+                name = \"c\"\nsender_ip_addresses = [\n  \"192.0.2.1\",\n  \"x\" \"y\",\n]\n";
+    let errs = errors(text);
+    assert!(errs[0].starts_with("doorman.toml:9:"), "{errs:?}");
+    assert!(errs[0].contains(": tenants[1].inbound_connectors[0].sender_ip_addresses: "), "{errs:?}");
+    let errs = errors("= 1\n");
+    assert!(errs[0].starts_with("doorman.toml:1:1: (top level): "), "{errs:?}");
+    // Found by fuzzing: a quoted empty key was named as nothing.
+    let errs = errors("\"\" = \"\" x\n");
+    assert!(errs[0].starts_with("doorman.toml:1:9: \"\": "), "{errs:?}");
+}
+
 #[test]
 fn a_domain_accepted_by_two_tenants() {
     let text = format!(

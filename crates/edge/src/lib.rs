@@ -37,6 +37,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 pub use reload::{ConfigSource, PolicyUpdater};
+/// The command line parser, for the fuzz targets.
+pub use session::command;
 
 use crate::reload::{Generation, GenerationError};
 use crate::shutdown::Phase;

@@ -34,23 +34,15 @@ pub fn parse(buf: &[u8]) -> Parsed {
     if !(buf.starts_with(b"PROXY") || buf.starts_with(&V2_SIGNATURE[..buf.len().min(12)])) {
         return Parsed::Malformed("the connection did not start with a PROXY protocol header".into());
     }
+    if buf.starts_with(b"PROXY") {
+        return v1(buf);
+    }
     let result = HeaderResult::parse(buf);
     if result.is_incomplete() {
-        // v1 is at most 107 bytes; v2's length field bounds it (checked by ppp).
-        if buf.starts_with(b"PROXY") && buf.len() > 107 {
-            return Parsed::Malformed("PROXY v1 header longer than 107 bytes".into());
-        }
+        // v2's length field bounds it (checked by ppp).
         return Parsed::Incomplete;
     }
     match result {
-        HeaderResult::V1(Ok(h)) => {
-            let client = match h.addresses {
-                ppp::v1::Addresses::Tcp4(a) => ProxyHeader::Client(IpAddr::V4(a.source_address)),
-                ppp::v1::Addresses::Tcp6(a) => ProxyHeader::Client(IpAddr::V6(a.source_address)),
-                ppp::v1::Addresses::Unknown => ProxyHeader::Local,
-            };
-            Parsed::Header(client, h.header.len())
-        }
         HeaderResult::V2(Ok(h)) => {
             if let Some(Err(e)) = h.tlvs().find(Result::is_err) {
                 return Parsed::Malformed(format!("v2 header: a truncated TLV ({e})"));
@@ -74,8 +66,39 @@ pub fn parse(buf: &[u8]) -> Parsed {
             };
             Parsed::Header(client, h.len())
         }
-        HeaderResult::V1(Err(e)) => Parsed::Malformed(format!("v1 header: {e}")),
         HeaderResult::V2(Err(e)) => Parsed::Malformed(format!("v2 header: {e}")),
+        HeaderResult::V1(_) => Parsed::Malformed("a v1 header without its PROXY start".into()),
+    }
+}
+
+/// A v1 header: one line, at most 107 bytes, ending with CRLF. `ppp` also ends it at a bare
+/// LF, which would take the rest of that client's bytes for a header.
+fn v1(buf: &[u8]) -> Parsed {
+    let Some(lf) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > 107 {
+            Parsed::Malformed("PROXY v1 header longer than 107 bytes".into())
+        } else {
+            Parsed::Incomplete
+        };
+    };
+    let line = &buf[..=lf];
+    if line.len() > 107 {
+        return Parsed::Malformed("PROXY v1 header longer than 107 bytes".into());
+    }
+    if !line.ends_with(b"\r\n") || line[..lf - 1].contains(&b'\r') {
+        return Parsed::Malformed("v1 header: a line ends with CRLF, not a bare CR or LF".into());
+    }
+    match HeaderResult::parse(line) {
+        HeaderResult::V1(Ok(h)) if h.header.len() == line.len() => {
+            let client = match h.addresses {
+                ppp::v1::Addresses::Tcp4(a) => ProxyHeader::Client(IpAddr::V4(a.source_address)),
+                ppp::v1::Addresses::Tcp6(a) => ProxyHeader::Client(IpAddr::V6(a.source_address)),
+                ppp::v1::Addresses::Unknown => ProxyHeader::Local,
+            };
+            Parsed::Header(client, line.len())
+        }
+        HeaderResult::V1(Err(e)) => Parsed::Malformed(format!("v1 header: {e}")),
+        _ => Parsed::Malformed("v1 header: not one whole line".into()),
     }
 }
 
@@ -121,6 +144,15 @@ mod tests {
         assert!(matches!(parse(b"EHLO x\r\n"), Parsed::Malformed(_)));
         assert!(matches!(parse(b"PROXY TCP4 nonsense here 1 2\r\n"), Parsed::Malformed(_)));
         assert!(matches!(parse(&[b'P', b'R', b'O', b'X', b'Y', b' '].repeat(30)), Parsed::Malformed(_)));
+        // Found by fuzzing: `ppp` ended a v1 header at a bare LF.
+        for bare in [
+            &b"PROXY TCP6 2001:db8::9 2001:db8::1 4000 25 \nEHLO x\r\n"[..],
+            b"PROXY UNKNOWN \nRSET\r\n",
+            b"PROXY UNKNOWN\r\r\n",
+        ] {
+            assert!(matches!(parse(bare), Parsed::Malformed(_)), "{bare:?}");
+        }
+        assert_eq!(parse(b"PROXY UNKNOWN whatever\r\nEHLO x\r\n"), Parsed::Header(ProxyHeader::Local, 24));
         assert!(looks_like_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"));
         assert!(looks_like_header(V2_SIGNATURE));
         assert!(!looks_like_header(b"\r\nEHLO"));

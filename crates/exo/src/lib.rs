@@ -22,4 +22,4 @@ pub mod report;
 mod shapes;
 
 pub use convert::{Import, Note, NoteKind, exo_refuses, import, is_exo_host};
-pub use read::{Export, ExportError, Source, default_domain, read, read_dir};
+pub use read::{Export, ExportError, Source, default_domain, read, read_dir, read_text};

@@ -90,7 +90,13 @@ pub fn read(path: &Path) -> Result<Export, ExportError> {
     if path.is_dir() {
         return read_dir(path);
     }
-    let value = parse_file(path)?;
+    let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?;
+    read_text(path, &text)
+}
+
+/// Reads one export file's text; `path` names it in errors.
+pub fn read_text(path: &Path, text: &str) -> Result<Export, ExportError> {
+    let value = parse_text(path, text)?;
     if is_scubagear(&value) {
         Ok(scubagear(&value))
     } else if is_connector_list(&value) {
@@ -104,6 +110,10 @@ pub fn read(path: &Path) -> Result<Export, ExportError> {
 /// that returned no object), which is an empty list.
 fn parse_file(path: &Path) -> Result<Value, ExportError> {
     let text = std::fs::read_to_string(path).map_err(|source| ExportError::Io { path: path.to_path_buf(), source })?;
+    parse_text(path, &text)
+}
+
+fn parse_text(path: &Path, text: &str) -> Result<Value, ExportError> {
     let text = text.trim_start_matches('\u{feff}');
     if text.trim().is_empty() {
         return Ok(Value::Array(Vec::new()));

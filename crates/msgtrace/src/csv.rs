@@ -46,7 +46,8 @@ pub fn parse(text: &str) -> Result<Vec<Record>, usize> {
     if quoted {
         return Err(start);
     }
-    if any {
+    // A last line that holds nothing is skipped as every empty line is.
+    if any && !(fields.is_empty() && field.is_empty()) {
         fields.push(field);
         out.push((start, fields));
     }
@@ -66,5 +67,9 @@ mod tests {
         assert_eq!(got[2], (3, vec!["two\nlines".into(), "z".into()]));
         assert_eq!(got[3], (6, vec!["last".into(), "1".into()]));
         assert_eq!(parse("a,\"open\nb"), Err(1));
+        // Found by fuzzing: an empty last line (a lone CR, or `""`) was a record, and the
+        // same line anywhere else was not.
+        assert_eq!(parse("a\r\n\r"), Ok(vec![(1, vec!["a".into()])]));
+        assert_eq!(parse("\"\""), Ok(vec![]));
     }
 }

@@ -369,6 +369,10 @@ pub fn utc(s: &str) -> Option<String> {
         // Milliseconds since the epoch, UTC; an offset after them only says how to show them.
         let end = inner.get(1..)?.find(['+', '-']).map_or(inner.len(), |i| i + 1);
         let ms: i64 = inner[..end].parse().ok()?;
+        // Up to the end of year 9999, as for the other forms.
+        if !(-62_135_596_800_000..=253_402_300_799_999).contains(&ms) {
+            return None;
+        }
         return Some(from_unix(ms.div_euclid(1000)));
     }
     if let Some((date, time)) = s.split_once(['T', ' ']).filter(|(d, _)| d.contains('-')) {
@@ -387,7 +391,11 @@ pub fn utc(s: &str) -> Option<String> {
             o => {
                 let sign = if o.starts_with('-') { -1 } else { 1 };
                 let (h, m) = o[1..].split_once(':').unwrap_or((&o[1..], "0"));
-                sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+                let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+                if !(0..24).contains(&h) || !(0..60).contains(&m) {
+                    return None;
+                }
+                sign * (h * 3600 + m * 60)
             }
         };
         return checked(d[0], d[1], d[2], t[0], t[1], t.get(2).copied().unwrap_or(0), off);
@@ -417,7 +425,9 @@ fn checked(y: i64, mo: i64, d: i64, h: i64, mi: i64, se: i64, offset: i64) -> Op
         _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         _ => 28,
     };
-    if !(1..=12).contains(&mo)
+    // Years past 9999 are no trace's, and would overflow the day count.
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
         || d < 1
         || d > days_in(y, mo)
         || !(0..24).contains(&h)
@@ -472,5 +482,9 @@ mod tests {
         assert_eq!(utc("28/11/2026 3:05:12 AM"), None, "a day-first date is not taken for a month");
         assert_eq!(utc("11/28/2026 13:00:00 PM"), None);
         assert_eq!(utc("2/30/2026 1:00:00 AM"), None);
+        // Found by fuzzing: these overflowed the day count.
+        assert_eq!(utc("99999999999999-01-01T00:00:00Z"), None);
+        assert_eq!(utc("2026-11-28T03:05:12+9999999999999999:00"), None);
+        assert_eq!(utc("/Date(9223372036854775807)/"), None);
     }
 }

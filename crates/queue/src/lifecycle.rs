@@ -33,6 +33,24 @@ impl QueueManager {
                 tracing::debug!("queue {id}: already finished");
                 return None;
             }
+            // A copy or state that cannot be read whole is never delivered half, nor retried
+            // forever: it is set aside for an administrator.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                let spool = self.spool.clone();
+                let (copy, why) = (id.to_string(), e.to_string());
+                let moved = tokio::task::spawn_blocking(move || spool.set_aside(&copy, &why)).await;
+                return match moved {
+                    Ok(Ok(())) => {
+                        tracing::error!("queue {id}: set aside in corrupt/: {e}");
+                        None
+                    }
+                    Ok(Err(m)) => {
+                        tracing::error!("queue {id}: {e}; cannot set it aside ({m}); retrying in a minute");
+                        Some(unix(SystemTime::now()) + 60)
+                    }
+                    Err(_) => Some(unix(SystemTime::now()) + 60),
+                };
+            }
             Ok(Err(e)) => {
                 tracing::error!("queue {id}: {e}; retrying in a minute");
                 return Some(unix(SystemTime::now()) + 60);
@@ -99,6 +117,8 @@ impl QueueManager {
                 }
             }
         }
+        // Each outcome's line is in the file before the spool forgets the copy.
+        self.tracking.written().await;
         let (spool, id2) = (self.spool.clone(), id.to_string());
         let removed = tokio::task::spawn_blocking(move || spool.finish(&id2)).await;
         if !matches!(removed, Ok(Ok(()))) {
@@ -108,6 +128,9 @@ impl QueueManager {
     }
 
     pub(crate) async fn persist(&self, id: &str, st: DeliveryState) -> Option<u64> {
+        // A recipient saved as delivered is never tried again: its line must be in the file
+        // first, or a crash would leave a delivery the log never shows.
+        self.tracking.written().await;
         let next = st.next_attempt;
         let (spool, id2) = (self.spool.clone(), id.to_string());
         match tokio::task::spawn_blocking(move || state::save(&spool, &id2, &st)).await {

@@ -68,12 +68,8 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     if !spool.unnamed_files() {
         tracing::info!("{}: no O_TMPFILE on this filesystem; copies are written under tmp/", spool_dir.display());
     }
-    if spool.cut_short_removed() > 0 {
-        tracing::warn!(
-            "{}: removed {} copies a crash left cut short (never acknowledged)",
-            spool_dir.display(),
-            spool.cut_short_removed()
-        );
+    for s in spool.set_aside_at_open() {
+        tracing::warn!("{}: copy {} set aside in corrupt/: {}", spool_dir.display(), s.queue_id, s.why);
     }
     let log_path = base.join(&server.tracking_log);
     let tracking = Arc::new(

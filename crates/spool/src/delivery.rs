@@ -177,7 +177,7 @@ impl Spool {
 
 /// Renames `from` to `to` and syncs both folders: after a crash the copy is in one of them,
 /// never in neither.
-fn move_durably(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
+pub(crate) fn move_durably(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
     fs::rename(from, to).map_err(|e| with_path(e, from))?;
     for dir in [to.parent(), from.parent()].into_iter().flatten() {
         fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| with_path(e, dir))?;

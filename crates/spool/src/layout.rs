@@ -8,6 +8,8 @@
 //! ROOT/state/ID.json          its delivery state, once an attempt was made
 //! ROOT/quarantine/TENANT/ID   a copy a rule held
 //! ROOT/hold/ID                a queued copy an administrator put on hold (`doorman queue hold`)
+//! ROOT/corrupt/ID             a copy that cannot be read whole, set aside (with ID.json, its
+//!                             state, and ID.why, the reason) for an administrator
 //! ROOT/flush                  asks the running queue to treat every copy as due now
 //! ROOT/serve.json             the running server: its pid and the config generation in force
 //! ROOT/reload/REQUEST         a `doorman reload` waiting for its answer in serve.json
@@ -24,6 +26,7 @@ pub(crate) struct Layout {
     pub state: PathBuf,
     pub quarantine: PathBuf,
     pub hold: PathBuf,
+    pub corrupt: PathBuf,
     pub reload_requests: PathBuf,
 }
 
@@ -36,6 +39,7 @@ impl Layout {
             state: root.join("state"),
             quarantine: root.join("quarantine"),
             hold: root.join("hold"),
+            corrupt: root.join("corrupt"),
             reload_requests: root.join("reload"),
         }
     }

@@ -9,7 +9,8 @@
 //!   before it durable (group commit, `commit.rs`). Only then may the edge say `250`, and only
 //!   then does delivery see the copy. A committed copy is whole. A crash can leave a copy
 //!   that was never acknowledged cut short (its name durable before its data), or a stray
-//!   file in `tmp/`; [`Spool::open`] removes both.
+//!   file in `tmp/`. [`Spool::open`] removes the stray files and sets aside in `corrupt/`
+//!   every copy it cannot read whole, whatever damaged it.
 //! - The delivering side ([`delivery`]) lists committed copies, reads them, keeps each one's
 //!   delivery state, quarantines, releases and finishes them.
 //! - The running server says who it is and which config it serves in `serve.json`
@@ -33,5 +34,5 @@ pub use envelope::{BodyType, Disposition, Envelope, Recipient, SCHEMA};
 pub use queue_id::new_queue_id;
 pub use snapshot::PolicySnapshot;
 pub use status::{ANSWERS_KEPT, Answer, ReloadResult, ServeStatus, process_start};
-pub use store::{HEAD_BYTES, OpenCopy, Spool, SpoolFile};
+pub use store::{HEAD_BYTES, OpenCopy, SetAside, Spool, SpoolFile};
 pub use transaction::{Spill, Staged, Transaction};

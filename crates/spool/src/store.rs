@@ -19,24 +19,39 @@ pub struct Spool {
     pub(crate) committing: Mutex<HashSet<String>>,
     /// Whether copies are written as unnamed files (`unnamed.rs`).
     pub(crate) unnamed: bool,
-    cut_short_removed: usize,
+    set_aside_at_open: Vec<SetAside>,
 }
 
-/// Whether a copy is shorter than it says: empty, its envelope line unfinished, or fewer
-/// message bytes than the envelope announces. Anything else (an envelope this version cannot
-/// read) is left for an administrator.
-fn cut_short(path: &Path) -> io::Result<bool> {
-    let file = File::open(path).map_err(|e| with_path(e, path))?;
-    let len = file.metadata()?.len();
-    let mut head = Vec::new();
-    BufReader::new(file).take(HEAD_BYTES as u64).read_until(b'\n', &mut head)?;
-    if head.last() != Some(&b'\n') {
-        return Ok((head.len() as u64) == len);
-    }
-    Ok(match serde_json::from_slice::<Envelope>(&head) {
-        Ok(envelope) => len < head.len() as u64 + envelope.size,
-        Err(_) => false,
-    })
+/// Why a copy in `incoming/` cannot be delivered whole, or `None` when it can: its envelope
+/// line must parse and the message bytes after it must be exactly as many as it announces.
+/// An I/O error reading it is a reason too: one bad file must not stop the start.
+fn flaw_of(path: &Path) -> Option<String> {
+    let read = || -> io::Result<Option<String>> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut head = Vec::new();
+        BufReader::new(file).take(HEAD_BYTES as u64).read_until(b'\n', &mut head)?;
+        if len == 0 {
+            return Ok(Some("the file is empty".into()));
+        }
+        if head.last() != Some(&b'\n') {
+            return Ok(Some(format!("its envelope line is unfinished after {} bytes", head.len())));
+        }
+        let envelope = match serde_json::from_slice::<Envelope>(&head) {
+            Ok(e) => e,
+            Err(e) => return Ok(Some(format!("its envelope cannot be read: {e}"))),
+        };
+        let body = len - head.len() as u64;
+        Ok((body != envelope.size).then(|| format!("{body} message bytes, the envelope says {}", envelope.size)))
+    };
+    read().unwrap_or_else(|e| Some(format!("it cannot be read: {e}")))
+}
+
+/// A copy [`Spool::open`] or delivery set aside in `corrupt/`, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetAside {
+    pub queue_id: String,
+    pub why: String,
 }
 
 /// A copy read back from the spool.
@@ -67,21 +82,54 @@ impl Spool {
             }
         }
         // A crash can leave a name made durable before its data (a journal commit the
-        // group's sync did not wait for). That copy's sync never returned, so it was never
-        // acknowledged: the client still has the message.
+        // group's sync did not wait for): that copy was never acknowledged. A disk can also
+        // damage one that was. Neither is delivered half: each is set aside, as Postfix
+        // moves a damaged queue file to `corrupt/`, so that nothing is lost unseen.
         for id in crate::layout::names_in(&spool.layout.incoming, false)? {
-            let path = spool.layout.copy(&id);
-            if crate::layout::check_id(&id).is_ok() && cut_short(&path)? {
-                fs::remove_file(&path).map_err(|e| with_path(e, &path))?;
-                spool.cut_short_removed += 1;
+            if crate::layout::check_id(&id).is_err() {
+                continue;
+            }
+            if let Some(why) = flaw_of(&spool.layout.copy(&id)) {
+                spool.set_aside(&id, &why)?;
+                spool.set_aside_at_open.push(SetAside { queue_id: id, why });
             }
         }
         Ok(spool)
     }
 
-    /// How many copies [`Spool::open`] removed because a crash had cut them short.
-    pub fn cut_short_removed(&self) -> usize {
-        self.cut_short_removed
+    /// The copies [`Spool::open`] found damaged and set aside in `corrupt/`.
+    pub fn set_aside_at_open(&self) -> &[SetAside] {
+        &self.set_aside_at_open
+    }
+
+    /// Moves a copy that cannot be read whole to `corrupt/`, with its delivery state and a
+    /// file saying why, where no delivery looks: an administrator decides (Postfix's
+    /// `corrupt` queue).
+    pub fn set_aside(&self, id: &str, why: &str) -> io::Result<()> {
+        crate::layout::check_id(id)?;
+        let dir = &self.layout.corrupt;
+        fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+        let why_file = dir.join(format!("{id}.why"));
+        fs::write(&why_file, format!("{why}\n")).map_err(|e| with_path(e, &why_file))?;
+        let state = self.layout.state_of(id);
+        if state.is_file() {
+            fs::rename(&state, dir.join(format!("{id}.json"))).map_err(|e| with_path(e, &state))?;
+        }
+        crate::delivery::move_durably(&self.layout.copy(id), &dir.join(id))
+    }
+
+    /// The copies set aside in `corrupt/`, with why.
+    pub fn corrupt(&self) -> io::Result<Vec<SetAside>> {
+        let dir = &self.layout.corrupt;
+        let mut out = Vec::new();
+        for id in crate::layout::names_in(dir, false)? {
+            if crate::layout::check_id(&id).is_err() {
+                continue;
+            }
+            let why = fs::read_to_string(dir.join(format!("{id}.why"))).unwrap_or_default();
+            out.push(SetAside { queue_id: id, why: why.trim_end().to_string() });
+        }
+        Ok(out)
     }
 
     /// Opens the spool at `root` without touching what is in it, so that a tool can work on a
@@ -108,7 +156,7 @@ impl Spool {
         let probe = layout.writing(&format!("{}probe", crate::new_queue_id()));
         let unnamed =
             crate::unnamed::available(&layout.incoming, &probe) && crate::unnamed::available(&layout.tmp, &probe);
-        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()), unnamed, cut_short_removed: 0 })
+        Ok(Spool { layout, committer, committing: Mutex::new(HashSet::new()), unnamed, set_aside_at_open: Vec::new() })
     }
 
     pub fn root(&self) -> &Path {

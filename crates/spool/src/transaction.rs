@@ -349,7 +349,7 @@ mod tests {
     }
 
     #[test]
-    fn at_open_copies_a_crash_cut_short_are_removed_and_the_rest_kept() {
+    fn at_open_copies_not_whole_are_set_aside_with_why_and_the_rest_kept() {
         let root = scratch("cut-short");
         let spool = Spool::open(&root).unwrap();
         let staged = spool.write(&envelope("K1", 5), &[b"whole"]).unwrap();
@@ -363,13 +363,33 @@ mod tests {
         fs::write(incoming.join("E1"), b"").unwrap();
         fs::write(incoming.join("E2"), &line("E2", 5)[..40]).unwrap();
         fs::write(incoming.join("E3"), [line("E3", 10), b"short".to_vec()].concat()).unwrap();
-        // An envelope this version cannot read is not a crash's doing: it stays.
+        spool.save_state("E3", b"{}").unwrap();
+        fs::write(incoming.join("E4"), [line("E4", 1), b"too long".to_vec()].concat()).unwrap();
+        // An envelope this version cannot read: set aside too, never guessed at.
         fs::write(incoming.join("U1"), b"{\"schema\":\"doorman.spool/9\"}\nx").unwrap();
         drop(spool);
         let spool = Spool::open(&root).unwrap();
-        assert_eq!(spool.cut_short_removed(), 3);
-        assert_eq!(spool.queued().unwrap(), ["K1", "U1"]);
+        let why: Vec<(&str, &str)> =
+            spool.set_aside_at_open().iter().map(|s| (s.queue_id.as_str(), s.why.as_str())).collect();
+        assert_eq!(
+            why[..4],
+            [
+                ("E1", "the file is empty"),
+                ("E2", "its envelope line is unfinished after 40 bytes"),
+                ("E3", "5 message bytes, the envelope says 10"),
+                ("E4", "8 message bytes, the envelope says 1"),
+            ]
+        );
+        assert_eq!(why[4].0, "U1");
+        assert!(why[4].1.starts_with("its envelope cannot be read: "), "{}", why[4].1);
+        assert_eq!(spool.queued().unwrap(), ["K1"]);
         assert_eq!(spool.read("K1").unwrap().message, b"whole");
+        assert_eq!(spool.corrupt().unwrap(), spool.set_aside_at_open());
+        assert_eq!(fs::read(root.join("corrupt/E3")).unwrap(), [line("E3", 10), b"short".to_vec()].concat());
+        assert_eq!(fs::read(root.join("corrupt/E3.json")).unwrap(), b"{}", "its state goes with it");
+        assert_eq!(spool.load_state("E3").unwrap(), None);
+        drop(spool);
+        assert!(Spool::open(&root).unwrap().set_aside_at_open().is_empty(), "reported once");
         fs::remove_dir_all(&root).unwrap();
     }
 

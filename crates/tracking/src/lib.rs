@@ -13,4 +13,4 @@ mod writer;
 pub use filter::{Filter, FilterError};
 pub use record::{Event, Record, SclSource, Stage};
 pub use table::render_table;
-pub use writer::{Forward, TrackingLog};
+pub use writer::{Forward, TrackingLog, Written};

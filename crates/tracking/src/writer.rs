@@ -1,8 +1,7 @@
 //! Appending to the tracking log off the sessions' path: a writer thread takes records from a
-//! channel and flushes whenever the channel runs dry, so a burst costs one write, and a line
-//! appears within milliseconds of its decision. After a write it rests for [`GATHER`]: a
-//! sender only wakes the thread when it waits on an empty channel, so under load records are
-//! gathered without a wake-up each.
+//! channel, gathers what comes within [`GATHER`] of the first, and writes it in one go, so a
+//! burst costs one write and a line appears within milliseconds of its decision. A caller
+//! that must know its lines are written ([`TrackingLog::written`]) ends the gathering at once.
 //!
 //! [`TrackingLog::reopen`] opens the path anew (after logrotate renamed the file away), in
 //! order with the records: nothing logged before it goes to the new file, nothing after it to
@@ -11,9 +10,12 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::record::Record;
 
@@ -21,6 +23,41 @@ enum Message {
     Record(Box<Record>),
     Reopen,
     Forward(Box<dyn Forward>),
+    /// Every record before it is written to the file (in the kernel's hands, so a `kill -9`
+    /// cannot take it back); then the signal is given.
+    Written(Arc<Signal>),
+}
+
+/// A one-time signal from the writer thread to a task waiting for it.
+#[derive(Default)]
+struct Signal {
+    state: Mutex<(bool, Option<Waker>)>,
+}
+
+impl Signal {
+    fn give(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.0 = true;
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves once the records logged before it are written: see [`TrackingLog::written`].
+pub struct Written(Option<Arc<Signal>>);
+
+impl Future for Written {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(signal) = &self.0 else { return Poll::Ready(()) };
+        let mut s = signal.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.0 {
+            return Poll::Ready(());
+        }
+        s.1 = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 /// Somewhere else each line goes as it is written, such as a cluster's trace stream. Called on
@@ -64,6 +101,18 @@ impl TrackingLog {
         }
     }
 
+    /// Waits until every record logged before it is written to the file. A line still in the
+    /// writer's buffer would be lost to a `kill -9`, while what it records (a `250`, a
+    /// delivery saved in the spool) stays: so the edge waits for it before a `250` leaves,
+    /// and delivery before it saves a recipient's state. A writer that is gone resolves at once.
+    pub fn written(&self) -> Written {
+        let signal = Arc::new(Signal::default());
+        match &self.tx {
+            Some(tx) if tx.send(Message::Written(signal.clone())).is_ok() => Written(Some(signal)),
+            _ => Written(None),
+        }
+    }
+
     /// From now on, every line also goes to `to`.
     pub fn forward_to(&self, to: Box<dyn Forward>) {
         if let Some(tx) = &self.tx {
@@ -99,40 +148,56 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut failed = false;
     let mut forward: Option<Box<dyn Forward>> = None;
+    let mut waiting: Vec<Arc<Signal>> = Vec::new();
     while let Ok(first) = rx.recv() {
+        // Records are gathered for GATHER after the first, and written in one go; someone
+        // waiting for them ends the gathering at once.
+        let until = Instant::now() + GATHER;
         let mut next = Some(first);
-        while let Some(message) = next {
-            match message {
-                Message::Record(record) => {
-                    let mut line = serde_json::to_vec(&record).unwrap_or_default();
-                    if let Some(f) = forward.as_mut() {
-                        f.forward(record.event, &line);
+        loop {
+            while let Some(message) = next {
+                match message {
+                    Message::Record(record) => {
+                        let mut line = serde_json::to_vec(&record).unwrap_or_default();
+                        if let Some(f) = forward.as_mut() {
+                            f.forward(record.event, &line);
+                        }
+                        line.push(b'\n');
+                        if let Err(e) = out.write_all(&line)
+                            && !failed
+                        {
+                            eprintln!("doorman: cannot write the tracking log {shown}: {e}");
+                            failed = true;
+                        }
                     }
-                    line.push(b'\n');
-                    if let Err(e) = out.write_all(&line)
-                        && !failed
-                    {
-                        eprintln!("doorman: cannot write the tracking log {shown}: {e}");
-                        failed = true;
+                    Message::Forward(to) => forward = Some(to),
+                    Message::Written(signal) => waiting.push(signal),
+                    Message::Reopen => {
+                        let _ = out.flush();
+                        match open_append(path) {
+                            Ok(file) => out = BufWriter::with_capacity(64 * 1024, file),
+                            Err(e) => eprintln!(
+                                "doorman: cannot reopen the tracking log {shown}: {e}; still writing the old file"
+                            ),
+                        }
                     }
                 }
-                Message::Forward(to) => forward = Some(to),
-                Message::Reopen => {
-                    let _ = out.flush();
-                    match open_append(path) {
-                        Ok(file) => out = BufWriter::with_capacity(64 * 1024, file),
-                        Err(e) => eprintln!(
-                            "doorman: cannot reopen the tracking log {shown}: {e}; still writing the old file"
-                        ),
-                    }
-                }
+                next = rx.try_recv().ok();
             }
-            next = rx.try_recv().ok();
+            let left = until.saturating_duration_since(Instant::now());
+            if !waiting.is_empty() || left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(m) => next = Some(m),
+                Err(_) => break,
+            }
         }
         if out.flush().is_ok() {
             failed = false;
         }
-        std::thread::sleep(GATHER);
+        // Given even when the write failed: the error is printed, and a wait must not hang.
+        waiting.drain(..).for_each(|s| s.give());
     }
     let _ = out.flush();
 }
@@ -144,6 +209,45 @@ mod tests {
 
     /// logrotate renames the file away and asks for a reopen: what came before stays in the
     /// old file, what comes after goes to a new one at the path.
+    /// Runs a future on this thread, parking until it is woken.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    /// Once `written` resolves, the lines before it are in the file: no waiting and reading.
+    #[test]
+    fn written_resolves_once_the_lines_before_it_are_in_the_file() {
+        let dir = std::env::temp_dir().join(format!("doorman-tracking-written-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("tracking.jsonl");
+        let log = TrackingLog::open(&path).unwrap();
+        for n in 1..=50 {
+            let mut r = Record::now(Event::Receive);
+            r.queue_id = Some(format!("Q{n}"));
+            log.log(r);
+            block_on(log.written());
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text.lines().count(), n);
+            assert!(text.ends_with(&format!("\"queue_id\":\"Q{n}\"}}\n")), "{text}");
+        }
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn reopen_after_a_rename_writes_a_new_file_at_the_path() {
         let dir = std::env::temp_dir().join(format!("doorman-tracking-reopen-{}", std::process::id()));

@@ -200,6 +200,9 @@ impl Session {
                     self.log_copy(&tx, copy, event, id.as_deref(), Some(rule_reply.unwrap_or(&reply)));
                     self.shared.metrics.message(&copy.tenant, outcome);
                 }
+                // The 250 is only queued: it leaves once its lines are in the file, so that
+                // no acknowledged message goes missing from the log after a crash.
+                self.shared.tracking.written().await;
             }
             Err(e) => {
                 tracing::error!(session = %self.id, "cannot spool a message: {e}");

@@ -2,7 +2,7 @@
 //! `mail`, `rcpt` and `data` (DATA and BDAT, through to the spool), around this core, which
 //! reads commands, dispatches them, counts errors and writes replies.
 
-mod command;
+pub mod command;
 mod data;
 mod ehlo;
 mod mail;
