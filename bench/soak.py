@@ -19,6 +19,7 @@ Ports are the ones the server and the hop got (port 0), read from their own outp
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -44,6 +45,8 @@ lock = threading.Lock()
 acked = {}
 # What the clients saw, by kind.
 tally = {"sessions": 0, "acked": 0, "acked_big": 0, "refused": 0, "errors": 0, "tls": 0, "implicit": 0, "slow": 0}
+# (message id, rcpt) delivered with a body other than the one sent.
+damaged = set()
 # The server's ports, None while it is down.
 ports = {"starttls": None, "implicit": None}
 ports_ready = threading.Condition(lock)
@@ -109,20 +112,21 @@ class Hop:
                         conn.sendall(b"250 2.1.5 Ok\r\n")
                     elif verb == b"DATA":
                         conn.sendall(b"354 go ahead\r\n")
-                        head, size = b"", 0
+                        lines, size = [], 0
                         cut = self.fault("drop_during", 0.02)
                         while True:
                             chunk = f.readline()
                             if not chunk:
                                 return
                             size += len(chunk)
-                            if len(head) < 4096:
-                                head += chunk
                             if cut and size > 512:
                                 return
                             if chunk == b".\r\n":
                                 break
-                        m = re.search(rb"X-Soak-Id: (\S+)", head)
+                            lines.append(chunk[1:] if chunk.startswith(b".") else chunk)
+                        data = b"".join(lines)
+                        m = re.search(rb"X-Soak-Id: (\S+)", data[:8192])
+                        whole = check_sum(data)
                         if self.fault("4xx", 0.02):
                             conn.sendall(b"451 4.3.0 soak: try again later\r\n")
                             continue
@@ -131,6 +135,8 @@ class Hop:
                                 for r in rcpts:
                                     key = (m.group(1).decode(), r)
                                     self.delivered[key] = self.delivered.get(key, 0) + 1
+                                    if not whole:
+                                        damaged.add(key)
                         if self.fault("drop_after", 0.02):
                             return
                         conn.sendall(b"250 2.0.0 Ok: soak\r\n")
@@ -148,8 +154,12 @@ class Hop:
 # ---------------------------------------------------------------- the server
 
 
+SERVERS = []
+
+
 class Server:
     def __init__(self, work, hop_port):
+        SERVERS.append(self)
         self.work = work
         self.hop_port = hop_port
         self.config = work / "doorman.toml"
@@ -230,7 +240,10 @@ routing = {{ type = "maildir", path = "mailboxes" }}
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=120)
+        try:
+            self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            sys.exit("doorman serve did not stop within 120 s of SIGTERM")
 
     def sample(self):
         """(RSS bytes, open fds) of the running server, or None."""
@@ -246,12 +259,19 @@ routing = {{ type = "maildir", path = "mailboxes" }}
 # ---------------------------------------------------------------- clients
 
 
+def body_sum(message):
+    """The body's SHA-256, line ends as LF: what arrives must be what was sent."""
+    body = message.split(b"\r\n\r\n", 1)[-1] if b"\r\n\r\n" in message else message.split(b"\n\n", 1)[-1]
+    return hashlib.sha256(body.replace(b"\r\n", b"\n")).hexdigest()[:16]
+
+
 def message(mid, rcpts, size):
+    line = f"The quick brown fox jumps over the lazy dog. {mid} {random.random():.12f}\r\n"
+    body = (line * max(1, size // len(line))).encode()
     head = (f"From: soak@example.net\r\nTo: {', '.join(rcpts)}\r\nSubject: soak {mid}\r\n"
-            f"Message-ID: <{mid}@soak.test>\r\nX-Soak-Id: {mid}\r\n\r\n")
-    line = "The quick brown fox jumps over the lazy dog. 0123456789 abcdefghijklmnopqrstu\r\n"
-    body = line * max(1, (size - len(head)) // len(line))
-    return (head + body).encode()
+            f"Message-ID: <{mid}@soak.test>\r\nX-Soak-Id: {mid}\r\n"
+            f"X-Soak-Sum: {body_sum(body)}\r\n\r\n").encode()
+    return head + body
 
 
 def wait_port(kind):
@@ -380,16 +400,23 @@ def loader(name, kind):
 # ---------------------------------------------------------------- the checks
 
 
+def check_sum(data):
+    """Whether a message's body matches its X-Soak-Sum header."""
+    m = re.search(rb"X-Soak-Sum: (\w+)", data[:8192])
+    return bool(m) and m.group(1).decode() == body_sum(data)
+
+
 def maildir_deliveries(root):
     out = {}
     for f in root.glob("*/new/*"):
         rcpt = f.parent.parent.name
-        with open(f, "rb") as fh:
-            head = fh.read(4096)
-        m = re.search(rb"X-Soak-Id: (\S+)", head)
+        data = f.read_bytes()
+        m = re.search(rb"X-Soak-Id: (\S+)", data[:8192])
         if m:
             key = (m.group(1).decode(), rcpt)
             out[key] = out.get(key, 0) + 1
+            if not check_sum(data):
+                damaged.add(key)
     return out
 
 
@@ -430,9 +457,10 @@ def main():
     server = Server(work, hop.port)
     server.start()
     t0 = time.monotonic()
-    threads = [threading.Thread(target=loader, args=(f"s{i}", "small")) for i in range(args.small)]
-    threads += [threading.Thread(target=loader, args=(f"w{i}", "slow")) for i in range(args.slow)]
-    threads.append(threading.Thread(target=loader, args=("big", "big")))
+    # Daemons: a failure that ends the script must not leave them looping.
+    threads = [threading.Thread(target=loader, args=(f"s{i}", "small"), daemon=True) for i in range(args.small)]
+    threads += [threading.Thread(target=loader, args=(f"w{i}", "slow"), daemon=True) for i in range(args.slow)]
+    threads.append(threading.Thread(target=loader, args=("big", "big"), daemon=True))
     for t in threads:
         t.start()
 
@@ -520,6 +548,7 @@ def main():
         ("next hop faults", ", ".join(f"{k} {v}" for k, v in hop.faults_made.items())),
         ("drain", f"{drain_secs:.0f} s, {left} copies left"),
         ("lost (acknowledged, never delivered)", f"{len(lost)}"),
+        ("delivered with other bytes than sent", f"{len(damaged)}"),
         ("delivered more than once", f"{len(dups)} recipients (at least once after kill -9 or a dropped reply)"),
         ("delivered, never acknowledged", f"{unacked_delivered} (a kill -9 between commit and the 250 reply)"),
         ("set aside in corrupt/", f"{corrupt}"),
@@ -538,6 +567,8 @@ def main():
     failed = []
     if lost:
         failed.append(f"lost: {lost[:10]}")
+    if damaged:
+        failed.append(f"damaged: {sorted(damaged)[:10]}")
     if left:
         failed.append(f"{left} copies never drained")
     if no_receive or no_deliver:
@@ -554,4 +585,11 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        # However the script ends, no server is left running.
+        stop.set()
+        for server in SERVERS:
+            if server.proc and server.proc.poll() is None:
+                server.proc.kill()

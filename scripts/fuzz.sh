@@ -43,7 +43,13 @@ while [ ${#pending[@]} -gt 0 ]; do
   for t in "${batch[@]}"; do run "$t" & done
   wait
 done
-rm -rf /dev/shm/doorman-fuzz-spool-* 2>/dev/null || true
+# The spool target's scratch folders (doorman-fuzz-spool-PID-N) of processes that are gone:
+# a crash leaves its own behind.
+for d in /dev/shm/doorman-fuzz-spool-*; do
+  [ -e "$d" ] || continue
+  pid=${d#/dev/shm/doorman-fuzz-spool-}
+  kill -0 "${pid%%-*}" 2>/dev/null || rm -rf "$d"
+done
 
 crashed=0
 printf '| %-9s | %8s | %12s | %9s | %7s | %7s | %5s |\n' target seconds executions "execs/s" paths crashes hangs

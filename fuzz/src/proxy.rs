@@ -2,7 +2,10 @@
 //! part of its bytes, the length it reports is exactly its own (so every byte after it is
 //! kept for SMTP), and what follows it changes nothing.
 
+use std::net::IpAddr;
+
 use doorman_edge::proxy::{Parsed, V2_SIGNATURE, parse};
+use doorman_policy::ProxyHeader;
 
 pub fn check(buf: &[u8]) {
     let parsed = parse(buf);
@@ -24,9 +27,21 @@ pub fn check(buf: &[u8]) {
             let mut other = buf[..n].to_vec();
             other.extend_from_slice(b"EHLO x\r\n");
             assert_eq!(parse(&other), Parsed::Header(h.clone(), n));
-            // Never believed from part of it.
-            for k in 0..n {
-                assert!(!matches!(parse(&buf[..k]), Parsed::Header(..)), "believed from {k} of its {n} bytes");
+            // Part of it is only ever the start of a header: never believed, never refused.
+            for k in 1..n {
+                assert_eq!(parse(&buf[..k]), Parsed::Incomplete, "{k} of its {n} bytes");
+            }
+            // The client is the one the header names.
+            if let ProxyHeader::Client(ip) = h {
+                let named: IpAddr = if buf.starts_with(b"PROXY") {
+                    let line = std::str::from_utf8(&buf[..n - 2]).expect("a believed v1 header is text");
+                    line.split(' ').nth(2).and_then(|a| a.parse().ok()).expect("a v1 source address")
+                } else if buf[13] & 0xf0 == 0x10 {
+                    IpAddr::from(<[u8; 4]>::try_from(&buf[16..20]).unwrap())
+                } else {
+                    IpAddr::from(<[u8; 16]>::try_from(&buf[16..32]).unwrap())
+                };
+                assert_eq!(*ip, named, "the client is not the header's source address");
             }
         }
         Parsed::Malformed(why) => {
@@ -39,7 +54,7 @@ pub fn check(buf: &[u8]) {
         Parsed::Incomplete => {
             // Only a header's own start is incomplete, and a v1 header cannot wait past 107 bytes.
             assert!(
-                buf.starts_with(b"PROXY")
+                b"PROXY".starts_with(&buf[..buf.len().min(5)])
                     || V2_SIGNATURE.starts_with(&buf[..buf.len().min(12)])
                     || buf.starts_with(V2_SIGNATURE),
                 "incomplete, yet not the start of a header"

@@ -61,9 +61,12 @@ impl Input<'_> {
     }
 }
 
+/// A folder of this process and thread (tests replay inputs on several threads).
 fn scratch() -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! { static N: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed); }
     let base = if std::path::Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-    base.join(format!("doorman-fuzz-spool-{}", std::process::id()))
+    base.join(format!("doorman-fuzz-spool-{}-{}", std::process::id(), N.with(|n| *n)))
 }
 
 pub fn check(data: &[u8]) {
@@ -75,7 +78,10 @@ pub fn check(data: &[u8]) {
     // (id, the bytes on disk, whether they are a whole copy as written)
     let mut files = Vec::new();
     for id in &IDS[..count] {
-        let kind = input.byte() % 5;
+        let how = input.byte();
+        let kind = how % 5;
+        // A delivery state beside any kind of copy: it must go wherever the copy goes.
+        let with_state = how & 0x80 != 0 || kind == 4;
         let at = usize::from(input.byte()) * 4 + usize::from(input.byte() % 4);
         let value = input.byte();
         let payload = input.bytes();
@@ -97,21 +103,21 @@ pub fn check(data: &[u8]) {
                 (b, false)
             }
             // Whole, with a delivery state of raw bytes.
-            _ => {
-                fs::create_dir_all(root.join("state")).unwrap();
-                fs::write(root.join("state").join(format!("{id}.json")), &payload).unwrap();
-                (copy.clone(), true)
-            }
+            _ => (copy.clone(), true),
         };
+        if with_state {
+            fs::create_dir_all(root.join("state")).unwrap();
+            fs::write(root.join("state").join(format!("{id}.json")), &payload).unwrap();
+        }
         fs::write(root.join("incoming").join(id), &bytes).unwrap();
-        files.push((id.to_string(), bytes, intact, payload));
+        files.push((id.to_string(), bytes, intact, payload, with_state));
     }
 
     let spool = Spool::open(&root).expect("the start never fails on what is in the spool");
     let queued = spool.queued().unwrap();
     let corrupt = spool.corrupt().unwrap();
     assert_eq!(corrupt, spool.set_aside_at_open(), "every copy set aside is reported");
-    for (id, bytes, intact, payload) in &files {
+    for (id, bytes, intact, payload, with_state) in &files {
         let is_queued = queued.contains(id);
         let set_aside = corrupt.iter().find(|s| &s.queue_id == id);
         assert!(is_queued != set_aside.is_some(), "{id}: queued {is_queued}, set aside {set_aside:?}");
@@ -133,6 +139,9 @@ pub fn check(data: &[u8]) {
         } else if let Some(s) = set_aside {
             assert!(!s.why.is_empty());
             assert_eq!(&fs::read(root.join("corrupt").join(id)).unwrap(), bytes, "{id}: set aside with other bytes");
+            // Its state went with it, and none is left where delivery looks.
+            assert_eq!(root.join("corrupt").join(format!("{id}.json")).is_file(), *with_state, "{id}: its state");
+            assert!(!root.join("state").join(format!("{id}.json")).exists(), "{id}: a state left behind");
         }
     }
     drop(spool);

@@ -72,7 +72,14 @@ impl WhichArgs {
 pub fn run(c: Command) -> ExitCode {
     match c {
         Command::List(a) => on_spool("queue list", &a.spool, |s| {
-            admin::list(s).map(|q| if a.json { list_json(&q) } else { render_list(&q) })
+            let mut text = admin::list(s).map(|q| if a.json { list_json(&q) } else { render_list(&q) })?;
+            if !a.json {
+                // What delivery will never touch must not go unseen.
+                for c in s.corrupt()? {
+                    text.push_str(&format!("set aside in corrupt/, not delivered: {}: {}\n", c.queue_id, c.why));
+                }
+            }
+            Ok(text)
         }),
         Command::Show(a) => on_spool("queue show", &a.id.spool, |s| {
             admin::show(s, &a.id.id).map(|q| if a.json { show_json(&q) } else { render_show(&q, a.full) })

@@ -506,3 +506,57 @@ routing = {{ type = "maildir", path = "mailboxes" }}
     assert!(local.ends_with(&body.replace("\r\n", "\n")), "the Maildir copy is whole");
     wait_for(Duration::from_secs(5), || edge.spool().is_empty().then_some(())).expect("both copies leave the spool");
 }
+
+/// A copy damaged on disk (here cut short while the server was down) is set aside at start,
+/// and one whose delivery state turns out unreadable is set aside by delivery: neither is
+/// delivered, both are in `corrupt/` with why, in the tracking log and in `queue list`.
+#[test]
+fn damaged_copies_are_set_aside_reported_and_never_delivered() {
+    let mut edge = Edge::start("queue-corrupt", "[server.queue]\nhold = true", MAILDIR_TENANT);
+    for _ in 0..2 {
+        send(&edge, "someone@fabrikam.test", &["alice@contoso.com"]);
+    }
+    let ids: Vec<String> = edge.spool().iter().map(|f| f.envelope.queue_id.clone()).collect();
+    assert_eq!(ids.len(), 2);
+    edge.kill9();
+    let root = edge.spool_handle().root().to_path_buf();
+    let cut = root.join("incoming").join(&ids[0]);
+    let bytes = std::fs::read(&cut).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
+    std::fs::create_dir_all(root.join("state")).unwrap();
+    std::fs::write(root.join("state").join(format!("{}.json", ids[1])), "{ not a state").unwrap();
+
+    edge.rewrite_config(FAST, MAILDIR_TENANT);
+    edge.spawn();
+    let at_start = edge.wait_tracking(|r| r["event"] == "set_aside" && r["queue_id"] == ids[0].as_str());
+    let reply = at_start["reply"].as_str().unwrap();
+    assert!(
+        reply.starts_with("set aside in corrupt/: ") && reply.contains("message bytes, the envelope says"),
+        "{reply}"
+    );
+    let later = edge.wait_tracking(|r| r["event"] == "set_aside" && r["queue_id"] == ids[1].as_str());
+    assert!(later["reply"].as_str().unwrap().contains(&format!("state of {}", ids[1])), "{later}");
+    assert!(edge.log().contains(&format!("copy {} set aside in corrupt/: ", ids[0])), "{}", edge.log());
+
+    let corrupt = root.join("corrupt");
+    assert_eq!(std::fs::read(corrupt.join(&ids[0])).unwrap(), &bytes[..bytes.len() - 5], "kept as it was");
+    assert_eq!(std::fs::read_to_string(corrupt.join(format!("{}.json", ids[1]))).unwrap(), "{ not a state");
+    assert!(std::fs::read_to_string(corrupt.join(format!("{}.why", ids[0]))).unwrap().contains("the envelope says"));
+    assert!(
+        !edge
+            .dir
+            .join("mailboxes")
+            .join("alice@contoso.com")
+            .join("new")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some())
+    );
+    assert!(edge.tracking().iter().all(|r| r["event"] != "deliver"), "nothing was delivered");
+    assert!(edge.spool().is_empty());
+
+    let (status, out, err) = edge.doorman(&["queue", "list", "--config", edge.config.to_str().unwrap()]);
+    assert_eq!(status, 0, "{err}");
+    for id in &ids {
+        assert!(out.contains(&format!("set aside in corrupt/, not delivered: {id}: ")), "{out}");
+    }
+}

@@ -255,7 +255,8 @@ fn parse_local_part<'a>(s: &'a str, out: &mut String) -> Result<(bool, &'a str),
         let end = loop {
             match chars.next() {
                 // quoted-pairSMTP is a backslash and a printable character (RFC 5321
-                // section 4.1.2): an escaped control character would print as a bare one.
+                // section 4.1.2; a tab is let through, as it is unescaped): an escaped
+                // control character would print back as a bare one.
                 Some((_, '\\')) => match chars.next() {
                     Some((_, c)) if c.is_control() && c != '\t' => return Err(AddressError::ControlCharacter),
                     Some((_, c)) => out.push(c),

@@ -181,9 +181,13 @@ impl Locator<'_> {
         let mut table = String::new();
         let mut key: Option<String> = None;
         let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        // Brackets a value left open: the lines up to its close are the value's, not headers.
+        let mut open = 0usize;
         for text in self.text.split('\n').take(line) {
             let t = text.trim();
-            if let Some(header) = t.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
+            if open > 0 {
+                open = nesting(open, t);
+            } else if let Some(header) = t.strip_prefix("[[").and_then(|h| h.split("]]").next()) {
                 let (parent, last) = split_last(&dotted(header));
                 let at = resolve(&parent, &counts);
                 let array = join(&at, &last);
@@ -200,6 +204,7 @@ impl Locator<'_> {
                 && (k.trim().starts_with(['"', '\'']) || !k.contains(['"', '\'', '[', '{', ',']))
             {
                 key = Some(dotted(k).join("."));
+                open = nesting(0, &t[k.len() + 1..]);
             }
         }
         match (table.is_empty(), key) {
@@ -209,6 +214,29 @@ impl Locator<'_> {
             (false, Some(k)) => format!("{table}.{k}"),
         }
     }
+}
+
+/// How many brackets are open after `line`, `open` before it: quoted text and comments left out.
+fn nesting(mut open: usize, line: &str) -> usize {
+    let mut quote = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some('"'), '\\') if !escaped => {
+                escaped = true;
+                continue;
+            }
+            (Some(q), c) if c == q && !escaped => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => break,
+            (None, '[' | '{') => open += 1,
+            (None, ']' | '}') => open = open.saturating_sub(1),
+            _ => {}
+        }
+        escaped = false;
+    }
+    open
 }
 
 /// `a . "b.c" . d` → `a`, `b.c`, `d`.

@@ -15,7 +15,7 @@ pub mod net;
 mod recover;
 mod show;
 
-pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use diag::{Diagnostic, Diagnostics, Severity, TOP_LEVEL};
 pub use document::{DOCUMENT_FORMAT, DocumentError, PolicyDocument, Published};
 pub use load::{Loaded, load_document, load_file, load_node, load_policy, load_str};
 pub use model::*;

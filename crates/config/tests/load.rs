@@ -145,6 +145,11 @@ fn toml_syntax_errors_name_the_key_they_are_in() {
     assert!(errs[0].contains(": tenants[1].inbound_connectors[0].sender_ip_addresses: "), "{errs:?}");
     let errs = errors("= 1\n");
     assert!(errs[0].starts_with("doorman.toml:1:1: (top level): "), "{errs:?}");
+    // A value's lines that look like a header or a key are the value's.
+    let text = "[[tenants]]\nname = \"a\"\nrecipients = [\n[\"x\"],\n  \"k=v\",\n  \"a\" \"b\",\n]\n";
+    let errs = errors(text);
+    assert!(errs[0].starts_with("doorman.toml:6:"), "{errs:?}");
+    assert!(errs[0].contains(": tenants[0].recipients: "), "{errs:?}");
     // Found by fuzzing: a quoted empty key was named as nothing.
     let errs = errors("\"\" = \"\" x\n");
     assert!(errs[0].starts_with("doorman.toml:1:9: \"\": "), "{errs:?}");

@@ -31,11 +31,12 @@ impl Parsed {
 
 /// Parses a header at the start of `buf`.
 pub fn parse(buf: &[u8]) -> Parsed {
-    if !(buf.starts_with(b"PROXY") || buf.starts_with(&V2_SIGNATURE[..buf.len().min(12)])) {
-        return Parsed::Malformed("the connection did not start with a PROXY protocol header".into());
+    if b"PROXY".starts_with(&buf[..buf.len().min(5)]) {
+        // `PROX` is a header's start, not yet a header or not one.
+        return if buf.len() < 5 { Parsed::Incomplete } else { v1(buf) };
     }
-    if buf.starts_with(b"PROXY") {
-        return v1(buf);
+    if !buf.starts_with(&V2_SIGNATURE[..buf.len().min(12)]) {
+        return Parsed::Malformed("the connection did not start with a PROXY protocol header".into());
     }
     let result = HeaderResult::parse(buf);
     if result.is_incomplete() {
@@ -131,6 +132,10 @@ mod tests {
         let v1 = b"PROXY TCP4 203.0.113.9 192.0.2.1 40000 25\r\nEHLO x\r\n";
         assert_eq!(parse(v1), Parsed::Header(ProxyHeader::Client("203.0.113.9".parse().unwrap()), 43));
         assert_eq!(parse(&v1[..20]), Parsed::Incomplete);
+        // Found in review: a header split within its first five bytes was refused.
+        for n in 1..=5 {
+            assert_eq!(parse(&v1[..n]), Parsed::Incomplete, "{n}");
+        }
         assert_eq!(parse(b"PROXY UNKNOWN\r\n"), Parsed::Header(ProxyHeader::Local, 15));
         let v2 = v2_header("[2001:db8::9]:4000".parse().unwrap(), "[2001:db8::1]:25".parse().unwrap());
         let mut wire = v2.clone();

@@ -42,6 +42,7 @@ impl QueueManager {
                 return match moved {
                     Ok(Ok(())) => {
                         tracing::error!("queue {id}: set aside in corrupt/: {e}");
+                        self.tracking.log(doorman_tracking::Record::set_aside(id, &e.to_string()));
                         None
                     }
                     Ok(Err(m)) => {

@@ -75,6 +75,9 @@ async fn serve(source: ConfigSource) -> Result<(), ServeError> {
     let tracking = Arc::new(
         TrackingLog::open(&log_path).map_err(|source| ServeError::TrackingLog { path: log_path.clone(), source })?,
     );
+    for s in spool.set_aside_at_open() {
+        tracking.log(doorman_tracking::Record::set_aside(&s.queue_id, &s.why));
+    }
 
     let (loaded, node) = match loaded.config.cluster.clone() {
         Some(c) => {

@@ -94,6 +94,12 @@ impl Spool {
                 spool.set_aside_at_open.push(SetAside { queue_id: id, why });
             }
         }
+        // A set-aside a crash interrupted: the copy moved, its state not yet.
+        for id in crate::layout::names_in(&spool.layout.corrupt, false)? {
+            if crate::layout::check_id(&id).is_ok() {
+                spool.state_follows(&id)?;
+            }
+        }
         Ok(spool)
     }
 
@@ -104,18 +110,26 @@ impl Spool {
 
     /// Moves a copy that cannot be read whole to `corrupt/`, with its delivery state and a
     /// file saying why, where no delivery looks: an administrator decides (Postfix's
-    /// `corrupt` queue).
+    /// `corrupt` queue). The copy moves first: once it is out of `incoming/` nothing delivers
+    /// it, and a crash before its state follows is finished by the next [`Spool::open`].
     pub fn set_aside(&self, id: &str, why: &str) -> io::Result<()> {
         crate::layout::check_id(id)?;
         let dir = &self.layout.corrupt;
         fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
-        let why_file = dir.join(format!("{id}.why"));
-        fs::write(&why_file, format!("{why}\n")).map_err(|e| with_path(e, &why_file))?;
+        crate::delivery::move_durably(&self.layout.copy(id), &dir.join(id))?;
+        self.state_follows(id)?;
+        crate::write_durably(&dir.join(format!(".{id}.why.tmp")), &dir.join(format!("{id}.why")), |f| {
+            io::Write::write_all(f, format!("{why}\n").as_bytes())
+        })
+    }
+
+    /// Moves a set-aside copy's delivery state beside it, if it is still in `state/`.
+    fn state_follows(&self, id: &str) -> io::Result<()> {
         let state = self.layout.state_of(id);
         if state.is_file() {
-            fs::rename(&state, dir.join(format!("{id}.json"))).map_err(|e| with_path(e, &state))?;
+            crate::delivery::move_durably(&state, &self.layout.corrupt.join(format!("{id}.json")))?;
         }
-        crate::delivery::move_durably(&self.layout.copy(id), &dir.join(id))
+        Ok(())
     }
 
     /// The copies set aside in `corrupt/`, with why.

@@ -31,10 +31,13 @@ pub enum Event {
     AdminHold,
     /// An administrator put a held copy back in the queue (`queue release`).
     AdminHoldRelease,
+    /// A copy that could not be read whole was set aside in the spool's `corrupt/`; `reply`
+    /// says why. Nothing more happens to it until an administrator acts.
+    SetAside,
 }
 
 impl Event {
-    pub const ALL: [Event; 15] = [
+    pub const ALL: [Event; 16] = [
         Event::Connect,
         Event::Reject,
         Event::Receive,
@@ -50,6 +53,7 @@ impl Event {
         Event::AdminRetry,
         Event::AdminHold,
         Event::AdminHoldRelease,
+        Event::SetAside,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +73,7 @@ impl Event {
             Event::AdminRetry => "admin_retry",
             Event::AdminHold => "admin_hold",
             Event::AdminHoldRelease => "admin_hold_release",
+            Event::SetAside => "set_aside",
         }
     }
 
@@ -142,6 +147,14 @@ pub struct Record {
 }
 
 impl Record {
+    /// A copy set aside in the spool's `corrupt/`, and why.
+    pub fn set_aside(queue_id: &str, why: &str) -> Record {
+        let mut r = Record::now(Event::SetAside);
+        r.queue_id = Some(queue_id.to_string());
+        r.reply = Some(format!("set aside in corrupt/: {why}"));
+        r
+    }
+
     /// A record stamped now.
     pub fn now(event: Event) -> Record {
         Record {

@@ -25,7 +25,17 @@ enum Message {
     Forward(Box<dyn Forward>),
     /// Every record before it is written to the file (in the kernel's hands, so a `kill -9`
     /// cannot take it back); then the signal is given.
-    Written(Arc<Signal>),
+    Written(Giver),
+}
+
+/// Gives its signal when dropped, so that a wait never outlives the writer: a writer thread
+/// that ends or panics drops every giver it holds.
+struct Giver(Arc<Signal>);
+
+impl Drop for Giver {
+    fn drop(&mut self) {
+        self.0.give();
+    }
 }
 
 /// A one-time signal from the writer thread to a task waiting for it.
@@ -67,7 +77,7 @@ pub trait Forward: Send {
     fn forward(&mut self, event: crate::Event, line: &[u8]);
 }
 
-/// How long the writer gathers records after a write before it writes again.
+/// How long the writer gathers records after the first before it writes them.
 const GATHER: Duration = Duration::from_millis(5);
 
 pub struct TrackingLog {
@@ -108,7 +118,7 @@ impl TrackingLog {
     pub fn written(&self) -> Written {
         let signal = Arc::new(Signal::default());
         match &self.tx {
-            Some(tx) if tx.send(Message::Written(signal.clone())).is_ok() => Written(Some(signal)),
+            Some(tx) if tx.send(Message::Written(Giver(signal.clone()))).is_ok() => Written(Some(signal)),
             _ => Written(None),
         }
     }
@@ -148,7 +158,7 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut failed = false;
     let mut forward: Option<Box<dyn Forward>> = None;
-    let mut waiting: Vec<Arc<Signal>> = Vec::new();
+    let mut waiting: Vec<Giver> = Vec::new();
     while let Ok(first) = rx.recv() {
         // Records are gathered for GATHER after the first, and written in one go; someone
         // waiting for them ends the gathering at once.
@@ -182,7 +192,8 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
                         }
                     }
                 }
-                next = rx.try_recv().ok();
+                // However busy the channel, a waiter or the end of the window ends the batch.
+                next = if waiting.is_empty() && Instant::now() < until { rx.try_recv().ok() } else { None };
             }
             let left = until.saturating_duration_since(Instant::now());
             if !waiting.is_empty() || left.is_zero() {
@@ -196,8 +207,9 @@ fn write_loop(file: File, rx: Receiver<Message>, path: &Path) {
         if out.flush().is_ok() {
             failed = false;
         }
-        // Given even when the write failed: the error is printed, and a wait must not hang.
-        waiting.drain(..).for_each(|s| s.give());
+        // Given (dropped) even when the write failed: the error is printed, and a wait must
+        // not hang.
+        waiting.clear();
     }
     let _ = out.flush();
 }
@@ -207,8 +219,6 @@ mod tests {
     use super::*;
     use crate::record::Event;
 
-    /// logrotate renames the file away and asks for a reopen: what came before stays in the
-    /// old file, what comes after goes to a new one at the path.
     /// Runs a future on this thread, parking until it is woken.
     fn block_on<F: Future>(f: F) -> F::Output {
         struct Unpark(std::thread::Thread);
@@ -226,6 +236,29 @@ mod tests {
             }
             std::thread::park();
         }
+    }
+
+    /// A writer that dies (here a forward panics) still lets every wait end.
+    #[test]
+    fn written_resolves_when_the_writer_is_gone() {
+        struct Panics;
+        impl Forward for Panics {
+            fn forward(&mut self, _: crate::Event, _: &[u8]) {
+                panic!("a forward that fails");
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("doorman-tracking-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let log = TrackingLog::open(&dir.join("tracking.jsonl")).unwrap();
+        log.forward_to(Box::new(Panics));
+        log.log(Record::now(Event::Receive));
+        let waits: Vec<Written> = (0..3).map(|_| log.written()).collect();
+        for w in waits {
+            block_on(w);
+        }
+        block_on(log.written());
+        drop(log);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Once `written` resolves, the lines before it are in the file: no waiting and reading.
@@ -248,6 +281,8 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// logrotate renames the file away and asks for a reopen: what came before stays in the
+    /// old file, what comes after goes to a new one at the path.
     #[test]
     fn reopen_after_a_rename_writes_a_new_file_at_the_path() {
         let dir = std::env::temp_dir().join(format!("doorman-tracking-reopen-{}", std::process::id()));
@@ -257,7 +292,7 @@ mod tests {
         let mut before = Record::now(Event::Connect);
         before.session = Some("before".into());
         log.log(before);
-        // The writer flushes when its channel runs dry.
+        // The writer writes within GATHER of a record.
         let wait_lines = |p: &Path, n: usize| {
             for _ in 0..500 {
                 if std::fs::read_to_string(p).unwrap_or_default().lines().count() >= n {
