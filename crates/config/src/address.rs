@@ -205,7 +205,9 @@ pub fn parse_reverse_path(input: &str) -> Result<ReversePath, AddressError> {
 }
 
 fn strip_brackets(input: &str) -> Result<&str, AddressError> {
-    let s = input.trim();
+    // Only SMTP's own blanks: Unicode's (NEL, NBSP, …) would be trimmed here and kept inside
+    // brackets, so the same address would not parse the same twice.
+    let s = input.trim_matches([' ', '\t']);
     match (s.strip_prefix('<'), s.ends_with('>')) {
         (Some(rest), true) => Ok(&rest[..rest.len() - 1]),
         (None, false) => Ok(s),
@@ -231,8 +233,12 @@ fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || !b.is_ascii()
 }
 
-/// `atom *("." atom)`, in one pass over the bytes.
+/// `atom *("." atom)`, in one pass over the bytes. No control character, C1 (`U+0085`, a line
+/// break to some readers) included, is part of one.
 fn is_dot_atom(s: &str) -> bool {
+    if !s.is_ascii() && s.chars().any(char::is_control) {
+        return false;
+    }
     let mut prev = b'.';
     for b in s.bytes() {
         if b == b'.' {
@@ -349,26 +355,32 @@ fn push_domain_name(s: &str, out: &mut String) -> Result<(), AddressError> {
     if name.len() > MAX_DOMAIN {
         return Err(AddressError::DomainTooLong);
     }
-    let valid = if name.is_ascii() {
-        is_ascii_domain(name.as_bytes())
-    } else {
-        name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        })
+    // A name is checked as it will be kept: lower case can add characters (`İ` is `i` and a
+    // combining dot), and what is kept must parse again.
+    let lower = (!name.is_ascii()).then(|| name.to_lowercase());
+    let valid = match &lower {
+        None => is_ascii_domain(name.as_bytes()),
+        Some(lower) => {
+            lower.len() <= MAX_DOMAIN
+                && lower.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+                })
+        }
     };
     if !valid {
         return Err(AddressError::DomainName(s.to_string()));
     }
-    if name.is_ascii() {
-        let start = out.len();
-        out.push_str(name);
-        out[start..].make_ascii_lowercase();
-    } else {
-        out.push_str(&name.to_lowercase());
+    match lower {
+        None => {
+            let start = out.len();
+            out.push_str(name);
+            out[start..].make_ascii_lowercase();
+        }
+        Some(lower) => out.push_str(&lower),
     }
     Ok(())
 }
@@ -412,6 +424,13 @@ mod tests {
         assert_eq!(m.to_string(), "alice@contoso.com");
         assert_eq!(mb(r#""a\"b"@x.com"#).local(), "a\"b");
         assert!(parse_mailbox("\"open@contoso.com").is_err());
+        // Found by fuzzing: a C1 control and Unicode blanks, and a domain whose lower case
+        // is not a name.
+        assert!(parse_mailbox("<\u{85}alice@contoso.com>").is_err());
+        assert_eq!(mb("\u{a0}alice@contoso.com").to_string(), "\u{a0}alice@contoso.com");
+        assert_eq!(mb("<\u{a0}alice@contoso.com>").to_string(), "\u{a0}alice@contoso.com");
+        assert!(parse_domain("İ.example").is_err());
+        assert_eq!(parse_domain("Ä.example"), Ok(Domain::Name("ä.example".into())));
         // Found by fuzzing: an escaped control character was taken, and printed back bare.
         assert_eq!(parse_mailbox("\"q\\\u{1b}x\"@contoso.com"), Err(AddressError::ControlCharacter));
         assert_eq!(mb(r#""q\ x"@contoso.com"#).to_string(), "\"q x\"@contoso.com");
