@@ -22,12 +22,6 @@ pub fn located(d: &Diagnostics, text: &str) {
         assert!((1..=lines).contains(&line), "line {line} of {lines}: {e}");
         let key = e.key.as_deref().unwrap_or_else(|| panic!("no key: {e}"));
         assert!(!key.is_empty(), "an empty key: {e}");
-        // A key the file has, a field it lacks (named in the message), or the top level.
-        let first = key.split(['.', '[']).next().unwrap_or_default().trim_matches('"');
-        assert!(
-            key == doorman_config::TOP_LEVEL || text.contains(first) || e.message.contains(first),
-            "{key:?} is nowhere in the file: {e}"
-        );
         assert!(!e.message.is_empty(), "no message: {e}");
     }
 }
