@@ -42,9 +42,18 @@ fn flaw_of(path: &Path) -> Option<String> {
             Err(e) => return Ok(Some(format!("its envelope cannot be read: {e}"))),
         };
         let body = len - head.len() as u64;
-        Ok((body != envelope.size).then(|| format!("{body} message bytes, the envelope says {}", envelope.size)))
+        Ok(wrong_size(body, &envelope))
     };
     read().unwrap_or_else(|e| Some(format!("it cannot be read: {e}")))
+}
+
+/// Why `body` message bytes are not the copy `envelope` announces; `None` when they are.
+fn wrong_size(body: u64, envelope: &Envelope) -> Option<String> {
+    (body != envelope.size).then(|| format!("{body} message bytes, the envelope says {}", envelope.size))
+}
+
+fn invalid(path: &Path, why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {why}", path.display()))
 }
 
 /// A copy [`Spool::open`] or delivery set aside in `corrupt/`, and why.
@@ -243,19 +252,10 @@ impl Spool {
         let mut reader = BufReader::new(file.try_clone()?);
         let mut head = Vec::new();
         reader.read_until(b'\n', &mut head)?;
-        let envelope: Envelope = serde_json::from_slice(&head)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: envelope: {e}", path.display())))?;
+        let envelope: Envelope = serde_json::from_slice(&head).map_err(|e| invalid(&path, format!("envelope: {e}")))?;
         let offset = head.len() as u64;
-        if meta.len() != offset + envelope.size {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{}: {} message bytes, the envelope says {}",
-                    path.display(),
-                    meta.len() - offset,
-                    envelope.size
-                ),
-            ));
+        if let Some(why) = wrong_size(meta.len().saturating_sub(offset), &envelope) {
+            return Err(invalid(&path, why));
         }
         Ok(OpenCopy { envelope, written, file, offset })
     }
@@ -268,15 +268,11 @@ pub(crate) fn read_file(path: &Path) -> io::Result<SpoolFile> {
     let mut reader = BufReader::new(file);
     let mut head = Vec::new();
     reader.read_until(b'\n', &mut head)?;
-    let envelope: Envelope = serde_json::from_slice(&head)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: envelope: {e}", path.display())))?;
+    let envelope: Envelope = serde_json::from_slice(&head).map_err(|e| invalid(path, format!("envelope: {e}")))?;
     let mut message = Vec::with_capacity(envelope.size as usize);
     reader.read_to_end(&mut message)?;
-    if message.len() as u64 != envelope.size {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {} message bytes, the envelope says {}", path.display(), message.len(), envelope.size),
-        ));
+    if let Some(why) = wrong_size(message.len() as u64, &envelope) {
+        return Err(invalid(path, why));
     }
     Ok(SpoolFile { envelope, message, written })
 }
